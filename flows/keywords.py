@@ -1,0 +1,91 @@
+"""Global keywords, checked before any flow: the opt-out family, opt-in, HELP, JOIN, LANG.
+
+A keyword is the whole message (case, accents and surrounding punctuation ignored). Opt-out
+also accepts consent withdrawal in plain words ("please stop texting me", "unsubscribe me",
+"no me escriban mas", "मैसेज मत भेजो"), as US rules require since April 2025.
+Pure; imports only ``flows.parsing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flows.parsing import contains_phrase, phrase_set, tokens
+
+
+class Intent(StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    JOIN = "join"
+    LANG = "lang"
+
+
+# Carrier and Twilio opt-out words: honoured as the whole message.
+STOP_WORDS = phrase_set(
+    ["stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit", "optout", "opt out",
+     "revoke", "parar", "alto", "baja", "बंद", "रोको", "रुको"]
+)
+START_WORDS = phrase_set(["start", "unstop", "subscribe"])
+HELP_WORDS = phrase_set(["help", "info", "ayuda", "मदद"])
+JOIN_WORDS = phrase_set(["join", "unirme", "unir", "जुड़ें"])
+LANG_WORDS = phrase_set(["lang", "language", "idioma", "भाषा"])
+
+# Words that do not change the meaning of a short opt-out ("please stop now").
+_FILLER = frozenset(
+    tokens("please pls plz now thanks thank you thx just ok okay hey hi hello sir maam "
+           "por favor gracias ya ahora kripya")
+)
+
+# Plain-words withdrawal of consent: any of these runs of whole words anywhere in the text.
+WITHDRAWAL_PHRASES = phrase_set(
+    [
+        "stop texting", "stop messaging", "stop sending", "stop contacting", "stop the texts",
+        "stop these texts", "stop texts", "stop the messages", "stop these messages", "stop text",
+        "unsubscribe me", "unsubscribe", "opt me out", "opt out", "remove me", "take me off",
+        "dont text me", "do not text me", "dont message me", "do not message me",
+        "dont contact me", "do not contact me", "no more texts", "no more messages",
+        "leave me alone", "delete my number", "lose my number",
+        # Spanish
+        "no me escribas", "no me escriban", "no me envies", "no me envien", "no me manden",
+        "no me mandes", "deja de escribirme", "dejen de escribirme", "dejen de enviarme",
+        "deja de enviarme", "darme de baja", "dame de baja", "denme de baja", "no mas mensajes",
+        "cancelar suscripcion",
+        # Hindi
+        "मत भेजो", "मत भेजें", "मैसेज बंद", "बंद करो", "बंद करें", "संदेश बंद",
+        "message mat bhejo", "band karo",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Keyword:
+    intent: Intent
+    argument: str = ""
+
+
+def classify(text: str) -> Keyword | None:
+    """The global keyword in ``text``, or None when the text is not one."""
+    words = tokens(text)
+    if not words:
+        return None
+    if is_opt_out(words):
+        return Keyword(Intent.STOP)
+    for intent, vocabulary in (
+        (Intent.START, START_WORDS),
+        (Intent.HELP, HELP_WORDS),
+        (Intent.JOIN, JOIN_WORDS),
+    ):
+        if words in vocabulary:
+            return Keyword(intent)
+    if words[:1] in LANG_WORDS and len(words) <= 2:
+        return Keyword(Intent.LANG, words[1] if len(words) == 2 else "")
+    return None
+
+
+def is_opt_out(words: tuple[str, ...]) -> bool:
+    meaningful = tuple(w for w in words if w not in _FILLER)
+    if meaningful in STOP_WORDS:
+        return True
+    return contains_phrase(words, WITHDRAWAL_PHRASES)

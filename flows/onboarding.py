@@ -1,0 +1,68 @@
+"""Onboarding: a new number is asked its name, then consent; then it is welcomed.
+
+Pure; imports ``flows.engine`` and ``flows.parsing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flows.engine import (
+    END,
+    Context,
+    Effect,
+    Flow,
+    RecordConsent,
+    SetName,
+    State,
+    Transition,
+)
+from flows.parsing import parse_name, parse_yes
+
+CONSENT_PROMPT = "onboarding.ask_consent"
+
+
+def _yes(text: str) -> bool | None:
+    return True if parse_yes(text) is True else None
+
+
+def _no(text: str) -> bool | None:
+    return True if parse_yes(text) is False else None
+
+
+def _set_name(name: str, context: Context) -> tuple[Effect, ...]:
+    return (SetName(name),)
+
+
+def _consent(value: bool, context: Context) -> tuple[Effect, ...]:
+    return (RecordConsent(source=context.channel, wording_key=CONSENT_PROMPT),)
+
+
+def _name_param(name: str, context: Context) -> Mapping[str, object]:
+    return {"name": name}
+
+
+ONBOARDING = Flow(
+    name="onboarding",
+    start="ask_name",
+    states=(
+        State(
+            name="ask_name",
+            prompt="onboarding.ask_name",
+            reprompt="onboarding.ask_name_again",
+            transitions=(
+                Transition(parse=parse_name, to="ask_consent", effects=_set_name,
+                           params=_name_param),
+            ),
+        ),
+        State(
+            name="ask_consent",
+            prompt=CONSENT_PROMPT,
+            reprompt="onboarding.ask_consent_again",
+            transitions=(
+                Transition(parse=_yes, to=END, say="onboarding.welcome", effects=_consent),
+                Transition(parse=_no, to=END, say="onboarding.declined"),
+            ),
+        ),
+    ),
+)

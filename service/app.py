@@ -1,0 +1,67 @@
+"""The application factory: the only place a Flask app is built.
+
+``create_app(settings=None)`` reads settings from the environment unless given, then runs a
+list of named ``register_*`` steps. Gunicorn serves ``service.app:create_app()``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from service import health, simulator, twilio_webhooks
+from service.config import Settings
+from service.db import make_engine, make_session_factory
+from service.extensions import EXTENSION_KEY, Resources, close_db_session
+from service.redis_conn import redis_url_for
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    for register in (register_config, register_resources, register_blueprints, register_logging):
+        register(app, settings)
+    return app
+
+
+def register_config(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=64 * 1024,  # Twilio forms are a few KB; refuse floods early
+        HANDSUP_ENV=settings.env.value,
+    )
+
+
+def register_resources(app: Flask, settings: Settings) -> None:
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    app.extensions[EXTENSION_KEY] = Resources(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        redis_url=redis_url_for(settings),
+    )
+    app.teardown_appcontext(close_db_session)
+
+
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    csrf.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(twilio_webhooks.bp)
+    csrf.exempt(twilio_webhooks.bp)  # authenticated by Twilio's signature instead
+    if not settings.is_production:
+        app.register_blueprint(simulator.bp)
+
+
+def register_logging(app: Flask, settings: Settings) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

@@ -1,0 +1,127 @@
+"""Settings read from the environment, once, into a frozen value. Imports only the stdlib.
+
+A missing required variable fails at start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """Configuration that cannot work; the message names the variable to set."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused outside development and tests
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` URLs and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_database_url(instance_path: Path) -> str:
+    return f"sqlite:///{instance_path / 'handsup.db'}"
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL (normalised), else the development SQLite file under ``instance/``."""
+    env_vars = os.environ if environ is None else environ
+    url = env_vars.get("DATABASE_URL", "").strip()
+    if url:
+        return normalize_database_url(url)
+    instance = env_vars.get("HANDSUP_INSTANCE_PATH", "").strip()
+    return default_database_url(Path(instance) if instance else Path.cwd() / "instance")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base_url: str | None = None
+    public_base_url: str | None = None
+    port: int = 5000
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            url = default_database_url(self.instance_path)
+            object.__setattr__(self, "database_url", url)
+        object.__setattr__(self, "database_url", normalize_database_url(self.database_url))
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env_vars = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env_vars.get(name, "").strip()
+            return value or None
+
+        raw_env = get("HANDSUP_ENV") or Environment.PRODUCTION.value
+        try:
+            env = Environment(raw_env)
+        except ValueError:
+            choices = ", ".join(e.value for e in Environment)
+            raise ConfigError(f"HANDSUP_ENV={raw_env!r} is not one of: {choices}") from None
+        secret_key = get("SECRET_KEY")
+        redis_url = get("REDIS_URL")
+        if env is Environment.PRODUCTION:
+            if secret_key is None:
+                raise ConfigError(
+                    "SECRET_KEY is required in production "
+                    "(set it, or HANDSUP_ENV=development for local use)"
+                )
+            if redis_url is None:
+                raise ConfigError(
+                    "REDIS_URL is required in production "
+                    "(the embedded Redis is for HANDSUP_ENV=development only)"
+                )
+        raw_port = get("PORT") or "5000"
+        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+            raise ConfigError(f"PORT={raw_port!r} is not a TCP port number")
+        sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
+        if bool(sid) != bool(token):
+            missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
+            raise ConfigError(f"{missing} is required when the other Twilio credential is set")
+        instance = get("HANDSUP_INSTANCE_PATH")
+        return cls(
+            env=env,
+            database_url=get("DATABASE_URL") or "",
+            redis_url=redis_url,
+            secret_key=secret_key or DEV_SECRET_KEY,
+            twilio_account_sid=sid,
+            twilio_auth_token=token,
+            twilio_api_base_url=get("TWILIO_API_BASE_URL"),
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            port=int(raw_port),
+            instance_path=Path(instance) if instance else Path.cwd() / "instance",
+        )

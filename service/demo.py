@@ -1,0 +1,55 @@
+"""Seed a demo community (``handsup demo``, and ``make run``). Safe to run twice."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.accounts import create_coordinator
+from service.communities import create_community
+from service.db import utcnow
+from service.models import Community, Role
+from service.volunteer_io import import_volunteers
+
+DEMO_SLUG = "demo"
+DEMO_NUMBER = "+12025550100"
+DEMO_EMAIL = "demo@example.org"
+DEMO_PASSWORD = "handsup-demo"  # noqa: S105 - a published demo login for local use only
+DEMO_VOLUNTEERS = """name,phone,language,skills
+Ana Lopez,+12025550111,es,driver;first aid
+Ben Carter,+12025550112,en,driver
+Chitra Rao,+12025550113,en,cooking
+"""
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    community: Community
+    email: str
+    password: str
+    created: bool
+
+
+def seed_demo(session: Session) -> DemoLogin:
+    existing = session.scalar(select(Community).where(Community.slug == DEMO_SLUG))
+    if existing is not None:
+        return DemoLogin(existing, DEMO_EMAIL, DEMO_PASSWORD, created=False)
+    community = create_community(
+        session,
+        name="Riverside Mutual Aid",
+        slug=DEMO_SLUG,
+        number=DEMO_NUMBER,
+        country="US",
+        timezone="America/New_York",
+        help_contact="demo@example.org",
+    )
+    create_coordinator(
+        session, community=community, email=DEMO_EMAIL, password=DEMO_PASSWORD, role=Role.OWNER
+    )
+    import_volunteers(
+        session, community, io.StringIO(DEMO_VOLUNTEERS), source="demo", now=utcnow()
+    )
+    return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)

@@ -1,0 +1,91 @@
+"""Apply flow effects to the database, inside the caller's transaction (never commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from flows import catalog
+from flows.engine import (
+    Effect,
+    OptIn,
+    OptOut,
+    RecordConsent,
+    SessionState,
+    SetLanguage,
+    SetName,
+    VolunteerStatus,
+)
+from service.models import Community, ConversationSession, Volunteer
+
+
+def apply_effects(
+    session: Session,
+    volunteer: Volunteer,
+    community: Community,
+    effects: tuple[Effect, ...],
+    now: datetime,
+) -> None:
+    for effect in effects:
+        match effect:
+            case OptOut(source=source):
+                opt_out(volunteer, source, now)
+            case OptIn(source=source):
+                volunteer.status = VolunteerStatus.ACTIVE
+                volunteer.opted_out_at = None
+                volunteer.opt_out_source = None
+                if volunteer.consent_at is None:
+                    _record_consent(volunteer, f"{source}:START", "START keyword", now)
+            case SetName(name=name):
+                volunteer.name = name
+            case SetLanguage(language=language):
+                volunteer.language = language
+            case RecordConsent(source=source, wording_key=key):
+                wording = catalog.render(
+                    volunteer.language,
+                    key,
+                    {"community": community.name, "name": volunteer.name or ""},
+                )
+                volunteer.status = VolunteerStatus.ACTIVE
+                _record_consent(volunteer, source, wording, now)
+
+
+def opt_out(volunteer: Volunteer, source: str, now: datetime) -> None:
+    """Record an opt-out; nothing is sent to this volunteer again until they opt back in."""
+    if volunteer.status != VolunteerStatus.OPTED_OUT:
+        volunteer.status = VolunteerStatus.OPTED_OUT
+        volunteer.opted_out_at = now
+        volunteer.opt_out_source = source
+
+
+def _record_consent(volunteer: Volunteer, source: str, wording: str, now: datetime) -> None:
+    volunteer.consent_at = now
+    volunteer.consent_source = source
+    volunteer.consent_wording = wording
+
+
+def save_session_state(
+    session: Session, volunteer: Volunteer, state: SessionState
+) -> None:
+    """Persist the flow position; an idle conversation has no row."""
+    row = volunteer.session
+    if state.flow is None or state.state is None:
+        if row is not None:
+            session.delete(row)
+            volunteer.session = None
+        return
+    if row is None:
+        row = ConversationSession(volunteer_id=volunteer.id, flow=state.flow, state=state.state)
+        volunteer.session = row
+    row.flow = state.flow
+    row.state = state.state
+    row.data = dict(state.data)
+    row.expires_at = state.expires_at
+
+
+def load_session_state(volunteer: Volunteer) -> SessionState:
+    row = volunteer.session
+    if row is None:
+        return SessionState()
+    return SessionState(row.flow, row.state, dict(row.data or {}), row.expires_at)

@@ -1,0 +1,206 @@
+"""Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
+step, and commit the new state with its replies and outbox rows.
+
+Two commits: the inbound message is stored first (so nothing is lost if the step fails), then
+the step's results land atomically. A retry of the same MessageSid returns the stored replies
+and changes nothing. Imports ``flows`` and ``service`` modules only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flows import conversation
+from flows.engine import Context, VolunteerStatus
+from flows.sms import segment_info
+from service.effects import apply_effects, load_session_state, save_session_state
+from service.models import (
+    Channel,
+    ChannelKind,
+    Community,
+    Direction,
+    Message,
+    MessageStatus,
+    Volunteer,
+)
+from service.phones import mask
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_LENGTH = 4096  # WhatsApp's limit; SMS bodies arrive at most 1,600 characters
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A validated inbound text. ``sender`` is E.164; channel is found from ``to`` and kind."""
+
+    sid: str
+    kind: ChannelKind
+    sender: str
+    to: str
+    body: str
+    num_media: int = 0
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    replies: tuple[str, ...]
+    message_id: int
+    duplicate: bool
+
+
+class UnknownDestination(LookupError):
+    """No community owns the number that was texted."""
+
+
+def find_channel(session: Session, kind: ChannelKind, address: str) -> Channel | None:
+    return session.scalar(select(Channel).where(Channel.kind == kind, Channel.address == address))
+
+
+def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> InboundResult:
+    channel = find_channel(session, inbound.kind, inbound.to)
+    if channel is None:
+        raise UnknownDestination(inbound.to)
+    message = _store(session, channel, inbound, now)
+    if message.status == MessageStatus.PROCESSED:
+        return InboundResult(_stored_replies(session, message), message.id, duplicate=True)
+    return _process(session, channel, message.id, inbound, now)
+
+
+def _store(session: Session, channel: Channel, inbound: InboundMessage, now: datetime) -> Message:
+    """Commit the inbound row (or find the one a previous delivery stored)."""
+    existing = session.scalar(select(Message).where(Message.twilio_sid == inbound.sid))
+    if existing is not None:
+        return existing
+    info = segment_info(inbound.body)
+    message = Message(
+        community_id=channel.community_id,
+        channel_id=channel.id,
+        direction=Direction.INBOUND,
+        kind="inbound",
+        twilio_sid=inbound.sid,
+        from_address=_address(inbound.kind, inbound.sender),
+        to_address=channel.twilio_address,
+        body=inbound.body,
+        num_media=inbound.num_media,
+        status=MessageStatus.RECEIVED,
+        segments=info.segments,
+        encoding=info.encoding.value,
+        created_at=now,
+    )
+    session.add(message)
+    try:
+        session.commit()
+    except IntegrityError:  # the same MessageSid stored concurrently by a retry
+        session.rollback()
+        existing = session.scalar(select(Message).where(Message.twilio_sid == inbound.sid))
+        if existing is None:
+            raise
+        return existing
+    return message
+
+
+def _process(
+    session: Session, channel: Channel, message_id: int, inbound: InboundMessage, now: datetime
+) -> InboundResult:
+    """Run one flow step under the message's and then the volunteer's row lock, and commit."""
+    message = session.scalars(
+        select(Message).where(Message.id == message_id).with_for_update()
+    ).one()
+    if message.status == MessageStatus.PROCESSED:  # a concurrent retry got here first
+        replies = _stored_replies(session, message)
+        session.commit()
+        return InboundResult(replies, message.id, duplicate=True)
+    community = session.get_one(Community, channel.community_id)
+    volunteer = _lock_volunteer(session, community, inbound.sender, now)
+    if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
+        volunteer.preferred_channel_id = channel.id
+    context = Context(
+        status=volunteer.status,
+        name=volunteer.name,
+        language=volunteer.language,
+        community_name=community.name,
+        channel=channel.kind.value,
+        now=now,
+        help_contact=community.help_contact,
+    )
+    outcome = conversation.step(context, load_session_state(volunteer), inbound.body)
+    texts = outcome.render(context)
+    apply_effects(session, volunteer, community, outcome.effects, now)
+    save_session_state(session, volunteer, outcome.session)
+    for index, text in enumerate(texts):
+        info = segment_info(text)
+        session.add(
+            Message(
+                community_id=community.id,
+                channel_id=channel.id,
+                volunteer_id=volunteer.id,
+                direction=Direction.OUTBOUND,
+                kind="reply",
+                idempotency_key=f"reply:{message.id}:{index}",
+                from_address=channel.twilio_address,
+                to_address=message.from_address,
+                body=text,
+                status=MessageStatus.REPLIED,
+                segments=info.segments,
+                encoding=info.encoding.value,
+                reply_to_id=message.id,
+                created_at=now,
+                sent_at=now,
+            )
+        )
+    message.volunteer_id = volunteer.id
+    message.status = MessageStatus.PROCESSED
+    message.processed_at = now
+    session.commit()
+    log.info(
+        "inbound %s from %s: %d reply(ies), %d effect(s)",
+        inbound.sid,
+        mask(inbound.sender),
+        len(texts),
+        len(outcome.effects),
+    )
+    return InboundResult(texts, message.id, duplicate=False)
+
+
+def _lock_volunteer(
+    session: Session, community: Community, phone: str, now: datetime
+) -> Volunteer:
+    """The volunteer row for ``phone``, locked for this transaction; created when new."""
+    query = (
+        select(Volunteer)
+        .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
+        .with_for_update()
+    )
+    volunteer = session.scalars(query).one_or_none()
+    if volunteer is not None:
+        return volunteer
+    try:
+        with session.begin_nested():
+            volunteer = Volunteer(
+                community_id=community.id, phone=phone, status=VolunteerStatus.NEW, created_at=now
+            )
+            session.add(volunteer)
+    except IntegrityError:  # created concurrently by another message from the same number
+        return session.scalars(query).one()
+    return volunteer
+
+
+def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
+    return tuple(
+        session.scalars(
+            select(Message.body)
+            .where(Message.reply_to_id == message.id, Message.kind == "reply")
+            .order_by(Message.id)
+        ).all()
+    )
+
+
+def _address(kind: ChannelKind, e164: str) -> str:
+    return f"whatsapp:{e164}" if kind == ChannelKind.WHATSAPP else e164

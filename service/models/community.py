@@ -1,0 +1,56 @@
+"""Communities and the channels (Twilio numbers, WhatsApp senders, the simulator) they own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class ChannelKind(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    SIMULATOR = "simulator"
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166 alpha-2, default phone region
+    timezone: Mapped[str] = mapped_column(String(64))
+    help_contact: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    channels: Mapped[list[Channel]] = relationship(back_populates="community")
+
+    def channel(self, kind: ChannelKind) -> Channel | None:
+        return next((c for c in self.channels if c.kind == kind), None)
+
+
+class Channel(Base):
+    """One address a community is reached at. ``address`` is E.164 (no ``whatsapp:`` prefix)."""
+
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("kind", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    kind: Mapped[ChannelKind] = mapped_column(str_enum(ChannelKind, 16))
+    address: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    community: Mapped[Community] = relationship(back_populates="channels")
+
+    @property
+    def twilio_address(self) -> str:
+        """The address as Twilio writes it in ``From``/``To``."""
+        if self.kind == ChannelKind.WHATSAPP:
+            return f"whatsapp:{self.address}"
+        return self.address

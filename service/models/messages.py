@@ -1,0 +1,104 @@
+"""The message log (every inbound and outbound text) and the transactional outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageStatus(StrEnum):
+    # inbound
+    RECEIVED = "received"  # stored, flow not yet run
+    PROCESSED = "processed"  # flow ran, replies recorded
+    # outbound
+    PENDING = "pending"  # in the outbox, not yet handed to a provider
+    SENDING = "sending"
+    REPLIED = "replied"  # sent as the TwiML answer to an inbound webhook
+    QUEUED = "queued"  # provider statuses from here on
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    READ = "read"
+    SUPPRESSED = "suppressed"  # deliberately not sent (opted out, ...)
+
+
+# Provider status order: a status callback never moves a message backwards.
+STATUS_RANK: dict[str, int] = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENDING: 1,
+    "accepted": 2,
+    "scheduled": 2,
+    MessageStatus.QUEUED: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
+    MessageStatus.READ: 5,
+}
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_volunteer_created", "volunteer_id", "created_at"),
+        Index("ix_messages_reply_to", "reply_to_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
+    volunteer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="SET NULL")
+    )
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction, 8))
+    kind: Mapped[str] = mapped_column(String(24), default="reply")
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    from_address: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[MessageStatus] = mapped_column(str_enum(MessageStatus, 16))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(String(255))
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxItem(Base):
+    """A job to run once the transaction that created it commits (transactional outbox).
+
+    The row, not Redis, is the source of truth: a pump enqueues rows that are due and not yet
+    enqueued, and re-enqueues rows whose job never finished.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(120))  # dotted path of an RQ job function
+    queue: Mapped[str] = mapped_column(String(20), default="default")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,61 @@
+"""Volunteers (one per phone number per community) and their conversation sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flows.engine import VolunteerStatus
+from service.db import Base, UTCDateTime, str_enum, utcnow
+
+__all__ = ["ConversationSession", "Volunteer", "VolunteerStatus"]
+
+
+class Volunteer(Base):
+    __tablename__ = "volunteers"
+    __table_args__ = (
+        UniqueConstraint("community_id", "phone"),
+        Index("ix_volunteers_phone", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    name: Mapped[str | None] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[VolunteerStatus] = mapped_column(str_enum(VolunteerStatus, 16), default=VolunteerStatus.NEW)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(40))
+    consent_wording: Mapped[str | None] = mapped_column(Text)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out_source: Mapped[str | None] = mapped_column(String(40))
+    preferred_channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    session: Mapped[ConversationSession | None] = relationship(
+        back_populates="volunteer", cascade="all, delete-orphan"
+    )
+
+
+class ConversationSession(Base):
+    """Where a volunteer is in a flow; one row per volunteer, absent when idle."""
+
+    __tablename__ = "conversation_sessions"
+
+    volunteer_id: Mapped[int] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    volunteer: Mapped[Volunteer] = relationship(back_populates="session")

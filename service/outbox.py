@@ -1,0 +1,86 @@
+"""The transactional outbox: rows written with a state change, enqueued to RQ after commit.
+
+``add`` runs inside the caller's transaction. ``enqueue_due`` hands due rows to RQ; it is
+called after a request commits and, periodically, by the worker's pump, so a row whose first
+enqueue failed (Redis down) or whose job vanished is enqueued again. Jobs are named by dotted
+path: this module never imports ``workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import unit_of_work, utcnow
+from service.models import OutboxItem
+
+log = logging.getLogger(__name__)
+
+RUN_ITEM_JOB = "workers.outbox.run_item"
+QUEUES = ("replies", "default", "bulk")  # highest priority first
+STALE_AFTER = timedelta(minutes=5)
+BATCH = 500
+
+
+def add(
+    session: Session,
+    *,
+    job: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    queue: str = "default",
+    available_at: datetime | None = None,
+) -> OutboxItem:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    item = OutboxItem(
+        job=job,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        queue=queue,
+        available_at=available_at or utcnow(),
+    )
+    session.add(item)
+    return item
+
+
+def enqueue_due(
+    factory: sessionmaker[Session], redis: Redis, now: datetime | None = None
+) -> int:
+    """Enqueue due rows not yet enqueued (or enqueued long ago and unfinished).
+
+    Returns how many were enqueued. Redis errors are logged and leave the rows for later.
+    """
+    now = now or utcnow()
+    queues = {name: Queue(name, connection=redis) for name in QUEUES}
+    with unit_of_work(factory) as session:
+        rows = session.scalars(
+            select(OutboxItem)
+            .where(
+                OutboxItem.done_at.is_(None),
+                OutboxItem.available_at <= now,
+                or_(OutboxItem.enqueued_at.is_(None), OutboxItem.enqueued_at < now - STALE_AFTER),
+            )
+            .order_by(OutboxItem.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        count = 0
+        try:
+            for item in rows:
+                queues[item.queue].enqueue(
+                    RUN_ITEM_JOB, item.id, job_id=f"outbox-{item.id}-{item.attempts}"
+                )
+                item.enqueued_at = now
+                item.attempts += 1
+                count += 1
+        except RedisError as exc:
+            log.warning("outbox: Redis unavailable, %d row(s) wait: %s", len(rows) - count, exc)
+        return count

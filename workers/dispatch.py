@@ -1,0 +1,83 @@
+"""Send one queued outbound message through its channel's sender, exactly once.
+
+The job claims the row atomically (pending → sending) before calling the provider, so a job
+run twice, or two workers racing, send once. At send time it re-checks the opt-out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+
+from flows.engine import VolunteerStatus
+from service.db import unit_of_work, utcnow
+from service.delivery import UNSUBSCRIBED
+from service.effects import opt_out
+from service.models import Channel, Message, MessageStatus, Volunteer
+from service.phones import mask
+from workers.runtime import runtime
+from workers.senders import PermanentSendError, TransientSendError
+
+log = logging.getLogger(__name__)
+
+
+def send_message(message_id: int) -> str:
+    """Send message ``message_id`` if it is still pending. Returns what happened."""
+    rt = runtime()
+    with unit_of_work(rt.session_factory) as session:
+        claimed = session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.SENDING, updated_at=utcnow())
+        ).rowcount  # type: ignore[attr-defined]
+        if not claimed:
+            return "skipped: not pending"
+        message = session.get_one(Message, message_id)
+        volunteer = session.get(Volunteer, message.volunteer_id) if message.volunteer_id else None
+        channel = session.get(Channel, message.channel_id) if message.channel_id else None
+        if volunteer is not None and volunteer.status == VolunteerStatus.OPTED_OUT:
+            message.status = MessageStatus.SUPPRESSED
+            message.error_message = "recipient opted out"
+            return "suppressed: opted out"
+        if channel is None:
+            message.status = MessageStatus.FAILED
+            message.error_message = "no channel to send from"
+            return "failed: no channel"
+        kind, from_, to, body = channel.kind, message.from_address, message.to_address, message.body
+
+    callback = None
+    if rt.settings.public_base_url:
+        callback = rt.settings.public_base_url + "/twilio/status"
+    try:
+        result = rt.senders.for_kind(kind).send(
+            from_=from_, to=to, body=body, status_callback=callback
+        )
+    except TransientSendError as exc:
+        with unit_of_work(rt.session_factory) as session:
+            message = session.get_one(Message, message_id)
+            message.status = MessageStatus.PENDING
+            message.error_code = exc.code
+            message.error_message = str(exc)[:255]
+        raise
+    except PermanentSendError as exc:
+        with unit_of_work(rt.session_factory) as session:
+            message = session.get_one(Message, message_id)
+            message.status = MessageStatus.FAILED
+            message.error_code = exc.code
+            message.error_message = str(exc)[:255]
+            if exc.code == UNSUBSCRIBED and message.volunteer_id is not None:
+                volunteer = session.get(Volunteer, message.volunteer_id)
+                if volunteer is not None:
+                    opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", utcnow())
+        log.warning("send %s to %s failed: %s", message_id, mask(to), exc)
+        return f"failed: {exc.code}"
+
+    with unit_of_work(rt.session_factory) as session:
+        message = session.get_one(Message, message_id)
+        message.twilio_sid = result.sid
+        message.status = MessageStatus(result.status) if result.status in MessageStatus else (
+            MessageStatus.QUEUED
+        )
+        message.sent_at = utcnow()
+    return f"sent: {result.sid}"

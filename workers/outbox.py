@@ -1,0 +1,34 @@
+"""Run one outbox row's job, then mark the row done. Re-running a done row does nothing."""
+
+from __future__ import annotations
+
+from rq.utils import import_attribute
+
+from service.db import unit_of_work, utcnow
+from service.outbox import enqueue_due
+from service.models import OutboxItem
+from workers.runtime import runtime
+
+ALLOWED_PREFIX = "workers."
+
+
+def run_item(outbox_id: int) -> str:
+    rt = runtime()
+    with unit_of_work(rt.session_factory) as session:
+        item = session.get(OutboxItem, outbox_id)
+        if item is None or item.done_at is not None:
+            return "skipped: done"
+        job, payload = item.job, dict(item.payload)
+    if not job.startswith(ALLOWED_PREFIX):
+        raise ValueError(f"outbox job {job!r} is outside {ALLOWED_PREFIX}")
+    result = import_attribute(job)(**payload)
+    with unit_of_work(rt.session_factory) as session:
+        done = session.get_one(OutboxItem, outbox_id)
+        done.done_at = utcnow()
+    return str(result)
+
+
+def pump() -> int:
+    """Enqueue every due outbox row (the periodic sweep; also safe to call any time)."""
+    rt = runtime()
+    return enqueue_due(rt.session_factory, rt.redis)

@@ -1,0 +1,69 @@
+"""Per-process resources for jobs: settings, a session factory, Redis and the sender registry.
+
+Built on first use (never at import) and reset with ``reset()`` in tests, so a job needs no
+Flask app context. One database session per job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import make_engine, make_session_factory
+from service.redis_conn import connect, redis_url_for
+from workers.senders import SenderRegistry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    senders: SenderRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.senders = SenderRegistry(self.settings)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def redis(self) -> Redis:
+        return connect(redis_url_for(self.settings))
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+_current: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _current
+    if _current is None:
+        _current = Runtime(Settings.from_env())
+    return _current
+
+
+def use(settings: Settings) -> Runtime:
+    """Install a runtime built from ``settings`` (tests, and the worker command)."""
+    global _current
+    reset()
+    _current = Runtime(settings)
+    return _current
+
+
+def reset() -> None:
+    global _current
+    if _current is not None:
+        _current.close()
+    _current = None
