@@ -24,8 +24,24 @@ class Intent(StrEnum):
 
 # Carrier and Twilio opt-out words: honoured as the whole message.
 STOP_WORDS = phrase_set(
-    ["stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit", "optout", "opt out",
-     "revoke", "parar", "alto", "baja", "बंद", "रोको", "रुको"]
+    [
+        "stop",
+        "stopall",
+        "stop all",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "optout",
+        "opt out",
+        "revoke",
+        "parar",
+        "alto",
+        "baja",
+        "बंद",
+        "रोको",
+        "रुको",
+    ]
 )
 START_WORDS = phrase_set(["start", "unstop", "subscribe"])
 HELP_WORDS = phrase_set(["help", "info", "ayuda", "मदद"])
@@ -34,27 +50,67 @@ LANG_WORDS = phrase_set(["lang", "language", "idioma", "भाषा"])
 
 # Words that do not change the meaning of a short opt-out ("please stop now").
 _FILLER = frozenset(
-    tokens("please pls plz now thanks thank you thx just ok okay hey hi hello sir maam "
-           "por favor gracias ya ahora kripya")
+    tokens(
+        "please pls plz now thanks thank you thx just ok okay hey hi hello sir maam "
+        "por favor gracias ya ahora kripya"
+    )
 )
 
 # Plain-words withdrawal of consent: any of these runs of whole words anywhere in the text.
 WITHDRAWAL_PHRASES = phrase_set(
     [
-        "stop texting", "stop messaging", "stop sending", "stop contacting", "stop the texts",
-        "stop these texts", "stop texts", "stop the messages", "stop these messages", "stop text",
-        "unsubscribe me", "unsubscribe", "opt me out", "opt out", "remove me", "take me off",
-        "dont text me", "do not text me", "dont message me", "do not message me",
-        "dont contact me", "do not contact me", "no more texts", "no more messages",
-        "leave me alone", "delete my number", "lose my number",
+        "stop texting",
+        "stop messaging",
+        "stop sending",
+        "stop contacting",
+        "stop the texts",
+        "stop these texts",
+        "stop texts",
+        "stop the messages",
+        "stop these messages",
+        "stop text",
+        "unsubscribe me",
+        "unsubscribe",
+        "opt me out",
+        "opt out",
+        "remove me",
+        "take me off",
+        "dont text me",
+        "do not text me",
+        "dont message me",
+        "do not message me",
+        "dont contact me",
+        "do not contact me",
+        "no more texts",
+        "no more messages",
+        "leave me alone",
+        "delete my number",
+        "lose my number",
         # Spanish
-        "no me escribas", "no me escriban", "no me envies", "no me envien", "no me manden",
-        "no me mandes", "deja de escribirme", "dejen de escribirme", "dejen de enviarme",
-        "deja de enviarme", "darme de baja", "dame de baja", "denme de baja", "no mas mensajes",
+        "no me escribas",
+        "no me escriban",
+        "no me envies",
+        "no me envien",
+        "no me manden",
+        "no me mandes",
+        "deja de escribirme",
+        "dejen de escribirme",
+        "dejen de enviarme",
+        "deja de enviarme",
+        "darme de baja",
+        "dame de baja",
+        "denme de baja",
+        "no mas mensajes",
         "cancelar suscripcion",
         # Hindi
-        "मत भेजो", "मत भेजें", "मैसेज बंद", "बंद करो", "बंद करें", "संदेश बंद",
-        "message mat bhejo", "band karo",
+        "मत भेजो",
+        "मत भेजें",
+        "मैसेज बंद",
+        "बंद करो",
+        "बंद करें",
+        "संदेश बंद",
+        "message mat bhejo",
+        "band karo",
     ]
 )
 
@@ -87,5 +143,8 @@ def classify(text: str) -> Keyword | None:
 def is_opt_out(words: tuple[str, ...]) -> bool:
     meaningful = tuple(w for w in words if w not in _FILLER)
     if meaningful in STOP_WORDS:
+        return True
+    # Nothing but opt-out words, repeated or combined: "STOP STOP", "stop. quit."
+    if meaningful and all((w,) in STOP_WORDS for w in meaningful):
         return True
     return contains_phrase(words, WITHDRAWAL_PHRASES)

@@ -51,8 +51,9 @@ ONBOARDING = Flow(
             prompt="onboarding.ask_name",
             reprompt="onboarding.ask_name_again",
             transitions=(
-                Transition(parse=parse_name, to="ask_consent", effects=_set_name,
-                           params=_name_param),
+                Transition(
+                    parse=parse_name, to="ask_consent", effects=_set_name, params=_name_param
+                ),
             ),
         ),
         State(

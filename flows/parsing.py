@@ -33,7 +33,7 @@ def normalize(text: str) -> str:
 def fold_accents(text: str) -> str:
     """Strip Latin accents ("sí" → "si") while keeping other scripts intact."""
     decomposed = unicodedata.normalize("NFD", text)
-    kept = []
+    kept: list[str] = []
     for ch in decomposed:
         if unicodedata.combining(ch) and _previous_is_latin(kept):
             continue
@@ -65,11 +65,33 @@ def contains_phrase(words: tuple[str, ...], phrases: frozenset[tuple[str, ...]])
 
 
 YES_WORDS = phrase_set(
-    ["yes", "y", "yeah", "yep", "yup", "ok", "okay", "sure", "si", "sí", "claro",
-     "haan", "han", "ha", "हाँ", "हां", "जी", "जी हाँ", "ठीक है", "yes please", "si claro"]
+    [
+        "yes",
+        "y",
+        "yeah",
+        "yep",
+        "yup",
+        "ok",
+        "okay",
+        "sure",
+        "si",
+        "sí",
+        "claro",
+        "haan",
+        "han",
+        "ha",
+        "हाँ",
+        "हां",
+        "जी",
+        "जी हाँ",
+        "ठीक है",
+        "yes please",
+        "si claro",
+    ]
 )
-NO_WORDS = phrase_set(["no", "n", "nope", "nah", "no thanks", "no gracias", "nahi", "nahin",
-                       "नहीं", "ना"])
+NO_WORDS = phrase_set(
+    ["no", "n", "nope", "nah", "no thanks", "no gracias", "nahi", "nahin", "नहीं", "ना"]
+)
 
 
 def parse_yes(text: str) -> bool | None:
@@ -83,8 +105,19 @@ def parse_yes(text: str) -> bool | None:
 
 
 _NAME_PREFIXES = phrase_set(
-    ["my name is", "name is", "im", "i am", "this is", "its", "me llamo", "soy", "mi nombre es",
-     "mera naam", "मेरा नाम"]
+    [
+        "my name is",
+        "name is",
+        "im",
+        "i am",
+        "this is",
+        "its",
+        "me llamo",
+        "soy",
+        "mi nombre es",
+        "mera naam",
+        "मेरा नाम",
+    ]
 )
 
 
@@ -96,8 +129,10 @@ def parse_name(text: str) -> str | None:
     words = cleaned.split()
     folded = tokens(cleaned)
     for prefix in sorted(_NAME_PREFIXES, key=len, reverse=True):
-        if len(folded) > len(prefix) and folded[: len(prefix)] == prefix and len(words) > len(
-            prefix
+        if (
+            len(folded) > len(prefix)
+            and folded[: len(prefix)] == prefix
+            and len(words) > len(prefix)
         ):
             words = words[len(prefix) :]
             break

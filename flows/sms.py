@@ -43,8 +43,5 @@ def segment_info(text: str) -> SegmentInfo:
     else:
         units = len(text.encode("utf-16-le")) // 2
         single, multi, encoding = UCS2_SINGLE_SEGMENT, UCS2_MULTI_SEGMENT, Encoding.UCS2
-    if units <= single:
-        segments = 1 if units else 0
-    else:
-        segments = -(-units // multi)
+    segments = -(-units // multi) if units > single else min(units, 1)
     return SegmentInfo(encoding=encoding, units=units, segments=segments)

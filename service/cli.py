@@ -36,7 +36,11 @@ from service.volunteer_io import ImportFileError, export_volunteers, import_volu
 
 RUN_WORKER = "workers.worker.run_worker"
 USER_ERRORS = (
-    ConfigError, CommunityError, AccountError, BroadcastError, ImportFileError,
+    ConfigError,
+    CommunityError,
+    AccountError,
+    BroadcastError,
+    ImportFileError,
     InvalidPhoneNumber,
 )
 
@@ -102,14 +106,25 @@ def db_upgrade(revision: str) -> None:
 @click.option("--timezone", required=True, help="IANA time zone, e.g. America/New_York.")
 @click.option("--help-contact", default="", help="How to reach a coordinator (shown in HELP).")
 def create_community_cmd(
-    name: str, slug: str, number: str, whatsapp_number: str | None, country: str,
-    timezone: str, help_contact: str,
+    name: str,
+    slug: str,
+    number: str,
+    whatsapp_number: str | None,
+    country: str,
+    timezone: str,
+    help_contact: str,
 ) -> None:
     """Create a community with its SMS (and optional WhatsApp) channel."""
     with database() as session:
         community = create_community(
-            session, name=name, slug=slug, number=number, whatsapp_number=whatsapp_number,
-            country=country, timezone=timezone, help_contact=help_contact,
+            session,
+            name=name,
+            slug=slug,
+            number=number,
+            whatsapp_number=whatsapp_number,
+            country=country,
+            timezone=timezone,
+            help_contact=help_contact,
         )
         click.echo(f"created community {community.slug} (id {community.id})")
 
@@ -117,8 +132,12 @@ def create_community_cmd(
 @main.command("create-coordinator")
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.COORDINATOR.value,
-              show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.COORDINATOR.value,
+    show_default=True,
+)
 def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
     """Create a coordinator login; the password is read from stdin."""
     password = sys.stdin.readline().rstrip("\r\n")
@@ -140,8 +159,9 @@ def import_volunteers_cmd(slug: str, file: TextIO) -> None:
         report = import_volunteers(
             session, community, file, source=f"import:{Path(file.name).name}", now=utcnow()
         )
-    click.echo(f"imported {report.created} new, updated {report.updated}, "
-               f"rejected {len(report.errors)}")
+    click.echo(
+        f"imported {report.created} new, updated {report.updated}, rejected {len(report.errors)}"
+    )
     for error in report.errors:
         click.echo(str(error), err=True)
     if report.errors:
@@ -150,8 +170,12 @@ def import_volunteers_cmd(slug: str, file: TextIO) -> None:
 
 @main.command("export-volunteers")
 @click.option("--community", "slug", required=True, help="Community slug.")
-@click.option("--out", type=click.File("w", encoding="utf-8"), default="-",
-              help="Output file (default: stdout).")
+@click.option(
+    "--out",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Output file (default: stdout).",
+)
 def export_volunteers_cmd(slug: str, out: TextIO) -> None:
     """Export volunteers as CSV, with status (active, paused, opted_out)."""
     with database() as session:
@@ -192,8 +216,9 @@ def simulate_cmd(slug: str, sender: str) -> None:
         with database(settings) as session:
             result = handle_inbound(
                 session,
-                InboundMessage(f"SIM{secrets.token_hex(16)}", ChannelKind.SIMULATOR, phone,
-                               address, line),
+                InboundMessage(
+                    f"SIM{secrets.token_hex(16)}", ChannelKind.SIMULATOR, phone, address, line
+                ),
                 utcnow(),
             )
         for reply in result.replies or ("(no reply)",):
@@ -267,8 +292,18 @@ def dev_cmd(port: int | None) -> None:
 
 
 def _start_children(env: dict[str, str], port: int) -> list[subprocess.Popen[Any]]:
-    web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-           "--access-logfile", "-", "service.app:create_app()"]
+    web = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--access-logfile",
+        "-",
+        "service.app:create_app()",
+    ]
     worker = [sys.executable, "-m", "service.cli", "worker"]
     return [subprocess.Popen(cmd, env=env) for cmd in (web, worker)]  # noqa: S603
 

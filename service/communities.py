@@ -41,7 +41,7 @@ def create_community(
         raise CommunityError(f"--country {country!r} is not an ISO 3166 country code")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
         raise CommunityError(f"--timezone {timezone!r} is not an IANA time zone") from None
     sms = _number("--number", number, country)
     whatsapp = _number("--whatsapp-number", whatsapp_number, country) if whatsapp_number else None

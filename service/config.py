@@ -106,7 +106,7 @@ class Settings:
                     "(the embedded Redis is for HANDSUP_ENV=development only)"
                 )
         raw_port = get("PORT") or "5000"
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        if not (raw_port.isascii() and raw_port.isdigit()) or not 0 < int(raw_port) < 65536:
             raise ConfigError(f"PORT={raw_port!r} is not a TCP port number")
         sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
         if bool(sid) != bool(token):

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
-
-from enum import StrEnum
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.effects import opt_out
-from service.models import Message, MessageStatus, Volunteer
-from service.models.messages import STATUS_RANK
+from service.models import Message, Volunteer
+from service.models.messages import STATUS_RANK, provider_status
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ def record_status(
         log.info("status callback for unknown message %s (%s)", sid, status)
         session.rollback()
         return False
-    if STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1):
-        message.status = MessageStatus(status) if status in MessageStatus else message.status
+    new_status = provider_status(status)
+    if new_status is not None and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1):
+        message.status = new_status
     if error_code is not None:
         message.error_code = error_code
     if error_code == UNSUBSCRIBED and message.volunteer_id is not None:

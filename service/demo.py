@@ -49,7 +49,5 @@ def seed_demo(session: Session) -> DemoLogin:
     create_coordinator(
         session, community=community, email=DEMO_EMAIL, password=DEMO_PASSWORD, role=Role.OWNER
     )
-    import_volunteers(
-        session, community, io.StringIO(DEMO_VOLUNTEERS), source="demo", now=utcnow()
-    )
+    import_volunteers(session, community, io.StringIO(DEMO_VOLUNTEERS), source="demo", now=utcnow())
     return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)

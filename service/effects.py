@@ -65,9 +65,7 @@ def _record_consent(volunteer: Volunteer, source: str, wording: str, now: dateti
     volunteer.consent_wording = wording
 
 
-def save_session_state(
-    session: Session, volunteer: Volunteer, state: SessionState
-) -> None:
+def save_session_state(session: Session, volunteer: Volunteer, state: SessionState) -> None:
     """Persist the flow position; an idle conversation has no row."""
     row = volunteer.session
     if state.flow is None or state.state is None:

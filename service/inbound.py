@@ -169,9 +169,7 @@ def _process(
     return InboundResult(texts, message.id, duplicate=False)
 
 
-def _lock_volunteer(
-    session: Session, community: Community, phone: str, now: datetime
-) -> Volunteer:
+def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:
     """The volunteer row for ``phone``, locked for this transaction; created when new."""
     query = (
         select(Volunteer)

@@ -74,16 +74,16 @@ def queue_message(
         segments=info.segments,
         encoding=info.encoding.value,
     )
-    session.add(message)
     if volunteer.status == VolunteerStatus.OPTED_OUT:
         message.status = MessageStatus.SUPPRESSED
         message.error_message = "recipient opted out"
-        return message
-    if channel is None:
+    elif channel is None:
         message.status = MessageStatus.FAILED
         message.error_message = "community has no channel to send from"
-        return message
+    session.add(message)
     session.flush()
+    if message.status != MessageStatus.PENDING:
+        return message
     outbox.add(
         session,
         job=SEND_JOB,

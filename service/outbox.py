@@ -51,9 +51,7 @@ def add(
     return item
 
 
-def enqueue_due(
-    factory: sessionmaker[Session], redis: Redis, now: datetime | None = None
-) -> int:
+def enqueue_due(factory: sessionmaker[Session], redis: Redis, now: datetime | None = None) -> int:
     """Enqueue due rows not yet enqueued (or enqueued long ago and unfinished).
 
     Returns how many were enqueued. Redis errors are logged and leave the rows for later.

@@ -99,7 +99,11 @@ def parse_inbound(form: MultiDict[str, str]) -> InboundMessage:
     if sender.kind != to.kind:
         raise BadWebhook("From and To are on different channels")
     return InboundMessage(
-        sid=sid, kind=to.kind, sender=sender.e164, to=to.e164, body=body.strip(),
+        sid=sid,
+        kind=to.kind,
+        sender=sender.e164,
+        to=to.e164,
+        body=body.strip(),
         num_media=int(raw_media),
     )
 

@@ -70,8 +70,13 @@ def import_volunteers(
         name = _clean(row.get("name"))
         raw_phone = _clean(row.get("phone"))
         language = _clean(row.get("language")).lower() or "en"
-        skills = sorted({s.strip().lower() for s in _clean(row.get("skills")).replace(
-            "|", ";").split(";") if s.strip()})
+        skills = sorted(
+            {
+                s.strip().lower()
+                for s in _clean(row.get("skills")).replace("|", ";").split(";")
+                if s.strip()
+            }
+        )
         if not name or len(name) > MAX_NAME_LENGTH:
             report.errors.append(RowError(line, f"name must be 1 to {MAX_NAME_LENGTH} characters"))
             continue

@@ -33,7 +33,7 @@ from tests.fakes.twilio_server import FakeTwilio
 from workers import runtime as worker_runtime
 
 ACCOUNT_SID = "AC" + "0" * 32
-AUTH_TOKEN = "test-auth-token-" + "x" * 16  # noqa: S105
+AUTH_TOKEN = "test-auth-token-" + "x" * 16
 COMMUNITY_NUMBER = "+12025550100"
 WHATSAPP_NUMBER = "+12025550199"
 PUBLIC_BASE_URL = "https://handsup.example.org"
@@ -118,14 +118,18 @@ def clean_db(engine: Engine) -> Engine:
 
 @pytest.fixture
 def settings(
-    clean_db: Engine, database_url: str, redis: Redis, redis_url: str,
-    fake_twilio: FakeTwilio, tmp_path: Path,
+    clean_db: Engine,
+    database_url: str,
+    redis: Redis,
+    redis_url: str,
+    fake_twilio: FakeTwilio,
+    tmp_path: Path,
 ) -> Settings:
     return Settings(
         env=Environment.TEST,
         database_url=database_url,
         redis_url=redis_url,
-        secret_key="test-secret",  # noqa: S106
+        secret_key="test-secret",
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         twilio_api_base_url=fake_twilio.url,
@@ -203,7 +207,11 @@ class SmsHelper:
         return str(self.validator.compute_signature(PUBLIC_BASE_URL + path, form))
 
     def post(
-        self, path: str, form: dict[str, str], *, signature: str | None = None,
+        self,
+        path: str,
+        form: dict[str, str],
+        *,
+        signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
         all_headers = {"X-Twilio-Signature": signature or self.sign(path, form)}
@@ -216,7 +224,12 @@ class SmsHelper:
         return Reply(response.status_code, texts, raw)
 
     def form(
-        self, sender: str, body: str, *, to: str = COMMUNITY_NUMBER, sid: str | None = None,
+        self,
+        sender: str,
+        body: str,
+        *,
+        to: str = COMMUNITY_NUMBER,
+        sid: str | None = None,
         **extra: str,
     ) -> dict[str, str]:
         return {

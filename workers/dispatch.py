@@ -15,6 +15,7 @@ from service.db import unit_of_work, utcnow
 from service.delivery import UNSUBSCRIBED
 from service.effects import opt_out
 from service.models import Channel, Message, MessageStatus, Volunteer
+from service.models.messages import provider_status
 from service.phones import mask
 from workers.runtime import runtime
 from workers.senders import PermanentSendError, TransientSendError
@@ -76,8 +77,6 @@ def send_message(message_id: int) -> str:
     with unit_of_work(rt.session_factory) as session:
         message = session.get_one(Message, message_id)
         message.twilio_sid = result.sid
-        message.status = MessageStatus(result.status) if result.status in MessageStatus else (
-            MessageStatus.QUEUED
-        )
+        message.status = provider_status(result.status) or MessageStatus.QUEUED
         message.sent_at = utcnow()
     return f"sent: {result.sid}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rq.utils import import_attribute
 
 from service.db import unit_of_work, utcnow
-from service.outbox import enqueue_due
 from service.models import OutboxItem
+from service.outbox import enqueue_due
 from workers.runtime import runtime
 
 ALLOWED_PREFIX = "workers."

@@ -49,8 +49,9 @@ PERMANENT_CODES = frozenset({21211, 21610, 21614, 30005, 30006, 30007})
 
 
 class Sender(Protocol):
-    def send(self, *, from_: str, to: str, body: str, status_callback: str | None) -> SendResult:
-        ...
+    def send(
+        self, *, from_: str, to: str, body: str, status_callback: str | None
+    ) -> SendResult: ...
 
 
 class RebasingHttpClient(TwilioHttpClient):
@@ -97,8 +98,11 @@ class TwilioSender:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
             error = PermanentSendError if exc.code in PERMANENT_CODES else TransientSendError
-            if exc.status and 400 <= exc.status < 500 and exc.status != 429 and exc.code not in (
-                20429,
+            if (
+                exc.status
+                and 400 <= exc.status < 500
+                and exc.status != 429
+                and exc.code not in (20429,)
             ):
                 error = PermanentSendError
             raise error(str(exc.msg), code=exc.code, http_status=exc.status) from exc

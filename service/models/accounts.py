@@ -33,9 +33,7 @@ class Membership(Base):
     __table_args__ = (UniqueConstraint("coordinator_id", "community_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    coordinator_id: Mapped[int] = mapped_column(
-        ForeignKey("coordinators.id", ondelete="CASCADE")
-    )
+    coordinator_id: Mapped[int] = mapped_column(ForeignKey("coordinators.id", ondelete="CASCADE"))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
     role: Mapped[Role] = mapped_column(str_enum(Role, 16), default=Role.COORDINATOR)
 

@@ -34,6 +34,14 @@ class MessageStatus(StrEnum):
     SUPPRESSED = "suppressed"  # deliberately not sent (opted out, ...)
 
 
+def provider_status(value: str) -> MessageStatus | None:
+    """The MessageStatus for a provider's status string, or None when we do not track it."""
+    try:
+        return MessageStatus(value)
+    except ValueError:
+        return None
+
+
 # Provider status order: a status callback never moves a message backwards.
 STATUS_RANK: dict[str, int] = {
     MessageStatus.PENDING: 0,

@@ -26,7 +26,9 @@ class Volunteer(Base):
     phone: Mapped[str] = mapped_column(String(20))  # E.164
     name: Mapped[str | None] = mapped_column(String(120))
     language: Mapped[str] = mapped_column(String(8), default="en")
-    status: Mapped[VolunteerStatus] = mapped_column(str_enum(VolunteerStatus, 16), default=VolunteerStatus.NEW)
+    status: Mapped[VolunteerStatus] = mapped_column(
+        str_enum(VolunteerStatus, 16), default=VolunteerStatus.NEW
+    )
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consent_source: Mapped[str | None] = mapped_column(String(40))

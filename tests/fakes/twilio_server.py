@@ -65,7 +65,9 @@ class FakeTwilio:
             self._failures.clear()
             self.requests = 0
 
-    def fail_next(self, *, status: int, code: int, message: str = "failure", times: int = 1) -> None:
+    def fail_next(
+        self, *, status: int, code: int, message: str = "failure", times: int = 1
+    ) -> None:
         with self._lock:
             self._failures.extend([Failure(status, code, message)] * times)
 

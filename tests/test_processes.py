@@ -1,0 +1,202 @@
+"""The deployment shape, run as written: the Procfile's release, web and worker lines, and the
+all-in-one ``handsup dev`` that ``make run`` starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from twilio.request_validator import RequestValidator
+
+from service.broadcasts import queue_broadcast
+from service.config import Settings
+from service.db import unit_of_work
+from service.models import Community
+from service.redis_conn import free_port
+from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, PUBLIC_BASE_URL
+from tests.fakes.twilio_server import FakeTwilio
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.slow
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def process_env(settings: Settings, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "HANDSUP_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        HANDSUP_ENV="production",
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url or "",
+        SECRET_KEY="procfile-test-secret",
+        TWILIO_ACCOUNT_SID=settings.twilio_account_sid or "",
+        TWILIO_AUTH_TOKEN=settings.twilio_auth_token or "",
+        TWILIO_API_BASE_URL=settings.twilio_api_base_url or "",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        PORT=str(port),
+        HANDSUP_INSTANCE_PATH=str(settings.instance_path),
+    )
+    return env
+
+
+@contextmanager
+def running(command: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[subprocess.Popen[Any]]:
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"],
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for(url: str, process: subprocess.Popen[Any], timeout: float = 60) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"process exited with {process.returncode}:\n{output}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def signed_post(port: int, path: str, form: dict[str, str], token: str) -> tuple[int, str]:
+    from urllib.parse import urlencode
+
+    signature = RequestValidator(token).compute_signature(PUBLIC_BASE_URL + path, form)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=urlencode(form).encode(),
+        headers={"X-Twilio-Signature": signature},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_procfile_release_web_and_worker_run_as_written(
+    settings: Settings,
+    community: Community,
+    session_factory: sessionmaker[Session],
+    fake_twilio: FakeTwilio,
+) -> None:
+    lines = procfile()
+    assert set(lines) == {"release", "web", "worker"}
+    port = free_port()
+    env = process_env(settings, port)
+
+    release = subprocess.run(
+        ["bash", "-c", lines["release"]],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert release.returncode == 0, release.stderr
+
+    with running(lines["web"], env) as web, running(lines["worker"], env) as worker:
+        assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz", web)
+        assert b'"redis":"ok"' in wait_for(f"http://127.0.0.1:{port}/readyz", web).replace(
+            b" ", b""
+        )
+        form = {
+            "MessageSid": "SM" + "7" * 32,
+            "AccountSid": ACCOUNT_SID,
+            "From": "+12025550123",
+            "To": COMMUNITY_NUMBER,
+            "Body": "JOIN",
+            "NumMedia": "0",
+        }
+        status, twiml = signed_post(port, "/twilio/inbound", form, settings.twilio_auth_token or "")
+        assert status == 200 and "What is your name?" in twiml
+
+        from service.models import Volunteer, VolunteerStatus
+
+        with unit_of_work(session_factory) as session:
+            session.add(
+                Volunteer(
+                    community_id=community.id, phone="+12025550124", status=VolunteerStatus.ACTIVE
+                )
+            )
+        with unit_of_work(session_factory) as session:
+            assert queue_broadcast(session, community, "Procfile check") == 1
+        deadline = time.monotonic() + 30
+        while not fake_twilio.messages and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
+            time.sleep(0.3)
+        assert [m.to for m in fake_twilio.messages] == ["+12025550124"]
+    assert web.returncode is not None and worker.returncode is not None
+
+
+def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith(("TEST_", "TWILIO_"))
+    }
+    env.update(
+        HANDSUP_ENV="development",
+        HANDSUP_INSTANCE_PATH=str(tmp_path / "instance"),
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    process = subprocess.Popen(
+        [str(BIN / "handsup"), "dev", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=90)
+        page = wait_for(f"http://127.0.0.1:{port}/simulator/?community=demo", process)
+        assert b"Riverside Mutual Aid" in page
+        ready = wait_for(f"http://127.0.0.1:{port}/readyz", process)
+        assert b'"redis":"ok"' in ready.replace(b" ", b"")
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
+        output = process.communicate(timeout=60)[0].decode()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert "Simulator: http://127.0.0.1" in output
+    assert "demo@example.org" in output
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

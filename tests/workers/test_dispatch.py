@@ -1,0 +1,223 @@
+"""Outbound sending through the real Twilio SDK against the fake Twilio server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from flows.engine import VolunteerStatus
+from service import outbox
+from service.broadcasts import queue_broadcast
+from service.db import unit_of_work
+from service.models import Community, Message, MessageStatus, OutboxItem, Volunteer
+from service.outbound import queue_message
+from tests.conftest import COMMUNITY_NUMBER, SmsHelper
+from tests.fakes.twilio_server import FakeTwilio
+from workers import dispatch
+from workers import outbox as outbox_jobs
+from workers.senders import TransientSendError
+
+ANA = "+12025550123"
+BEN = "+12025550124"
+
+
+def add_volunteer(
+    factory: sessionmaker[Session],
+    community: Community,
+    phone: str,
+    status: VolunteerStatus = VolunteerStatus.ACTIVE,
+) -> int:
+    with unit_of_work(factory) as session:
+        volunteer = Volunteer(community_id=community.id, phone=phone, name="V", status=status)
+        session.add(volunteer)
+        session.flush()
+        return volunteer.id
+
+
+def queue_one(factory: sessionmaker[Session], volunteer_id: int, key: str = "k1") -> int:
+    with unit_of_work(factory) as session:
+        volunteer = session.get_one(Volunteer, volunteer_id)
+        message = queue_message(
+            session, volunteer=volunteer, body="Shift at 9am", kind="notice", idempotency_key=key
+        )
+        return message.id
+
+
+def run_burst(redis: Redis) -> None:
+    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+
+
+def test_message_reaches_twilio_exactly_once_even_when_the_job_runs_twice(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    message_id = queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    assert dispatch.send_message(message_id).startswith("sent: SM")
+    assert dispatch.send_message(message_id) == "skipped: not pending"
+    assert [(m.to, m.from_, m.body) for m in fake_twilio.messages] == [
+        (ANA, COMMUNITY_NUMBER, "Shift at 9am")
+    ]
+    stored = db.get_one(Message, message_id)
+    assert stored.twilio_sid == fake_twilio.messages[0].sid
+    assert stored.status == MessageStatus.QUEUED
+    assert fake_twilio.messages[0].status_callback == "https://handsup.example.org/twilio/status"
+
+
+def test_outbox_row_enqueued_twice_through_rq_sends_once(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+    db: Session,
+) -> None:
+    queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    item = db.scalars(select(OutboxItem)).one()
+    # the same row handed to RQ twice (a retry after a lost acknowledgement, two pumps)
+    queue = Queue("default", connection=redis)
+    queue.enqueue(outbox.RUN_ITEM_JOB, item.id)
+    queue.enqueue(outbox.RUN_ITEM_JOB, item.id)
+    run_burst(redis)
+    assert len(fake_twilio.messages) == 1
+    db.expire_all()
+    assert db.get_one(OutboxItem, item.id).done_at is not None
+    assert outbox_jobs.run_item(item.id) == "skipped: done"
+    assert len(fake_twilio.messages) == 1
+
+
+def test_pump_enqueues_due_rows_and_worker_sends_them(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+) -> None:
+    for phone in (ANA, BEN):
+        add_volunteer(session_factory, community, phone)
+    with unit_of_work(session_factory) as session:
+        assert queue_broadcast(session, community, "Sandbags at the school, 6pm") == 2
+    assert outbox.enqueue_due(session_factory, redis) == 2
+    assert outbox.enqueue_due(session_factory, redis) == 0  # already enqueued
+    run_burst(redis)
+    assert sorted(m.to for m in fake_twilio.messages) == [ANA, BEN]
+    assert set(fake_twilio.bodies()) == {"Riverside Flood Crew: Sandbags at the school, 6pm"}
+
+
+def test_rows_wait_while_redis_is_down_and_go_out_when_it_is_back(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+    db: Session,
+) -> None:
+    queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    assert outbox.enqueue_due(session_factory, unreachable) == 0
+    db.expire_all()
+    assert db.scalars(select(OutboxItem)).one().enqueued_at is None
+    assert outbox.enqueue_due(session_factory, redis) == 1
+    run_burst(redis)
+    assert len(fake_twilio.messages) == 1
+
+
+def test_opted_out_at_send_time_is_suppressed(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    volunteer_id = add_volunteer(session_factory, community, ANA)
+    message_id = queue_one(session_factory, volunteer_id)
+    with unit_of_work(session_factory) as session:
+        session.get_one(Volunteer, volunteer_id).status = VolunteerStatus.OPTED_OUT
+    assert dispatch.send_message(message_id) == "suppressed: opted out"
+    assert fake_twilio.messages == []
+    assert db.get_one(Message, message_id).status == MessageStatus.SUPPRESSED
+
+
+def test_queueing_to_an_opted_out_volunteer_records_suppression_without_outbox(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    db: Session,
+) -> None:
+    volunteer_id = add_volunteer(session_factory, community, ANA, VolunteerStatus.OPTED_OUT)
+    message_id = queue_one(session_factory, volunteer_id)
+    assert db.get_one(Message, message_id).status == MessageStatus.SUPPRESSED
+    assert db.scalars(select(OutboxItem)).all() == []
+
+
+def test_unsubscribed_error_21610_opts_out_and_is_not_retried(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    volunteer_id = add_volunteer(session_factory, community, ANA)
+    message_id = queue_one(session_factory, volunteer_id)
+    fake_twilio.fail_next(status=400, code=21610, message="Attempt to send to unsubscribed")
+    assert dispatch.send_message(message_id) == "failed: 21610"
+    message = db.get_one(Message, message_id)
+    assert (message.status, message.error_code) == (MessageStatus.FAILED, 21610)
+    assert db.get_one(Volunteer, volunteer_id).status == VolunteerStatus.OPTED_OUT
+    assert dispatch.send_message(message_id) == "skipped: not pending"
+    assert fake_twilio.messages == []
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, 20500), (503, 20503)])
+def test_transient_errors_leave_the_message_pending_for_a_retry(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+    status: int,
+    code: int,
+) -> None:
+    message_id = queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    fake_twilio.fail_next(status=status, code=code)
+    with pytest.raises(TransientSendError):
+        dispatch.send_message(message_id)
+    db.expire_all()
+    assert db.get_one(Message, message_id).status == MessageStatus.PENDING
+    assert dispatch.send_message(message_id).startswith("sent:")
+    assert len(fake_twilio.messages) == 1
+
+
+def test_stop_then_broadcast_reaches_no_one_who_stopped_until_start(
+    sms: SmsHelper,
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.join(BEN, "Ben")
+    sms.send(ANA, "STOP")
+
+    def broadcast(text: str) -> None:
+        with unit_of_work(session_factory) as session:
+            queue_broadcast(session, community, text)
+        outbox.enqueue_due(session_factory, redis)
+        run_burst(redis)
+
+    broadcast("Road closed")
+    assert fake_twilio.sent_to(ANA) == []
+    assert [m.body for m in fake_twilio.sent_to(BEN)] == ["Riverside Flood Crew: Road closed"]
+    sms.send(ANA, "are you there?")
+    broadcast("Shelter open")
+    assert fake_twilio.sent_to(ANA) == []
+    sms.send(ANA, "START")
+    broadcast("Thanks all")
+    assert [m.body for m in fake_twilio.sent_to(ANA)] == ["Riverside Flood Crew: Thanks all"]
