@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +91,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def take_sqlite_write_lock(session: Session) -> None:
+    """On SQLite, start the transaction with a write so it holds the database lock.
+
+    SQLite ignores ``SELECT ... FOR UPDATE``; a deferred transaction that reads and then
+    writes can interleave with another. A first statement that writes (waiting on
+    ``busy_timeout``) serialises read-modify-write sections the way row locks do elsewhere.
+    No-op on other databases, which use ``with_for_update()``.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    dbapi_connection = session.connection().connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        session.execute(text("BEGIN IMMEDIATE"))
 
 
 @contextmanager

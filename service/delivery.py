@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.db import take_sqlite_write_lock
 from service.effects import opt_out
 from service.models import Message, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
@@ -22,8 +23,12 @@ def record_status(
     session: Session, sid: str, status: str, error_code: int | None, now: datetime
 ) -> bool:
     """Apply a status callback; returns False when the SID is unknown. Commits."""
+    take_sqlite_write_lock(session)
     message = session.scalars(
-        select(Message).where(Message.twilio_sid == sid).with_for_update()
+        select(Message)
+        .where(Message.twilio_sid == sid)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
     if message is None:
         log.info("status callback for unknown message %s (%s)", sid, status)
@@ -35,7 +40,9 @@ def record_status(
     if error_code is not None:
         message.error_code = error_code
     if error_code == UNSUBSCRIBED and message.volunteer_id is not None:
-        volunteer = session.get(Volunteer, message.volunteer_id, with_for_update=True)
+        volunteer = session.get(
+            Volunteer, message.volunteer_id, with_for_update=True, populate_existing=True
+        )
         if volunteer is not None:
             opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", now)
     session.commit()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from flows import conversation
 from flows.engine import Context, VolunteerStatus
 from flows.sms import segment_info
+from service.db import take_sqlite_write_lock
 from service.effects import apply_effects, load_session_state, save_session_state
 from service.models import (
     Channel,
@@ -110,8 +111,12 @@ def _process(
     session: Session, channel: Channel, message_id: int, inbound: InboundMessage, now: datetime
 ) -> InboundResult:
     """Run one flow step under the message's and then the volunteer's row lock, and commit."""
+    take_sqlite_write_lock(session)
     message = session.scalars(
-        select(Message).where(Message.id == message_id).with_for_update()
+        select(Message)
+        .where(Message.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     if message.status == MessageStatus.PROCESSED:  # a concurrent retry got here first
         replies = _stored_replies(session, message)
@@ -175,6 +180,7 @@ def _lock_volunteer(session: Session, community: Community, phone: str, now: dat
         select(Volunteer)
         .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     volunteer = session.scalars(query).one_or_none()
     if volunteer is not None:

@@ -271,3 +271,25 @@ def test_without_twilio_credentials_every_webhook_is_refused(
     res.settings = replace(res.settings, twilio_account_sid=None, twilio_auth_token=None)
     assert sms.post("/twilio/inbound", sms.form(ANA, "JOIN")).status == 403
     assert count_messages(db) == 0
+
+
+def test_concurrent_retries_of_one_message_store_and_process_it_once(
+    app: object, sms: SmsHelper, db: Session
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sms.send(ANA, "JOIN")
+    form = sms.form(ANA, "Ana", sid="SM" + "c" * 32)
+
+    def post(_: int) -> tuple[int, list[str]]:
+        helper = SmsHelper(app.test_client())  # type: ignore[attr-defined]
+        reply = helper.post("/twilio/inbound", form)
+        return reply.status, reply.texts
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(post, range(8)))
+    assert {status for status, _ in results} == {200}
+    assert len({tuple(texts) for _, texts in results}) == 1
+    assert results[0][1][0].startswith("Thanks Ana.")
+    inbound = db.scalars(select(Message).where(Message.twilio_sid == "SM" + "c" * 32)).one()
+    assert count_messages(db, reply_to_id=inbound.id) == 1

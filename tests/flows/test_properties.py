@@ -1,0 +1,254 @@
+"""Properties of one conversation step, for any text, status and session (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from flows.conversation import step
+from flows.engine import (
+    IDLE,
+    Context,
+    OptIn,
+    Outcome,
+    SessionState,
+    SetName,
+    VolunteerStatus,
+)
+from flows.keywords import Intent, Keyword, classify
+from flows.parsing import parse_name, parse_yes, tokens
+from flows.sms import Encoding, is_gsm7, segment_info
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+SESSIONS = {
+    "idle": IDLE,
+    "ask_name": SessionState("onboarding", "ask_name", {}, NOW + timedelta(hours=1)),
+    "ask_consent": SessionState("onboarding", "ask_consent", {}, NOW + timedelta(hours=1)),
+    "expired": SessionState("onboarding", "ask_consent", {}, NOW - timedelta(seconds=1)),
+    "stale_state": SessionState("onboarding", "renamed", {}, NOW + timedelta(hours=1)),
+    "stale_flow": SessionState("retired", "x", {"k": 1}, NOW + timedelta(hours=1)),
+    "no_expiry": SessionState("onboarding", "ask_name", {}, None),
+}
+
+VOCABULARY = [
+    "STOP",
+    "stop texting me",
+    "START",
+    "UNSTOP",
+    "YES",
+    "no",
+    "HELP",
+    "INFO",
+    "JOIN",
+    "LANG es",
+    "LANG en",
+    "LANG",
+    "LANG xx",
+    "lang hi",
+    "Ana",
+    "my name is Ana",
+    "si",
+    "cancel",
+    "end",
+    "remove me",
+    "मैसेज मत भेजो",
+    "no me escriban mas",
+    "",
+    " ",
+    "\n",
+]
+
+# Any unicode (every plane), astral-heavy text, keyword-ish text with noise around it, and
+# huge messages (far beyond Twilio's 1,600-character Body).
+TEXTS = st.one_of(
+    st.text(),
+    st.text(alphabet=st.characters(min_codepoint=0x10000)),
+    # lone surrogates too: a shell bug could hand them over, and step must still not raise
+    st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"]))),
+    st.sampled_from(VOCABULARY),
+    st.tuples(st.text(max_size=3), st.sampled_from(VOCABULARY), st.text(max_size=3)).map("".join),
+    st.tuples(st.text(min_size=1, max_size=20), st.integers(500, 5000)).map(
+        lambda pair: pair[0] * pair[1]
+    ),
+)
+# Printable ASCII that GSM-7 can carry (the backtick is ASCII but not GSM-7).
+GSM_ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="`")
+ASCII_NAMES = st.text(alphabet=GSM_ASCII, min_size=1, max_size=20).filter(lambda s: s.strip())
+ASCII_COMMUNITIES = st.text(alphabet=GSM_ASCII, min_size=1, max_size=30)
+
+OPT_OUT_WORDS = [
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "REVOKE",
+    "stop all",
+    "opt-out",
+    "please stop texting me",
+    "unsubscribe me",
+    "no me escriban mas",
+    "मैसेज मत भेजो",
+    "take me off",
+    "leave me alone",
+]
+NOISE = st.text(alphabet=st.sampled_from(" .!?,;:-*\"'()\t\n\u00a0"), max_size=4)
+OPT_OUT_TEXTS = st.tuples(NOISE, st.sampled_from(OPT_OUT_WORDS), NOISE).map(
+    lambda parts: parts[0] + parts[1].swapcase() + parts[2] if len(parts[2]) % 2 else "".join(parts)
+)
+
+
+def make_context(
+    status: VolunteerStatus,
+    language: str = "en",
+    name: str | None = "Ana",
+    community: str = "Riverside Flood Crew",
+) -> Context:
+    return Context(status, name, language, community, "sms", NOW, "+12025550142")
+
+
+@SETTINGS
+@given(
+    text=TEXTS,
+    status=st.sampled_from(VolunteerStatus),
+    session=st.sampled_from(sorted(SESSIONS)),
+    language=st.sampled_from(["en", "es", "hi", "xx"]),
+    name=st.one_of(st.none(), st.text(max_size=80)),
+)
+def test_step_never_raises_and_answers_everyone_who_has_not_opted_out(
+    text: str, status: VolunteerStatus, session: str, language: str, name: str | None
+) -> None:
+    context = make_context(status, language, name)
+    outcome = step(context, SESSIONS[session], text)
+
+    assert isinstance(outcome, Outcome)
+    assert isinstance(outcome.session, SessionState)
+    rendered = outcome.render(context)
+    assert len(rendered) == len(outcome.replies)
+    assert all(isinstance(t, str) and t for t in rendered)
+    if status is not VolunteerStatus.OPTED_OUT:
+        assert outcome.replies, f"no reply to {text!r}"
+
+
+@SETTINGS
+@given(text=TEXTS, session=st.sampled_from(sorted(SESSIONS)))
+def test_opted_out_numbers_get_nothing_but_help_and_opt_in(text: str, session: str) -> None:
+    context = make_context(VolunteerStatus.OPTED_OUT)
+    outcome = step(context, SESSIONS[session], text)
+    keys = [r.key for r in outcome.replies]
+
+    assert keys in ([], ["help"], ["optin.confirmed"])
+    if keys == ["optin.confirmed"]:
+        assert outcome.effects == (OptIn("sms"),)
+    else:
+        assert outcome.effects == ()
+    if not keys:
+        assert outcome.session == SESSIONS[session]  # nothing changes at all
+
+
+@SETTINGS
+@given(
+    text=OPT_OUT_TEXTS,
+    status=st.sampled_from(VolunteerStatus),
+    session=st.sampled_from(sorted(SESSIONS)),
+)
+def test_opt_out_text_always_opts_out_exactly_once(
+    text: str, status: VolunteerStatus, session: str
+) -> None:
+    assert classify(text) == Keyword(Intent.STOP)
+    outcome = step(make_context(status), SESSIONS[session], text)
+    if status is VolunteerStatus.OPTED_OUT:
+        assert outcome.replies == ()
+        assert outcome.effects == ()
+    else:
+        assert [r.key for r in outcome.replies] == ["optout.confirmed"]
+        assert len(outcome.effects) == 1
+        assert outcome.session == IDLE
+
+
+@SETTINGS
+@given(
+    text=TEXTS,
+    status=st.sampled_from(VolunteerStatus),
+    session=st.sampled_from(sorted(SESSIONS)),
+    language=st.sampled_from(["en", "es"]),
+    community=ASCII_COMMUNITIES,
+    name=ASCII_NAMES,
+)
+def test_every_reply_is_gsm7_and_at_most_two_segments(
+    text: str, status: VolunteerStatus, session: str, language: str, community: str, name: str
+) -> None:
+    context = make_context(status, language, name, community)
+    outcome = step(context, SESSIONS[session], text)
+    # A name the volunteer just typed is echoed back as typed; an accented or emoji name makes
+    # that reply UCS-2 (a known limitation, reported), so only GSM-7 typed names count here.
+    typed = [e.name for e in outcome.effects if isinstance(e, SetName)]
+    assume(all(is_gsm7(n) for n in typed))
+    for reply in outcome.render(context):
+        info = segment_info(reply)
+        assert info.encoding is Encoding.GSM7, reply
+        assert info.segments <= 2, (info, reply)
+
+
+@SETTINGS
+@given(
+    name=st.text(alphabet=GSM_ASCII, min_size=1, max_size=80),
+    language=st.sampled_from(["en", "es"]),
+)
+def test_names_typed_by_volunteers_keep_replies_short(name: str, language: str) -> None:
+    parsed = parse_name(name)
+    assume(parsed is not None and is_gsm7(parsed))
+    context = make_context(VolunteerStatus.NEW, language, None, "C" * 30)
+    outcome = step(context, SESSIONS["ask_name"], name)
+    for reply in outcome.render(context):
+        assert is_gsm7(reply)
+        assert segment_info(reply).segments <= 2, reply
+
+
+@SETTINGS
+@given(text=st.text())
+def test_parsers_are_total(text: str) -> None:
+    assert parse_yes(text) in (True, False, None)
+    name = parse_name(text)
+    if name is not None:
+        assert 0 < len(name) <= 60
+        assert name == name.strip()
+        assert any(ch.isalpha() for ch in name)
+        assert parse_yes(name) is None
+    assert tokens(text) == tokens(" ".join(tokens(text)))  # tokenising is idempotent
+
+
+@SETTINGS
+@given(
+    text=st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)),
+    padding=st.sampled_from(["", " ", "!", "...", "\n", "  ?? "]),
+)
+def test_keywords_ignore_case_and_surrounding_punctuation(text: str, padding: str) -> None:
+    expected = classify(text)
+    assert classify(text.upper()) == expected
+    assert classify(text.lower()) == expected
+    assert classify(padding + text + padding) == expected
+
+
+@SETTINGS
+@given(text=st.text())
+def test_segment_info_is_consistent(text: str) -> None:
+    info = segment_info(text)
+    assert (info.segments == 0) == (text == "")
+    if info.encoding is Encoding.GSM7:
+        assert is_gsm7(text)
+        assert len(text) <= info.units <= 2 * len(text)
+        single, multi = 160, 153
+    else:
+        assert not is_gsm7(text)
+        assert info.units == len(text.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    if info.units > single:
+        assert (info.segments - 1) * multi < info.units <= info.segments * multi
+    assert segment_info(text + text).segments >= info.segments

@@ -1,0 +1,135 @@
+"""SMS encoding and segment counting (flows.sms).
+
+GSM-7: 160 septets in one segment, 153 per part once split; the extension table costs two.
+UCS-2 (any character outside GSM-7): 70 UTF-16 units in one segment, 67 per part.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.sms import (
+    GSM7_BASIC,
+    GSM7_EXTENDED,
+    Encoding,
+    SegmentInfo,
+    is_gsm7,
+    segment_info,
+)
+
+EXTENSION_CHARS = "^{}\\[~]|€"
+
+
+def test_empty_text_is_zero_segments() -> None:
+    assert segment_info("") == SegmentInfo(Encoding.GSM7, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("length", "segments"),
+    [(1, 1), (159, 1), (160, 1), (161, 2), (305, 2), (306, 2), (307, 3), (459, 3), (460, 4)],
+)
+def test_gsm7_boundaries(length: int, segments: int) -> None:
+    info = segment_info("a" * length)
+    assert info.encoding is Encoding.GSM7
+    assert info.units == length
+    assert info.segments == segments
+
+
+@pytest.mark.parametrize("char", list(EXTENSION_CHARS))
+def test_each_extension_character_is_gsm7_and_costs_two_septets(char: str) -> None:
+    info = segment_info(char)
+    assert info.encoding is Encoding.GSM7
+    assert info.units == 2
+
+
+def test_extension_characters_push_a_message_over_the_single_segment_limit() -> None:
+    assert segment_info("a" * 158 + "€").units == 160
+    assert segment_info("a" * 158 + "€").segments == 1
+    assert segment_info("a" * 159 + "[").units == 161
+    assert segment_info("a" * 159 + "[").segments == 2
+    assert segment_info("{}" * 40).segments == 1  # 80 chars, 160 septets
+    assert segment_info("{}" * 40 + "x").segments == 2
+    # 153 * 2 = 306 septets still fit in two parts, 307 do not
+    assert segment_info("|" * 153).segments == 2
+    assert segment_info("|" * 153 + "a").segments == 3
+
+
+def test_form_feed_is_an_extension_character() -> None:
+    assert segment_info("\f").units == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "segments"),
+    [
+        ("😀", 2, 1),  # astral plane: a surrogate pair, two UTF-16 units
+        ("😀" + "a" * 68, 70, 1),
+        ("😀" + "a" * 69, 71, 2),
+        ("😀" + "a" * 132, 134, 2),
+        ("😀" + "a" * 133, 135, 3),
+        ("😀" + "a" * 199, 201, 3),
+        ("😀" + "a" * 200, 202, 4),
+    ],
+)
+def test_one_emoji_switches_to_ucs2_boundaries(text: str, units: int, segments: int) -> None:
+    info = segment_info(text)
+    assert info.encoding is Encoding.UCS2
+    assert info.units == units
+    assert info.segments == segments
+
+
+@pytest.mark.parametrize(("length", "segments"), [(70, 1), (71, 2), (134, 2), (135, 3)])
+def test_curly_quote_switches_to_ucs2(length: int, segments: int) -> None:
+    text = "\u2019" + "a" * (length - 1)  # one right single quotation mark
+    info = segment_info(text)
+    assert info.encoding is Encoding.UCS2
+    assert info.units == length
+    assert info.segments == segments
+
+
+def test_extension_characters_cost_one_unit_in_ucs2() -> None:
+    info = segment_info("😀" + "€" * 10)
+    assert info.encoding is Encoding.UCS2
+    assert info.units == 12
+
+
+def test_one_non_gsm_character_anywhere_turns_a_short_gsm_text_into_two_ucs2_parts() -> None:
+    text = "Welcome to the crew! Text HELP for help or STOP to opt out. See you soon."  # 74
+    assert segment_info(text).segments == 1
+    assert segment_info(text.replace("!", "\u2757")).encoding is Encoding.UCS2
+    assert segment_info(text.replace("!", "\u2757")).segments == 2
+
+
+@pytest.mark.parametrize(
+    "text", ["Hola, ¿qué tal? Año, señor, Ñandu", "@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¡¿§", "a\r\nb"]
+)
+def test_gsm7_texts(text: str) -> None:
+    assert is_gsm7(text)
+    assert segment_info(text).encoding is Encoding.GSM7
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lucía",
+        "Ramón",
+        "Ñandú",
+        "naïve",
+        "\u201cquoted\u201d",
+        "it\u2019s",
+        "😀",
+        "नमस्ते",
+        "Привет",
+        "ç",
+        "`",
+        "\t",
+    ],
+)
+def test_non_gsm7_texts(text: str) -> None:
+    assert not is_gsm7(text)
+    assert segment_info(text).encoding is Encoding.UCS2
+
+
+def test_alphabet_tables_are_disjoint_and_complete() -> None:
+    assert GSM7_BASIC.isdisjoint(GSM7_EXTENDED)
+    assert len(GSM7_BASIC) == 127  # GSM 03.38 basic table: 128 positions minus ESC
+    assert set(EXTENSION_CHARS) <= GSM7_EXTENDED
