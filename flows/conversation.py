@@ -21,9 +21,8 @@ from flows.engine import (
     SetLanguage,
     VolunteerStatus,
 )
-from flows.keywords import Intent, Keyword, classify
+from flows.keywords import Intent, Keyword, classify, is_opt_in_yes
 from flows.onboarding import ONBOARDING
-from flows.parsing import parse_yes
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING,)}
 
@@ -93,7 +92,7 @@ def step(context: Context, session: SessionState, text: str) -> Outcome:
     if keyword is not None:
         return ROUTES[(context.status, keyword.intent)](context, session, keyword)
     if context.status is VolunteerStatus.OPTED_OUT:
-        if parse_yes(text) is True:  # YES re-subscribes, but only while opted out
+        if is_opt_in_yes(text):  # YES re-subscribes, but only while opted out
             return _opt_in(context, session, Keyword(Intent.START))
         return Outcome(session)
     if context.status is VolunteerStatus.NEW and not session.active(context.now):

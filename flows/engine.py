@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from flows import catalog
+from flows.sms import short_name
 
 END = "__end__"
 SESSION_LIFETIME = timedelta(hours=24)
@@ -42,7 +43,7 @@ class Context:
     def params(self) -> dict[str, object]:
         return {
             "community": self.community_name,
-            "name": self.name or "",
+            "name": short_name(self.name or ""),
             "contact": self.help_contact,
         }
 

@@ -44,7 +44,10 @@ STOP_WORDS = phrase_set(
     ]
 )
 START_WORDS = phrase_set(["start", "unstop", "subscribe"])
-HELP_WORDS = phrase_set(["help", "info", "ayuda", "मदद"])
+# The only yes-words that re-subscribe an opted-out number (DESIGN.md: YES while opted out);
+# looser ones ("ok", "sure", "y") are too easy to send by accident.
+OPT_IN_YES_WORDS = phrase_set(["yes", "si", "sí", "हाँ", "हां"])
+HELP_WORDS = phrase_set(["help", "info", "help me", "ayuda", "मदद"])
 JOIN_WORDS = phrase_set(["join", "unirme", "unir", "जुड़ें"])
 LANG_WORDS = phrase_set(["lang", "language", "idioma", "भाषा"])
 
@@ -73,8 +76,21 @@ WITHDRAWAL_PHRASES = phrase_set(
         "unsubscribe",
         "opt me out",
         "opt out",
-        "remove me",
-        "take me off",
+        "remove me from the list",
+        "remove me from your list",
+        "remove me from this list",
+        "take me off the list",
+        "take me off your list",
+        "take me off this list",
+        "remove my number",
+        "take my number off",
+        "stop it",
+        "stop msgs",
+        "stop sms",
+        "stop messages",
+        "quit texting",
+        "quit messaging",
+        "wrong number",
         "dont text me",
         "do not text me",
         "dont message me",
@@ -102,6 +118,9 @@ WITHDRAWAL_PHRASES = phrase_set(
         "denme de baja",
         "no mas mensajes",
         "cancelar suscripcion",
+        "ya no quiero mensajes",
+        "no quiero mensajes",
+        "numero equivocado",
         # Hindi
         "मत भेजो",
         "मत भेजें",
@@ -111,6 +130,28 @@ WITHDRAWAL_PHRASES = phrase_set(
         "संदेश बंद",
         "message mat bhejo",
         "band karo",
+    ]
+)
+
+
+# Whole-message (after filler words) withdrawals: "remove me", but not "remove me from sunday".
+WITHDRAWAL_MESSAGES = phrase_set(
+    ["remove me", "take me off", "unsubscribe me", "stop please", "cancelar", "cancel me"]
+)
+
+# A negated request is not a withdrawal: "please don't stop texting me".
+NEGATIONS = phrase_set(
+    [
+        "dont stop",
+        "do not stop",
+        "never stop",
+        "dont unsubscribe",
+        "do not unsubscribe",
+        "dont remove",
+        "do not remove",
+        "no pares",
+        "no dejes",
+        "no me des de baja",
     ]
 )
 
@@ -128,12 +169,13 @@ def classify(text: str) -> Keyword | None:
         return None
     if is_opt_out(words):
         return Keyword(Intent.STOP)
+    meaningful = _without_filler(words)
     for intent, vocabulary in (
         (Intent.START, START_WORDS),
         (Intent.HELP, HELP_WORDS),
         (Intent.JOIN, JOIN_WORDS),
     ):
-        if words in vocabulary:
+        if words in vocabulary or meaningful in vocabulary:
             return Keyword(intent)
     if words[:1] in LANG_WORDS and len(words) <= 2:
         return Keyword(Intent.LANG, words[1] if len(words) == 2 else "")
@@ -141,10 +183,21 @@ def classify(text: str) -> Keyword | None:
 
 
 def is_opt_out(words: tuple[str, ...]) -> bool:
-    meaningful = tuple(w for w in words if w not in _FILLER)
-    if meaningful in STOP_WORDS:
+    meaningful = _without_filler(words)
+    if meaningful in STOP_WORDS or meaningful in WITHDRAWAL_MESSAGES:
         return True
     # Nothing but opt-out words, repeated or combined: "STOP STOP", "stop. quit."
     if meaningful and all((w,) in STOP_WORDS for w in meaningful):
         return True
+    if contains_phrase(words, NEGATIONS):
+        return False
     return contains_phrase(words, WITHDRAWAL_PHRASES)
+
+
+def is_opt_in_yes(text: str) -> bool:
+    """A YES that re-subscribes an opted-out number (only the plain word, per language)."""
+    return _without_filler(tokens(text)) in OPT_IN_YES_WORDS
+
+
+def _without_filler(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(w for w in words if w not in _FILLER)

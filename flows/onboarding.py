@@ -18,6 +18,7 @@ from flows.engine import (
     Transition,
 )
 from flows.parsing import parse_name, parse_yes
+from flows.sms import short_name
 
 CONSENT_PROMPT = "onboarding.ask_consent"
 
@@ -39,7 +40,7 @@ def _consent(value: bool, context: Context) -> tuple[Effect, ...]:
 
 
 def _name_param(name: str, context: Context) -> Mapping[str, object]:
-    return {"name": name}
+    return {"name": short_name(name)}
 
 
 ONBOARDING = Flow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,12 +37,47 @@ def is_gsm7(text: str) -> bool:
 
 
 def segment_info(text: str) -> SegmentInfo:
-    """How many SMS segments ``text`` costs, and in which encoding."""
+    """How many SMS segments ``text`` costs, and in which encoding.
+
+    Multi-part messages are packed the way handsets split them: an escape pair (GSM-7) or a
+    surrogate pair (UCS-2) is never split across two parts.
+    """
     if is_gsm7(text):
-        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        widths = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
         single, multi, encoding = GSM7_SINGLE_SEGMENT, GSM7_MULTI_SEGMENT, Encoding.GSM7
     else:
-        units = len(text.encode("utf-16-le")) // 2
+        widths = [len(ch.encode("utf-16-le", "surrogatepass")) // 2 for ch in text]
         single, multi, encoding = UCS2_SINGLE_SEGMENT, UCS2_MULTI_SEGMENT, Encoding.UCS2
-    segments = -(-units // multi) if units > single else min(units, 1)
+    units = sum(widths)
+    if units <= single:
+        return SegmentInfo(encoding=encoding, units=units, segments=min(units, 1))
+    segments, used = 1, 0
+    for width in widths:
+        if used + width > multi:
+            segments, used = segments + 1, 0
+        used += width
     return SegmentInfo(encoding=encoding, units=units, segments=segments)
+
+
+def gsm_safe(text: str) -> str:
+    """Replace Latin letters outside GSM-7 by their unaccented form ("Lucía" → "Lucia").
+
+    Characters with no GSM-7 equivalent (other scripts, emoji) are kept: a name is never lost.
+    """
+    out = []
+    for ch in text:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENDED:
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        out.append(base if base and is_gsm7(base) else ch)
+    return "".join(out)
+
+
+MAX_SHORT_NAME = 20
+
+
+def short_name(name: str) -> str:
+    """The name as replies use it: the first word, GSM-safe, at most 20 characters."""
+    first = name.split()[0] if name.split() else ""
+    return gsm_safe(first)[:MAX_SHORT_NAME]

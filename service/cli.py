@@ -31,7 +31,14 @@ from service.demo import seed_demo
 from service.inbound import InboundMessage, handle_inbound
 from service.models import ChannelKind, Role
 from service.phones import InvalidPhoneNumber, to_e164
-from service.redis_conn import EmbeddedRedis, connect, free_port, redis_url_for
+from service.redis_conn import (
+    EmbeddedRedis,
+    announce,
+    connect,
+    free_port,
+    redis_url_for,
+    withdraw,
+)
 from service.volunteer_io import ImportFileError, export_volunteers, import_volunteers
 
 RUN_WORKER = "workers.worker.run_worker"
@@ -271,13 +278,17 @@ def dev_cmd(port: int | None) -> None:
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.instance_path / "redis", port=free_port())
         env["REDIS_URL"] = embedded.url
+        announce(settings.instance_path, embedded.url)
+    signal.signal(signal.SIGTERM, _interrupt)  # a PaaS or a terminal closing: stop cleanly
     children = _start_children(env, web_port)
     base = f"http://127.0.0.1:{web_port}"
     click.echo(
-        f"\nHandsUp is running.\n  Simulator: {base}/simulator/?community={slug}\n"
-        f"  Health:    {base}/healthz\n  Console:   {base}/console (coming soon)\n"
-        f"  Demo login: {login.email} / {login.password}\n"
-        f"  Redis:     {env.get('REDIS_URL')}\nPress Ctrl-C to stop.\n"
+        f"\nHandsUp is running.\n"
+        f"  Simulator:  {base}/simulator/?community={slug}\n"
+        f"  Health:     {base}/healthz   Ready: {base}/readyz\n"
+        f"  Demo login: {login.email} / {login.password} (for the console, when it lands)\n"
+        f"  Redis:      {env.get('REDIS_URL')}\n"
+        f"Press Ctrl-C to stop.\n"
     )
     try:
         while all(child.poll() is None for child in children):
@@ -288,7 +299,12 @@ def dev_cmd(port: int | None) -> None:
     finally:
         _stop(children)
         if embedded is not None:
+            withdraw(settings.instance_path)
             embedded.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _start_children(env: dict[str, str], port: int) -> list[subprocess.Popen[Any]]:

@@ -95,6 +95,11 @@ class Settings:
         secret_key = get("SECRET_KEY")
         redis_url = get("REDIS_URL")
         if env is Environment.PRODUCTION:
+            if get("DATABASE_URL") is None:
+                raise ConfigError(
+                    "DATABASE_URL is required in production "
+                    "(the SQLite default is for HANDSUP_ENV=development only)"
+                )
             if secret_key is None:
                 raise ConfigError(
                     "SECRET_KEY is required in production "

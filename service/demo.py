@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from service.accounts import create_coordinator
 from service.communities import create_community
 from service.db import utcnow
-from service.models import Community, Role
+from service.models import ChannelKind, Community, Role, Volunteer
 from service.volunteer_io import import_volunteers
 
 DEMO_SLUG = "demo"
@@ -50,4 +50,10 @@ def seed_demo(session: Session) -> DemoLogin:
         session, community=community, email=DEMO_EMAIL, password=DEMO_PASSWORD, role=Role.OWNER
     )
     import_volunteers(session, community, io.StringIO(DEMO_VOLUNTEERS), source="demo", now=utcnow())
+    # Demo volunteers live in the simulator: texts to them never need Twilio.
+    simulator = community.channel(ChannelKind.SIMULATOR)
+    for volunteer in session.scalars(
+        select(Volunteer).where(Volunteer.community_id == community.id)
+    ):
+        volunteer.preferred_channel_id = simulator.id if simulator else None
     return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)

@@ -6,11 +6,13 @@ loopback TCP port so the web process, RQ workers and the scheduler can share it.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from service.config import ConfigError, Settings
 
@@ -55,12 +57,43 @@ class EmbeddedRedis:
 
 
 def redis_url_for(settings: Settings) -> str:
-    """The Redis URL to use; in development without REDIS_URL an embedded server starts."""
+    """The Redis URL to use. In development without REDIS_URL: the embedded server that
+    ``handsup dev`` announced in the instance folder, else one started for this process."""
     if settings.redis_url:
         return settings.redis_url
     if settings.is_production:
         raise ConfigError("REDIS_URL is required in production")
+    announced = announced_url(settings.instance_path)
+    if announced is not None:
+        return announced
     return _shared_embedded(settings.instance_path).url
+
+
+def announcement_file(instance_path: Path) -> Path:
+    return instance_path / "redis" / "url"
+
+
+def announce(instance_path: Path, url: str) -> None:
+    """Tell other local commands (``handsup broadcast`` ...) where the dev Redis listens."""
+    path = announcement_file(instance_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url, encoding="utf-8")
+
+
+def withdraw(instance_path: Path) -> None:
+    announcement_file(instance_path).unlink(missing_ok=True)
+
+
+def announced_url(instance_path: Path) -> str | None:
+    path = announcement_file(instance_path)
+    if not path.is_file():
+        return None
+    url = path.read_text(encoding="utf-8").strip()
+    try:
+        connect(url).ping()
+    except RedisError:
+        return None  # a stale announcement from a dev server that is gone
+    return url
 
 
 _embedded: dict[Path, EmbeddedRedis] = {}
@@ -68,5 +101,5 @@ _embedded: dict[Path, EmbeddedRedis] = {}
 
 def _shared_embedded(instance_path: Path) -> EmbeddedRedis:
     if instance_path not in _embedded:
-        _embedded[instance_path] = EmbeddedRedis(instance_path / "redis")
+        _embedded[instance_path] = EmbeddedRedis(instance_path / f"redis-{os.getpid()}")
     return _embedded[instance_path]

@@ -27,9 +27,14 @@ def phone() -> ResponseReturnValue:
     session = db_session()
     communities = session.scalars(select(Community).order_by(Community.name)).all()
     slug = request.args.get("community") or (communities[0].slug if communities else "")
-    number = request.args.get("phone", "")
+    number = request.args.get("phone", "").strip()
     community = next((c for c in communities if c.slug == slug), None)
     error = request.args.get("error", "")
+    if community is not None and number and not error:
+        try:
+            number = to_e164(number, community.country)
+        except InvalidPhoneNumber as exc:
+            error = str(exc)
     messages: list[Message] = []
     if community is not None and number:
         messages = list(

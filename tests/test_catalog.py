@@ -175,4 +175,4 @@ def test_single_segment_report() -> None:
 
     Each extra segment doubles the cost and the send time of a reminder wave on a long code.
     """
-    assert _multi_segment() == ["es:onboarding.ask_consent"]
+    assert _multi_segment() == []

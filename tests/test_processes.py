@@ -4,6 +4,7 @@ all-in-one ``handsup dev`` that ``make run`` starts."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
 from service.broadcasts import queue_broadcast
 from service.config import Settings
-from service.db import unit_of_work
-from service.models import Community
+from service.db import make_engine, unit_of_work
+from service.models import Community, Message
 from service.redis_conn import free_port
 from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, PUBLIC_BASE_URL
 from tests.fakes.twilio_server import FakeTwilio
@@ -190,13 +192,41 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         assert b"Riverside Mutual Aid" in page
         ready = wait_for(f"http://127.0.0.1:{port}/readyz", process)
         assert b'"redis":"ok"' in ready.replace(b" ", b"")
+        # a separate local command reaches the same Redis, and the worker delivers the
+        # broadcast to the demo volunteers through the simulator channel
+        broadcast = subprocess.run(
+            [str(BIN / "handsup"), "broadcast", "--community", "demo", "--text", "Sandbags"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert broadcast.returncode == 0, broadcast.stderr
+        assert "queued 3 message(s)" in broadcast.stdout
+        assert "Redis unavailable" not in broadcast.stderr
+        engine = make_engine(f"sqlite:///{tmp_path / 'instance' / 'handsup.db'}")
+        deadline = time.monotonic() + 30
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                statuses = list(
+                    connection.scalars(select(Message.status).where(Message.kind == "broadcast"))
+                )
+            if statuses and all(s == "delivered" for s in statuses):
+                break
+            time.sleep(0.5)
+        engine.dispose()
+        assert statuses == ["delivered"] * 3
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         output = process.communicate(timeout=60)[0].decode()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert "Simulator: http://127.0.0.1" in output
+    assert re.search(r"Simulator:\s+http://127\.0\.0\.1:\d+/simulator/", output)
+    assert not (tmp_path / "instance" / "redis" / "url").exists()  # announcement withdrawn
     assert "demo@example.org" in output
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

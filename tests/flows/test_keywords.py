@@ -305,7 +305,6 @@ def test_lang_with_argument(text: str, argument: str) -> None:
         "y",
         "starting at 5",
         "start time?",
-        "help me",
         "joined",
         "information",
     ],
@@ -358,3 +357,64 @@ def test_vocabularies_are_normalised_and_do_not_overlap() -> None:
     assert tokens("START") in START_WORDS
     assert tokens("UNSTOP") in START_WORDS
     assert {tokens("HELP"), tokens("INFO")} <= HELP_WORDS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop it",
+        "Stop msgs",
+        "stop sms",
+        "quit texting me",
+        "wrong number",
+        "Remove me",
+        "take me off the list please",
+        "remove me from your list",
+        "cancelar",
+        "ya no quiero mensajes",
+        "numero equivocado",
+    ],
+)
+def test_more_plain_withdrawals_opt_out(text: str) -> None:
+    assert classify(text) == Keyword(Intent.STOP)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "you can take me off the roster for sunday",
+        "Remove me from sunday shift please",
+        "please take me off saturday's shift",
+        "please don't unsubscribe me",
+        "don't stop texting me",
+        "never stop texting me",
+        "no pares de escribirme",
+    ],
+)
+def test_roster_changes_and_negations_are_not_opt_outs(text: str) -> None:
+    assert classify(text) is None
+
+
+@pytest.mark.parametrize("text", ["help me", "HELP please", "Start please", "join please"])
+def test_keywords_with_filler_words(text: str) -> None:
+    keyword = classify(text)
+    assert keyword is not None and keyword.intent in (Intent.HELP, Intent.START, Intent.JOIN)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("YES", True),
+        ("si", True),
+        ("Sí", True),
+        ("yes please", True),
+        ("ok", False),
+        ("y", False),
+        ("sure", False),
+        ("yess", False),
+    ],
+)
+def test_only_a_plain_yes_re_subscribes(text: str, expected: bool) -> None:
+    from flows.keywords import is_opt_in_yes
+
+    assert is_opt_in_yes(text) is expected

@@ -49,9 +49,27 @@ def test_extension_characters_push_a_message_over_the_single_segment_limit() -> 
     assert segment_info("a" * 159 + "[").segments == 2
     assert segment_info("{}" * 40).segments == 1  # 80 chars, 160 septets
     assert segment_info("{}" * 40 + "x").segments == 2
-    # 153 * 2 = 306 septets still fit in two parts, 307 do not
-    assert segment_info("|" * 153).segments == 2
-    assert segment_info("|" * 153 + "a").segments == 3
+    # an escape pair is never split: a 153-septet part holds 76 pairs, so 152 pairs fit in
+    # two parts, and 153 pairs (306 septets) need a third
+    assert segment_info("|" * 152).segments == 2
+    assert segment_info("|" * 153).segments == 3
+    assert segment_info("a" * 152 + "€" + "a" * 152).segments == 3
+    assert segment_info("a" * 151 + "€" + "a" * 153).segments == 2
+
+
+def test_surrogate_pairs_are_not_split_and_lone_surrogates_do_not_crash() -> None:
+    assert segment_info("a" * 66 + "\U0001f600" + "a" * 67).segments == 3
+    assert segment_info("\ud800").segments == 1
+
+
+def test_short_name_is_gsm_safe_and_bounded() -> None:
+    from flows.sms import short_name
+
+    assert short_name("Lucía Fernández") == "Lucia"
+    assert short_name("José") == "José"  # é is in GSM-7
+    assert short_name("राम कुमार") == "राम"
+    assert short_name("A" * 40) == "A" * 20
+    assert short_name("") == ""
 
 
 def test_form_feed_is_an_extension_character() -> None:
