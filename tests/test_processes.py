@@ -12,10 +12,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
@@ -24,7 +26,7 @@ from service.broadcasts import queue_broadcast
 from service.config import Settings
 from service.db import make_engine, unit_of_work
 from service.models import Community, Message
-from service.redis_conn import free_port
+from service.redis_conn import connect, free_port
 from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, PUBLIC_BASE_URL
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -219,6 +221,15 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
             time.sleep(0.5)
         engine.dispose()
         assert statuses == ["delivered"] * 3
+        # scheduled jobs fire in this mode: the worker runs RQ's scheduler
+        url = (tmp_path / "instance" / "redis" / "url").read_text().strip()
+        job = Queue("default", connection=connect(url)).enqueue_in(
+            timedelta(seconds=1), "workers.outbox.pump"
+        )
+        deadline = time.monotonic() + 30
+        while job.get_status(refresh=True) != "finished" and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert job.get_status(refresh=True) == "finished"
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         output = process.communicate(timeout=60)[0].decode()
     finally:

@@ -18,7 +18,7 @@ from service.models import Channel, Message, MessageStatus, Volunteer
 from service.models.messages import provider_status
 from service.phones import mask
 from workers.runtime import runtime
-from workers.senders import PermanentSendError, TransientSendError
+from workers.senders import PermanentSendError, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,10 @@ def send_message(message_id: int) -> str:
             from_=from_, to=to, body=body, status_callback=callback
         )
     except TransientSendError as exc:
-        with unit_of_work(rt.session_factory) as session:
-            message = session.get_one(Message, message_id)
-            message.status = MessageStatus.PENDING
-            message.error_code = exc.code
-            message.error_message = str(exc)[:255]
+        _record_error(message_id, MessageStatus.PENDING, exc)  # pending again: retried later
         raise
     except PermanentSendError as exc:
-        with unit_of_work(rt.session_factory) as session:
-            message = session.get_one(Message, message_id)
-            message.status = MessageStatus.FAILED
-            message.error_code = exc.code
-            message.error_message = str(exc)[:255]
-            if exc.code == UNSUBSCRIBED and message.volunteer_id is not None:
-                volunteer = session.get(Volunteer, message.volunteer_id)
-                if volunteer is not None:
-                    opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", utcnow())
+        _record_error(message_id, MessageStatus.FAILED, exc)
         log.warning("send %s to %s failed: %s", message_id, mask(to), exc)
         return f"failed: {exc.code}"
 
@@ -80,3 +68,16 @@ def send_message(message_id: int) -> str:
         message.status = provider_status(result.status) or MessageStatus.QUEUED
         message.sent_at = utcnow()
     return f"sent: {result.sid}"
+
+
+def _record_error(message_id: int, status: MessageStatus, error: SendError) -> None:
+    """Store the provider's error; a carrier-level unsubscribe (21610) is also our opt-out."""
+    with unit_of_work(runtime().session_factory) as session:
+        message = session.get_one(Message, message_id)
+        message.status = status
+        message.error_code = error.code
+        message.error_message = str(error)[:255]
+        if error.code == UNSUBSCRIBED and message.volunteer_id is not None:
+            volunteer = session.get(Volunteer, message.volunteer_id)
+            if volunteer is not None:
+                opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", utcnow())
