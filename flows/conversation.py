@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flows import catalog
+from flows import catalog, shifts
 from flows.engine import (
     IDLE,
     Context,
@@ -23,6 +23,7 @@ from flows.engine import (
 )
 from flows.keywords import Intent, Keyword, classify, is_opt_in_yes
 from flows.onboarding import ONBOARDING
+from flows.parsing import parse_yes
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING,)}
 
@@ -64,6 +65,39 @@ def _language(context: Context, session: SessionState, keyword: Keyword) -> Outc
     return Outcome(session, (Reply("language.switched"),), (SetLanguage(keyword.argument),))
 
 
+def _shifts(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return shifts.show_menu(context)
+
+
+def _more(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    start = int(session.data.get("next", 0)) if session.flow == "shifts" else 0
+    return shifts.show_menu(context, start)
+
+
+def _my(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return shifts.list_commitments(context)
+
+
+def _drop(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return shifts.drop(context, keyword.argument)
+
+
+def _check_in(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return Outcome(IDLE, (), (shifts.CheckIn(),))
+
+
+def _check_out(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return Outcome(IDLE, (), (shifts.CheckOut(),))
+
+
+def _pause(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return shifts.pause(context, keyword.argument)
+
+
+def _resume(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return shifts.resume(context)
+
+
 _S = VolunteerStatus
 _EVERYONE = (_S.NEW, _S.ACTIVE, _S.PAUSED)
 
@@ -84,6 +118,21 @@ ROUTES: dict[tuple[VolunteerStatus, Intent], Handler] = {
     (_S.PAUSED, Intent.JOIN): _already_joined,
     **{(status, Intent.LANG): _language for status in _EVERYONE},
 }
+_MEMBER_ROUTES: dict[Intent, Handler] = {
+    Intent.SHIFTS: _shifts,
+    Intent.MORE: _more,
+    Intent.MY: _my,
+    Intent.DROP: _drop,
+    Intent.IN: _check_in,
+    Intent.OUT: _check_out,
+    Intent.PAUSE: _pause,
+    Intent.RESUME: _resume,
+}
+for _intent, _handler in _MEMBER_ROUTES.items():
+    ROUTES[(_S.ACTIVE, _intent)] = _handler
+    ROUTES[(_S.PAUSED, _intent)] = _handler
+    ROUTES[(_S.NEW, _intent)] = _onboard  # consent first
+    ROUTES[(_S.OPTED_OUT, _intent)] = _silent
 
 
 def step(context: Context, session: SessionState, text: str) -> Outcome:
@@ -101,4 +150,13 @@ def step(context: Context, session: SessionState, text: str) -> Outcome:
         return Outcome(session, (Reply("empty"),))
     if session.active(context.now) and session.flow in FLOWS:
         return FLOWS[session.flow].advance(session, text, context)
+    if session.active(context.now) and session.flow == "shifts":
+        number = shifts.parse_number(text)
+        if number is not None:
+            return shifts.choose(context, session, number)
+    yes = parse_yes(text)
+    if yes is not None:
+        answered = shifts.answer_pending(context, yes)
+        if answered is not None:
+            return answered
     return Outcome(IDLE, (Reply("unknown"),))

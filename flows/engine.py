@@ -8,11 +8,11 @@ the stdlib and ``flows.catalog``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from flows import catalog
 from flows.sms import short_name
@@ -29,6 +29,56 @@ class VolunteerStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class ShiftView:
+    """An open shift as a menu line shows it (times already in the community's zone)."""
+
+    id: int
+    title: str
+    place: str
+    when: str
+    spots_left: int
+
+
+@dataclass(frozen=True)
+class CommitmentView:
+    """One of the volunteer's upcoming commitments, as ``MY`` lists it."""
+
+    id: int  # the assignment id
+    title: str
+    place: str
+    when: str
+    status: str  # confirmed, waitlisted, checked_in
+    position: int | None = None  # waitlist position
+
+
+class Lookup(Protocol):
+    """Read-only queries a flow may make; the shell implements them over the database."""
+
+    def open_shifts(self) -> Sequence[ShiftView]: ...
+
+    def commitments(self) -> Sequence[CommitmentView]: ...
+
+
+class _NoLookup:
+    def open_shifts(self) -> Sequence[ShiftView]:
+        return ()
+
+    def commitments(self) -> Sequence[CommitmentView]:
+        return ()
+
+
+NO_LOOKUP: Lookup = _NoLookup()
+
+
+@dataclass(frozen=True)
+class PendingQuestion:
+    """The last question we texted that a bare YES / NO / DROP answers."""
+
+    kind: str  # "reminder" (id: assignment) or "callout" (id: call-out)
+    id: int
+
+
+@dataclass(frozen=True)
 class Context:
     """What a flow may know about the volunteer and the world for one step."""
 
@@ -39,6 +89,9 @@ class Context:
     channel: str
     now: datetime
     help_contact: str = ""
+    lookup: Lookup = field(default_factory=lambda: NO_LOOKUP, compare=False)
+    pending: PendingQuestion | None = None
+    zone: str = "UTC"  # the community's IANA time zone, for dates shown to the volunteer
 
     def params(self) -> dict[str, object]:
         return {
@@ -71,33 +124,41 @@ class Reply:
 
 
 # Effects: what the shell must do besides replying. Frozen values, applied in one transaction.
+# An effect whose outcome only the database knows (a claim on the last place) is answered by a
+# Result, whose reply() flows also define, so every text stays in the catalogs.
 @dataclass(frozen=True)
-class OptOut:
+class Effect:
+    """Base of every effect."""
+
+
+class Result(Protocol):
+    def reply(self) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class OptOut(Effect):
     source: str
 
 
 @dataclass(frozen=True)
-class OptIn:
+class OptIn(Effect):
     source: str
 
 
 @dataclass(frozen=True)
-class SetName:
+class SetName(Effect):
     name: str
 
 
 @dataclass(frozen=True)
-class RecordConsent:
+class RecordConsent(Effect):
     source: str
     wording_key: str
 
 
 @dataclass(frozen=True)
-class SetLanguage:
+class SetLanguage(Effect):
     language: str
-
-
-Effect = OptOut | OptIn | SetName | RecordConsent | SetLanguage
 
 
 @dataclass(frozen=True)
@@ -106,24 +167,26 @@ class Outcome:
     replies: tuple[Reply, ...] = ()
     effects: tuple[Effect, ...] = ()
 
-    def render(self, context: Context) -> tuple[str, ...]:
-        """The reply texts, in the language and with the name the effects leave in place."""
+    def render(self, context: Context, results: Sequence[Result] = ()) -> tuple[str, ...]:
+        """The reply texts (then the replies of effect results), in the language and with the
+        name the effects leave in place."""
         after = with_effects(context, self.effects)
         base = after.params()
+        replies = (*self.replies, *(result.reply() for result in results))
         return tuple(
-            catalog.render(after.language, reply.key, {**base, **reply.params})
-            for reply in self.replies
+            catalog.render(after.language, reply.key, {**base, **reply.params}) for reply in replies
         )
 
 
 Parser = Callable[[str], Any]  # returns None when the text does not match
+Data = Mapping[str, Any]  # the session's data, e.g. which shift each menu number means
 
 
-def _no_effects(value: Any, context: Context) -> tuple[Effect, ...]:
+def _no_effects(value: Any, context: Context, data: Data) -> tuple[Effect, ...]:
     return ()
 
 
-def _no_params(value: Any, context: Context) -> Mapping[str, object]:
+def _no_params(value: Any, context: Context, data: Data) -> Mapping[str, object]:
     return {}
 
 
@@ -134,8 +197,8 @@ class Transition:
     parse: Parser
     to: str
     say: str | None = None
-    effects: Callable[[Any, Context], tuple[Effect, ...]] = _no_effects
-    params: Callable[[Any, Context], Mapping[str, object]] = _no_params
+    effects: Callable[[Any, Context, Data], tuple[Effect, ...]] = _no_effects
+    params: Callable[[Any, Context, Data], Mapping[str, object]] = _no_params
 
 
 @dataclass(frozen=True)
@@ -204,8 +267,8 @@ class Flow:
             value = transition.parse(text)
             if value is None:
                 continue
-            effects = transition.effects(value, context)
-            params = dict(transition.params(value, with_effects(context, effects)))
+            effects = transition.effects(value, context, session.data)
+            params = dict(transition.params(value, with_effects(context, effects), session.data))
             replies: list[Reply] = []
             if transition.say is not None:
                 replies.append(Reply(transition.say, params))
@@ -221,7 +284,7 @@ class Flow:
             return Outcome(next_session, tuple(replies), effects)
         return Outcome(
             SessionState(self.name, current.name, dict(session.data), _expiry(context)),
-            (Reply(current.reprompt),),
+            (Reply(current.reprompt, dict(session.data.get("params", {}))),),
         )
 
 

@@ -20,6 +20,14 @@ class Intent(StrEnum):
     HELP = "help"
     JOIN = "join"
     LANG = "lang"
+    SHIFTS = "shifts"
+    MORE = "more"
+    MY = "my"
+    DROP = "drop"
+    IN = "in"
+    OUT = "out"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 # Carrier and Twilio opt-out words: honoured as the whole message.
@@ -50,6 +58,36 @@ OPT_IN_YES_WORDS = phrase_set(["yes", "si", "sí", "हाँ", "हां"])
 HELP_WORDS = phrase_set(["help", "info", "help me", "ayuda", "मदद"])
 JOIN_WORDS = phrase_set(["join", "unirme", "unir", "जुड़ें"])
 LANG_WORDS = phrase_set(["lang", "language", "idioma", "भाषा"])
+SHIFTS_WORDS = phrase_set(["shifts", "shift", "turnos", "turno", "शिफ्ट"])
+MORE_WORDS = phrase_set(["more", "mas", "और"])
+MY_WORDS = phrase_set(["my", "mine", "my shifts", "mis turnos", "mis", "मेरे"])
+DROP_WORDS = phrase_set(["drop", "soltar", "dejar", "छोड़ें"])
+IN_WORDS = phrase_set(["in", "check in", "checkin", "llegue", "entrada", "पहुंचा", "पहुँचा"])
+OUT_WORDS = phrase_set(["out", "check out", "checkout", "salida", "गया"])
+PAUSE_WORDS = phrase_set(["pause", "pausa", "break", "रुकें"])
+RESUME_WORDS = phrase_set(["resume", "unpause", "reanudar", "seguir", "फिर से"])
+
+# Keywords that stand alone (filler words allowed around them).
+PLAIN_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]]], ...] = (
+    (Intent.START, START_WORDS),
+    (Intent.HELP, HELP_WORDS),
+    (Intent.JOIN, JOIN_WORDS),
+    (Intent.SHIFTS, SHIFTS_WORDS),
+    (Intent.MORE, MORE_WORDS),
+    (Intent.MY, MY_WORDS),
+    (Intent.IN, IN_WORDS),
+    (Intent.OUT, OUT_WORDS),
+    (Intent.RESUME, RESUME_WORDS),
+    (Intent.DROP, DROP_WORDS),
+    (Intent.PAUSE, PAUSE_WORDS),
+)
+# Keywords with an argument, and how many words it may have: "LANG es", "DROP 2",
+# "PAUSE 2 weeks".
+ARGUMENT_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]], int], ...] = (
+    (Intent.LANG, LANG_WORDS, 1),
+    (Intent.DROP, DROP_WORDS, 1),
+    (Intent.PAUSE, PAUSE_WORDS, 2),
+)
 
 # Words that do not change the meaning of a short opt-out ("please stop now").
 _FILLER = frozenset(
@@ -170,15 +208,12 @@ def classify(text: str) -> Keyword | None:
     if is_opt_out(words):
         return Keyword(Intent.STOP)
     meaningful = _without_filler(words)
-    for intent, vocabulary in (
-        (Intent.START, START_WORDS),
-        (Intent.HELP, HELP_WORDS),
-        (Intent.JOIN, JOIN_WORDS),
-    ):
+    for intent, vocabulary in PLAIN_KEYWORDS:
         if words in vocabulary or meaningful in vocabulary:
             return Keyword(intent)
-    if words[:1] in LANG_WORDS and len(words) <= 2:
-        return Keyword(Intent.LANG, words[1] if len(words) == 2 else "")
+    for intent, vocabulary, max_words in ARGUMENT_KEYWORDS:
+        if words[:1] in vocabulary and len(words) <= 1 + max_words:
+            return Keyword(intent, "".join(words[1:]))
     return None
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from flows.engine import (
     END,
     Context,
+    Data,
     Effect,
     Flow,
     RecordConsent,
@@ -31,15 +32,15 @@ def _no(text: str) -> bool | None:
     return True if parse_yes(text) is False else None
 
 
-def _set_name(name: str, context: Context) -> tuple[Effect, ...]:
+def _set_name(name: str, context: Context, data: Data) -> tuple[Effect, ...]:
     return (SetName(name),)
 
 
-def _consent(value: bool, context: Context) -> tuple[Effect, ...]:
+def _consent(value: bool, context: Context, data: Data) -> tuple[Effect, ...]:
     return (RecordConsent(source=context.channel, wording_key=CONSENT_PROMPT),)
 
 
-def _name_param(name: str, context: Context) -> Mapping[str, object]:
+def _name_param(name: str, context: Context, data: Data) -> Mapping[str, object]:
     return {"name": short_name(name)}
 
 

@@ -6,6 +6,7 @@ worker is started by dotted path, so ``service`` still never imports ``workers``
 
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 import signal
@@ -14,14 +15,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import click
 from rq.utils import import_attribute
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import migrate, outbox
+from service import callouts, migrate, outbox, rosters
 from service.accounts import AccountError, create_coordinator
 from service.broadcasts import BroadcastError, queue_broadcast
 from service.communities import CommunityError, create_community, find_community
@@ -29,7 +33,16 @@ from service.config import ConfigError, Settings, database_url_from_env
 from service.db import make_engine, make_session_factory, unit_of_work, utcnow
 from service.demo import seed_demo
 from service.inbound import InboundMessage, handle_inbound
-from service.models import ChannelKind, Role
+from service.models import (
+    Assignment,
+    AssignmentStatus,
+    CallOutAsk,
+    ChannelKind,
+    Community,
+    Role,
+    Shift,
+    Volunteer,
+)
 from service.phones import InvalidPhoneNumber, to_e164
 from service.redis_conn import (
     EmbeddedRedis,
@@ -39,10 +52,16 @@ from service.redis_conn import (
     redis_url_for,
     withdraw,
 )
-from service.volunteer_io import ImportFileError, export_volunteers, import_volunteers
+from service.volunteer_io import (
+    ImportFileError,
+    export_volunteers,
+    import_volunteers,
+    neutralize,
+)
 
 RUN_WORKER = "workers.worker.run_worker"
 USER_ERRORS = (
+    rosters.RosterError,
     ConfigError,
     CommunityError,
     AccountError,
@@ -203,6 +222,220 @@ def broadcast_cmd(slug: str, text: str, skill: str | None, language: str | None)
         )
     kick_outbox(settings)
     click.echo(f"queued {count} message(s)")
+
+
+def parse_moment(option: str, raw: str, community: Community) -> datetime:
+    """ISO 8601; a time without an offset is in the community's time zone."""
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise click.ClickException(f"{option} {raw!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(community.timezone))
+    return moment.astimezone(UTC)
+
+
+def find_shift(session: Session, shift_id: int) -> tuple[Shift, Community]:
+    shift = session.get(Shift, shift_id)
+    if shift is None:
+        raise click.ClickException(f"no shift with id {shift_id}")
+    return shift, session.get_one(Community, shift.community_id)
+
+
+@main.command("add-shift")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--title", required=True, help="What the shift is, e.g. 'Sandbag team'.")
+@click.option("--place", required=True, help="Where to go.")
+@click.option("--starts", required=True, help="ISO 8601, e.g. 2026-12-05T09:00 (local time).")
+@click.option("--ends", required=True, help="ISO 8601 end time.")
+@click.option("--capacity", required=True, type=int, help="How many people are needed.")
+@click.option("--skill", default=None, help="Only volunteers with this skill may sign up.")
+def add_shift_cmd(
+    slug: str, title: str, place: str, starts: str, ends: str, capacity: int, skill: str | None
+) -> None:
+    """Add a shift to the community's roster; prints the new shift's id."""
+    with database() as session:
+        community = find_community(session, slug)
+        shift = rosters.add_shift(
+            session,
+            community,
+            title=title,
+            place=place,
+            starts_at=parse_moment("--starts", starts, community),
+            ends_at=parse_moment("--ends", ends, community),
+            capacity=capacity,
+            skill=skill,
+        )
+        click.echo(shift.id)
+
+
+@main.command("move-shift")
+@click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
+@click.option("--starts", required=True, help="New ISO 8601 start.")
+@click.option("--ends", required=True, help="New ISO 8601 end.")
+def move_shift_cmd(shift_id: int, starts: str, ends: str) -> None:
+    """Change a shift's time; reminders are planned again for the new time."""
+    with database() as session:
+        shift, community = find_shift(session, shift_id)
+        rosters.move_shift(
+            session,
+            shift,
+            parse_moment("--starts", starts, community),
+            parse_moment("--ends", ends, community),
+            utcnow(),
+        )
+        click.echo(f"shift {shift_id} moved")
+
+
+@main.command("cancel-shift")
+@click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
+def cancel_shift_cmd(shift_id: int) -> None:
+    """Cancel a shift; everyone signed up or waitlisted is told once."""
+    settings = load_settings()
+    with database(settings) as session:
+        shift, community = find_shift(session, shift_id)
+        told = rosters.cancel_shift(session, shift, community, utcnow())
+    kick_outbox(settings)
+    click.echo(f"shift {shift_id} cancelled; {told} volunteer(s) told")
+
+
+ROSTER_LABELS = {
+    AssignmentStatus.CONFIRMED: "confirmed",
+    AssignmentStatus.WAITLISTED: "waitlisted",
+    AssignmentStatus.DROPPED: "dropped",
+    AssignmentStatus.CHECKED_IN: "checked in",
+    AssignmentStatus.CHECKED_OUT: "checked out",
+    AssignmentStatus.NO_SHOW: "no-show",
+}
+
+
+@main.command("roster")
+@click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
+def roster_cmd(shift_id: int) -> None:
+    """Print the shift's roster as CSV: name,phone,status,hours."""
+    with database() as session:
+        find_shift(session, shift_id)
+        rows = session.execute(
+            select(Volunteer.name, Volunteer.phone, Assignment.status, Assignment.minutes_served)
+            .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+            .where(Assignment.shift_id == shift_id)
+            .order_by(Assignment.created_at, Assignment.id)
+        ).all()
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["name", "phone", "status", "hours"])
+    for name, phone, status, minutes in rows:
+        hours = rosters.format_hours(minutes) if minutes is not None else ""
+        writer.writerow([neutralize(name or ""), phone, ROSTER_LABELS[status], hours])
+
+
+@main.command("attendance")
+@click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
+@click.option("--phone", required=True, help="The volunteer's number.")
+@click.option(
+    "--status",
+    "status_name",
+    required=True,
+    type=click.Choice(["confirmed", "checked_in", "checked_out", "no_show"]),
+)
+@click.option("--hours", type=float, default=None, help="Hours served (for checked_out).")
+def attendance_cmd(shift_id: int, phone: str, status_name: str, hours: float | None) -> None:
+    """Correct a volunteer's attendance on a shift (e.g. a no-show who did come)."""
+    with database() as session:
+        _shift, community = find_shift(session, shift_id)
+        e164 = to_e164(phone, community.country)
+        assignment = session.scalar(
+            select(Assignment)
+            .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+            .where(Assignment.shift_id == shift_id, Volunteer.phone == e164)
+        )
+        if assignment is None:
+            raise click.ClickException(f"{e164} is not on shift {shift_id}")
+        minutes = round(hours * 60) if hours is not None else None
+        rosters.set_attendance(session, assignment, AssignmentStatus(status_name), minutes)
+        click.echo(f"{e164} on shift {shift_id}: {status_name}")
+
+
+@main.command("call-out")
+@click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
+@click.option("--need", required=True, type=int, help="How many people are needed now.")
+@click.option("--text", default="", help="Extra words for the ask (kept short).")
+def call_out_cmd(shift_id: int, need: int, text: str) -> None:
+    """Urgent call-out: ask qualified volunteers in waves; YES replies fill places."""
+    settings = load_settings()
+    with database(settings) as session:
+        shift, community = find_shift(session, shift_id)
+        callout = callouts.start_callout(session, shift, community, need, text, utcnow())
+        asked = session.scalar(
+            select(func.count()).select_from(CallOutAsk).where(CallOutAsk.callout_id == callout.id)
+        )
+    kick_outbox(settings)
+    click.echo(f"call-out {callout.id}: asked {asked} volunteer(s) for {need} place(s)")
+
+
+def parse_clock(option: str, raw: str) -> int:
+    """``21:00`` → minutes after midnight."""
+    try:
+        hours, minutes = (int(part) for part in raw.strip().split(":"))
+    except ValueError:
+        raise click.ClickException(f"{option} {raw!r} is not HH:MM") from None
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise click.ClickException(f"{option} {raw!r} is not a time of day")
+    return hours * 60 + minutes
+
+
+def parse_offsets(raw: str) -> list[int]:
+    """``24h,2h,30m`` → minutes before the shift, largest first."""
+    offsets = []
+    for part in raw.split(","):
+        text = part.strip().lower()
+        unit = {"h": 60, "m": 1, "d": 1440}.get(text[-1:]) if text else None
+        if unit is None or not text[:-1].isdigit() or not 0 < int(text[:-1]) * unit <= 7 * 1440:
+            raise click.ClickException(
+                f"--reminders {part.strip()!r}: use amounts like 24h, 2h, 30m (at most 7 days)"
+            )
+        offsets.append(int(text[:-1]) * unit)
+    return sorted(set(offsets), reverse=True)
+
+
+@main.command("community-settings")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--quiet-start", default=None, help="Quiet hours start, HH:MM local (21:00).")
+@click.option("--quiet-end", default=None, help="Quiet hours end, HH:MM local (08:00).")
+@click.option(
+    "--ask-limit",
+    type=click.IntRange(0, 50),
+    default=None,
+    help="Most asks and call-outs per volunteer per week (3).",
+)
+@click.option("--reminders", default=None, help="Shift reminder offsets, e.g. 24h,2h.")
+def community_settings_cmd(
+    slug: str,
+    quiet_start: str | None,
+    quiet_end: str | None,
+    ask_limit: int | None,
+    reminders: str | None,
+) -> None:
+    """Show or change quiet hours, the weekly ask limit and shift reminder offsets."""
+    with database() as session:
+        community = find_community(session, slug)
+        if quiet_start is not None:
+            community.quiet_start_minute = parse_clock("--quiet-start", quiet_start)
+        if quiet_end is not None:
+            community.quiet_end_minute = parse_clock("--quiet-end", quiet_end)
+        if ask_limit is not None:
+            community.ask_limit_per_week = ask_limit
+        roster = rosters.shifts_roster(session, community)
+        if reminders is not None:
+            roster.reminder_offsets = parse_offsets(reminders)
+        start, end = community.quiet_start_minute, community.quiet_end_minute
+        offsets = ",".join(
+            f"{m // 60}h" if m % 60 == 0 else f"{m}m" for m in roster.reminder_offsets
+        )
+        click.echo(
+            f"{slug}: quiet hours {start // 60:02d}:{start % 60:02d}-{end // 60:02d}:"
+            f"{end % 60:02d}, ask limit {community.ask_limit_per_week}/week, "
+            f"reminders {offsets or 'none'} before each shift"
+        )
 
 
 @main.command("simulate")

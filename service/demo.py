@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +14,7 @@ from service.accounts import create_coordinator
 from service.communities import create_community
 from service.db import utcnow
 from service.models import ChannelKind, Community, Role, Volunteer
+from service.rosters import add_shift
 from service.volunteer_io import import_volunteers
 
 DEMO_SLUG = "demo"
@@ -56,4 +59,27 @@ def seed_demo(session: Session) -> DemoLogin:
         select(Volunteer).where(Volunteer.community_id == community.id)
     ):
         volunteer.preferred_channel_id = simulator.id if simulator else None
+    add_demo_shifts(session, community, utcnow())
     return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)
+
+
+def add_demo_shifts(session: Session, community: Community, now: datetime) -> None:
+    """Three upcoming shifts so SHIFTS has something to show (one needs the driver skill)."""
+    zone = ZoneInfo(community.timezone)
+    today = now.astimezone(zone).date()
+    for days, start, hours, title, place, capacity, skill in (
+        (1, 9, 4, "Sandbag team", "School gym", 3, None),
+        (2, 17, 3, "Shelter kitchen", "Church hall", 2, None),
+        (3, 10, 2, "Supply run", "Depot, 4 Mill Rd", 1, "driver"),
+    ):
+        starts = datetime.combine(today + timedelta(days=days), time(start), tzinfo=zone)
+        add_shift(
+            session,
+            community,
+            title=title,
+            place=place,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=hours),
+            capacity=capacity,
+            skill=skill,
+        )

@@ -6,17 +6,19 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from flows import catalog
+from flows import catalog, shifts
 from flows.engine import (
     Effect,
     OptIn,
     OptOut,
     RecordConsent,
+    Result,
     SessionState,
     SetLanguage,
     SetName,
     VolunteerStatus,
 )
+from service import callouts, rosters
 from service.models import Community, ConversationSession, Volunteer
 
 
@@ -26,9 +28,32 @@ def apply_effects(
     community: Community,
     effects: tuple[Effect, ...],
     now: datetime,
-) -> None:
+) -> list[Result]:
+    """Apply each effect; return the results whose replies the volunteer must get."""
+    results: list[Result] = []
     for effect in effects:
         match effect:
+            case shifts.ClaimShift(shift_id=shift_id):
+                results.append(rosters.claim(session, volunteer, community, shift_id, now))
+            case shifts.DropAssignment(assignment_id=assignment_id):
+                results.append(rosters.drop(session, volunteer, community, assignment_id, now))
+                volunteer.pending_question = None
+            case shifts.ConfirmAssignment(assignment_id=assignment_id):
+                results.append(rosters.confirm(session, volunteer, community, assignment_id, now))
+                volunteer.pending_question = None
+            case shifts.AnswerCallOut(callout_id=callout_id, yes=yes):
+                results.append(callouts.answer(session, volunteer, community, callout_id, yes, now))
+                volunteer.pending_question = None
+            case shifts.CheckIn():
+                results.append(rosters.check_in(session, volunteer, community, now))
+            case shifts.CheckOut():
+                results.append(rosters.check_out(session, volunteer, community, now))
+            case shifts.Pause(until=until):
+                volunteer.status = VolunteerStatus.PAUSED
+                volunteer.paused_until = until
+            case shifts.Resume():
+                volunteer.status = VolunteerStatus.ACTIVE
+                volunteer.paused_until = None
             case OptOut(source=source):
                 opt_out(volunteer, source, now)
             case OptIn(source=source):
@@ -49,6 +74,7 @@ def apply_effects(
                 )
                 volunteer.status = VolunteerStatus.ACTIVE
                 _record_consent(volunteer, source, wording, now)
+    return results
 
 
 def opt_out(volunteer: Volunteer, source: str, now: datetime) -> None:

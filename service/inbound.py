@@ -21,6 +21,7 @@ from flows.engine import Context, VolunteerStatus
 from flows.sms import segment_info
 from service.db import take_sqlite_write_lock
 from service.effects import apply_effects, load_session_state, save_session_state
+from service.inbound_questions import pending_question
 from service.models import (
     Channel,
     ChannelKind,
@@ -31,6 +32,7 @@ from service.models import (
     Volunteer,
 )
 from service.phones import mask
+from service.rosters import RosterLookup
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,9 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         raise UnknownDestination(inbound.to)
     message = _store(session, channel, inbound, now)
     if message.status == MessageStatus.PROCESSED:
-        return InboundResult(_stored_replies(session, message), message.id, duplicate=True)
+        replies = _stored_replies(session, message)
+        session.commit()  # end the read: hand the connection back before the outbox kick
+        return InboundResult(replies, message.id, duplicate=True)
     return _process(session, channel, message.id, inbound, now)
 
 
@@ -126,6 +130,13 @@ def _process(
     volunteer = _lock_volunteer(session, community, inbound.sender, now)
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
+    if (
+        volunteer.status == VolunteerStatus.PAUSED
+        and volunteer.paused_until is not None
+        and volunteer.paused_until <= now
+    ):
+        volunteer.status = VolunteerStatus.ACTIVE  # the break is over
+        volunteer.paused_until = None
     context = Context(
         status=volunteer.status,
         name=volunteer.name,
@@ -134,10 +145,13 @@ def _process(
         channel=channel.kind.value,
         now=now,
         help_contact=community.help_contact,
+        zone=community.timezone,
+        lookup=RosterLookup(session, volunteer, community, now),
+        pending=pending_question(volunteer, now),
     )
     outcome = conversation.step(context, load_session_state(volunteer), inbound.body)
-    texts = outcome.render(context)
-    apply_effects(session, volunteer, community, outcome.effects, now)
+    results = apply_effects(session, volunteer, community, outcome.effects, now)
+    texts = outcome.render(context, results)
     save_session_state(session, volunteer, outcome.session)
     for index, text in enumerate(texts):
         info = segment_info(text)

@@ -18,7 +18,8 @@ from rq import Queue
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import unit_of_work, utcnow
+from service import clock
+from service.db import unit_of_work
 from service.models import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def add(
         payload=payload,
         dedupe_key=dedupe_key,
         queue=queue,
-        available_at=available_at or utcnow(),
+        available_at=available_at or clock.now(),
     )
     session.add(item)
     return item
@@ -56,7 +57,7 @@ def enqueue_due(factory: sessionmaker[Session], redis: Redis, now: datetime | No
 
     Returns how many were enqueued. Redis errors are logged and leave the rows for later.
     """
-    now = now or utcnow()
+    now = now or clock.now()
     queues = {name: Queue(name, connection=redis) for name in QUEUES}
     with unit_of_work(factory) as session:
         rows = session.scalars(

@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
-from service.db import utcnow
+from service import clock
 from service.extensions import db_session
 from service.inbound import MAX_BODY_LENGTH, InboundMessage, handle_inbound
 from service.models import Channel, ChannelKind, Community, Message
@@ -85,6 +85,6 @@ def send() -> ResponseReturnValue:
         to=channel.address,
         body=body,
     )
-    handle_inbound(session, inbound, utcnow())
+    handle_inbound(session, inbound, clock.now())
     kick_outbox()
     return redirect(url_for(".phone", community=slug, phone=phone))

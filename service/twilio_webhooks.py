@@ -14,8 +14,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
-from service import outbox
-from service.db import utcnow
+from service import clock, outbox
 from service.delivery import record_status
 from service.extensions import db_session, resources
 from service.inbound import (
@@ -60,7 +59,7 @@ def inbound() -> Response:
         return Response(f"Bad request: {exc}\n", status=400, mimetype="text/plain")
     session = db_session()
     try:
-        result = handle_inbound(session, message, utcnow())
+        result = handle_inbound(session, message, clock.now())
     except UnknownDestination:
         log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
         return twiml(())
@@ -77,7 +76,7 @@ def status() -> Response:
     raw_code = request.form.get("ErrorCode", "").strip()
     if raw_code and not raw_code.isdigit():
         return Response("Bad request: ErrorCode must be a number\n", status=400)
-    record_status(db_session(), sid, new_status, int(raw_code) if raw_code else None, utcnow())
+    record_status(db_session(), sid, new_status, int(raw_code) if raw_code else None, clock.now())
     return Response(status=204)
 
 

@@ -11,6 +11,7 @@ import logging
 from sqlalchemy import update
 
 from flows.engine import VolunteerStatus
+from service import callouts
 from service.db import unit_of_work, utcnow
 from service.delivery import UNSUBSCRIBED
 from service.effects import opt_out
@@ -41,6 +42,10 @@ def send_message(message_id: int) -> str:
             message.status = MessageStatus.SUPPRESSED
             message.error_message = "recipient opted out"
             return "suppressed: opted out"
+        if message.callout_id is not None and not callouts.is_open(session, message.callout_id):
+            message.status = MessageStatus.SUPPRESSED
+            message.error_message = "call-out already filled"
+            return "suppressed: call-out filled"
         if channel is None:
             message.status = MessageStatus.FAILED
             message.error_message = "no channel to send from"

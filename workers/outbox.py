@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rq.utils import import_attribute
 
 from service.db import unit_of_work, utcnow
@@ -10,6 +12,14 @@ from service.outbox import enqueue_due
 from workers.runtime import runtime
 
 ALLOWED_PREFIX = "workers."
+
+
+class Defer(Exception):
+    """Raised by a job to run again at ``until`` (quiet hours): the row waits, not done."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"deferred until {until.isoformat()}")
+        self.until = until
 
 
 def run_item(outbox_id: int) -> str:
@@ -21,7 +31,14 @@ def run_item(outbox_id: int) -> str:
         job, payload = item.job, dict(item.payload)
     if not job.startswith(ALLOWED_PREFIX):
         raise ValueError(f"outbox job {job!r} is outside {ALLOWED_PREFIX}")
-    result = import_attribute(job)(**payload)
+    try:
+        result = import_attribute(job)(**payload)
+    except Defer as deferral:
+        with unit_of_work(rt.session_factory) as session:
+            waiting = session.get_one(OutboxItem, outbox_id)
+            waiting.available_at = deferral.until
+            waiting.enqueued_at = None
+        return str(deferral)
     with unit_of_work(rt.session_factory) as session:
         done = session.get_one(OutboxItem, outbox_id)
         done.done_at = utcnow()

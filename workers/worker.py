@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from rq import SimpleWorker
 
-from service import outbox
+from service import clock, outbox
 from service.config import Settings
+from service.db import unit_of_work
+from service.rosters import mark_no_shows
 from workers import runtime as runtime_module
 
 log = logging.getLogger(__name__)
 
 PUMP_INTERVAL = 2.0  # seconds
+SWEEP_INTERVAL = 60.0  # seconds between no-show sweeps
 
 
 class OutboxPump(threading.Thread):
@@ -28,10 +32,15 @@ class OutboxPump(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        last_sweep = 0.0
         while not self.stopped.wait(self.interval):
             try:
                 rt = runtime_module.runtime()
                 outbox.enqueue_due(rt.session_factory, rt.redis)
+                if time.monotonic() - last_sweep >= SWEEP_INTERVAL:
+                    with unit_of_work(rt.session_factory) as session:
+                        mark_no_shows(session, clock.now())
+                    last_sweep = time.monotonic()
             except Exception:  # the pump must outlive a database blip; the error is logged
                 log.exception("outbox pump failed; retrying in %.0fs", self.interval)
 

@@ -1,11 +1,25 @@
 """Typed SQLAlchemy models, one module per area. Importing this package registers them all."""
 
 from service.models.accounts import Coordinator, Membership, Role
+from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
 from service.models.community import Channel, ChannelKind, Community
 from service.models.messages import Direction, Message, MessageStatus, OutboxItem
+from service.models.rosters import (
+    Assignment,
+    AssignmentStatus,
+    Roster,
+    RosterKind,
+    Shift,
+    ShiftStatus,
+)
 from service.models.volunteers import ConversationSession, Volunteer, VolunteerStatus
 
 __all__ = [
+    "Assignment",
+    "AssignmentStatus",
+    "CallOut",
+    "CallOutAsk",
+    "CallOutStatus",
     "Channel",
     "ChannelKind",
     "Community",
@@ -17,6 +31,10 @@ __all__ = [
     "MessageStatus",
     "OutboxItem",
     "Role",
+    "Roster",
+    "RosterKind",
+    "Shift",
+    "ShiftStatus",
     "Volunteer",
     "VolunteerStatus",
 ]

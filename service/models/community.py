@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
@@ -26,6 +26,10 @@ class Community(Base):
     country: Mapped[str] = mapped_column(String(2))  # ISO 3166 alpha-2, default phone region
     timezone: Mapped[str] = mapped_column(String(64))
     help_contact: Mapped[str] = mapped_column(String(120), default="")
+    # Quiet hours in local minutes after midnight (default 21:00-08:00); no non-urgent texts.
+    quiet_start_minute: Mapped[int] = mapped_column(Integer, default=21 * 60, server_default="1260")
+    quiet_end_minute: Mapped[int] = mapped_column(Integer, default=8 * 60, server_default="480")
+    ask_limit_per_week: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     channels: Mapped[list[Channel]] = relationship(back_populates="community")

@@ -84,6 +84,8 @@ class Message(Base):
     segments: Mapped[int] = mapped_column(Integer, default=0)
     encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # Set on call-out asks: the send job skips them once the call-out is filled.
+    callout_id: Mapped[int | None] = mapped_column(ForeignKey("callouts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

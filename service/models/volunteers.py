@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flows.engine import VolunteerStatus
@@ -35,6 +35,14 @@ class Volunteer(Base):
     consent_wording: Mapped[str | None] = mapped_column(Text)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opt_out_source: Mapped[str | None] = mapped_column(String(40))
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: until RESUME
+    urgent_ok: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )  # call-outs even in quiet hours
+    availability: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    last_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last question we texted that YES/NO/DROP may answer: {"kind", "id", "expires_at"}.
+    pending_question: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     preferred_channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channels.id", ondelete="SET NULL")
     )

@@ -336,8 +336,8 @@ def test_help_while_opted_out_gets_help_but_does_not_opt_in() -> None:
     turn = phone.sends("HELP")
     assert turn.keys == ["help"]
     assert turn.text == (
-        "Riverside Flood Crew volunteers by text. Coordinator: +12025550142. "
-        "Text STOP to opt out, START to rejoin. Msg&data rates may apply."
+        "Riverside Flood Crew volunteers. Coordinator: +12025550142. "
+        "Text SHIFTS, MY, PAUSE, LANG es. STOP opts out, START rejoins. Msg&data rates may apply."
     )
     assert turn.effects == []
     assert phone.status is VolunteerStatus.OPTED_OUT
@@ -400,16 +400,28 @@ def test_lang_es_switches_and_confirms_in_spanish() -> None:
     assert phone.context.language == "es"
 
     assert phone.sends("qué?").text == (
-        "Perdon, no entendi. Envia HELP para ayuda o STOP para darte de baja."
+        "Perdon, no entendi. Envia SHIFTS para ver turnos, MY para los tuyos, HELP para ayuda "
+        "o STOP para salir."
     )
     assert phone.sends("LANG en").text == "OK, we will text you in English. Text HELP for help."
+    assert phone.context.language == "en"
+
+
+def test_lang_hi_switches_to_hindi_and_back() -> None:
+    phone = joined()
+    turn = phone.sends("LANG hi")
+    assert turn.effects == [SetLanguage("hi")]
+    assert turn.text == "ठीक है, अब हम आपको हिन्दी में लिखेंगे। मदद के लिए HELP भेजें।"
+    assert phone.context.language == "hi"
+    assert "SHIFTS" in phone.sends("क्या?").text  # keywords stay in Latin capitals
+    assert phone.sends("भाषा en").keys == ["language.switched"]
     assert phone.context.language == "en"
 
 
 def test_lang_with_an_unshipped_language_lists_the_shipped_ones() -> None:
     phone = joined()
     turn = phone.sends("LANG fr")
-    assert turn.text == "Sorry, that language is not available. Text LANG en/es."
+    assert turn.text == "Sorry, that language is not available. Text LANG en/es/hi."
     assert turn.effects == []
     assert phone.context.language == "en"
 
@@ -418,8 +430,10 @@ def test_unknown_text_names_the_keywords() -> None:
     turn = joined().sends("what shifts are there on saturday?")
     assert turn.keys == ["unknown"]
     assert turn.text == (
-        "Sorry, I did not understand that. Text HELP for help, or STOP to opt out."
+        "Sorry, I did not get that. Text SHIFTS for open shifts, MY for yours, HELP for help, "
+        "or STOP to opt out."
     )
+    assert "SHIFTS" in turn.text
     assert "HELP" in turn.text
     assert "STOP" in turn.text
     assert turn.effects == []

@@ -6,7 +6,7 @@ restarts its flow; effects shape how replies are rendered.
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,18 +16,22 @@ from flows.conversation import FLOWS, ROUTES, step
 from flows.engine import (
     END,
     IDLE,
+    NO_LOOKUP,
     SESSION_LIFETIME,
+    CommitmentView,
     Context,
     Flow,
     FlowDefinitionError,
     OptIn,
     OptOut,
     Outcome,
+    PendingQuestion,
     RecordConsent,
     Reply,
     SessionState,
     SetLanguage,
     SetName,
+    ShiftView,
     State,
     Transition,
     VolunteerStatus,
@@ -35,6 +39,16 @@ from flows.engine import (
 )
 from flows.keywords import Intent, Keyword
 from flows.onboarding import ONBOARDING
+from flows.shifts import (
+    AnswerCallOut,
+    CheckIn,
+    CheckOut,
+    ClaimShift,
+    ConfirmAssignment,
+    DropAssignment,
+    Pause,
+    Resume,
+)
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -163,8 +177,8 @@ FLOW = Flow(
                     _accept,
                     "second",
                     say="help",
-                    effects=lambda value, ctx: (SetName("Gus"),),
-                    params=lambda value, ctx: {"name": ctx.name},
+                    effects=lambda value, ctx, data: (SetName("Gus"),),
+                    params=lambda value, ctx, data: {"name": ctx.name},
                 ),
             ),
         ),
@@ -328,8 +342,40 @@ def test_reply_params_override_context_params() -> None:
 def test_render_unknown_language_falls_back_to_english() -> None:
     outcome = Outcome(IDLE, (Reply("unknown"),))
     assert outcome.render(make_context(language="xx")) == (
-        "Sorry, I did not understand that. Text HELP for help, or STOP to opt out.",
+        "Sorry, I did not get that. Text SHIFTS for open shifts, MY for yours, HELP for help, "
+        "or STOP to opt out.",
     )
+
+
+@dataclass(frozen=True)
+class _FixedResult:
+    key: str
+
+    def reply(self) -> Reply:
+        return Reply(self.key, {"title": "Kitchen"})
+
+
+def test_render_appends_the_replies_of_effect_results_in_order() -> None:
+    outcome = Outcome(IDLE, (Reply("my.none"),), (SetLanguage("es"),))
+    texts = outcome.render(
+        make_context(), (_FixedResult("callout.declined"), _FixedResult("attendance.checked_in"))
+    )
+    assert texts == (
+        "No tienes turnos proximos. Envia SHIFTS para apuntarte.",
+        "No pasa nada, gracias por avisar. Envia SHIFTS para ver otros turnos.",
+        "Entrada registrada en Kitchen. Gracias! Envia OUT al salir.",
+    )
+    assert outcome.render(make_context()) == (
+        "No tienes turnos proximos. Envia SHIFTS para apuntarte.",
+    )
+
+
+def test_context_defaults_to_no_lookup_and_no_pending_question() -> None:
+    context = make_context()
+    assert context.lookup is NO_LOOKUP
+    assert tuple(context.lookup.open_shifts()) == ()
+    assert tuple(context.lookup.commitments()) == ()
+    assert context.pending is None
 
 
 def test_values_are_frozen() -> None:
@@ -349,14 +395,49 @@ def test_routes_cover_every_status_and_intent() -> None:
     assert all(callable(handler) for handler in ROUTES.values())
 
 
+# Effects the shell answers with a Result, whose reply() the volunteer gets.
+RESULT_EFFECTS = (CheckIn, CheckOut, ClaimShift, DropAssignment, ConfirmAssignment, AnswerCallOut)
+SHELL_EFFECTS = (OptOut, OptIn, SetName, RecordConsent, SetLanguage, Pause, Resume, *RESULT_EFFECTS)
+
+
+class _BusyLookup:
+    def open_shifts(self) -> tuple[ShiftView, ...]:
+        return (ShiftView(7, "Kitchen", "Hall", "Sat 28/11 09:00", 2),)
+
+    def commitments(self) -> tuple[CommitmentView, ...]:
+        return (
+            CommitmentView(31, "Kitchen", "Hall", "Sat 28/11 09:00", "confirmed"),
+            CommitmentView(32, "Drivers", "Depot", "Sun 29/11 10:00", "waitlisted", 3),
+        )
+
+
+def _contexts(status: VolunteerStatus) -> list[Context]:
+    quiet = make_context(status)
+    busy = replace(quiet, lookup=_BusyLookup(), pending=PendingQuestion("reminder", 31))
+    return [quiet, busy]
+
+
 @pytest.mark.parametrize("status", list(VolunteerStatus))
 @pytest.mark.parametrize("intent", list(Intent))
-def test_every_route_returns_an_outcome(status: VolunteerStatus, intent: Intent) -> None:
-    arg = "es" if intent is Intent.LANG else ""
-    outcome = ROUTES[(status, intent)](make_context(status), IDLE, Keyword(intent, arg))
-    assert isinstance(outcome, Outcome)
-    for effect in outcome.effects:
-        assert isinstance(effect, OptOut | OptIn | SetName | RecordConsent | SetLanguage)
+@pytest.mark.parametrize("argument", ["", "es", "2", "2w"])
+def test_every_route_returns_an_outcome(
+    status: VolunteerStatus, intent: Intent, argument: str
+) -> None:
+    for context in _contexts(status):
+        outcome = ROUTES[(status, intent)](context, IDLE, Keyword(intent, argument))
+        assert isinstance(outcome, Outcome)
+        assert isinstance(outcome.session, SessionState)
+        for effect in outcome.effects:
+            assert isinstance(effect, SHELL_EFFECTS), effect
+        assert sum(isinstance(e, RESULT_EFFECTS) for e in outcome.effects) <= 1
+        if status is VolunteerStatus.OPTED_OUT:
+            continue
+        # everyone else hears back: a reply now, or the reply of the effect's result
+        answered = bool(outcome.replies) or any(
+            isinstance(e, RESULT_EFFECTS) for e in outcome.effects
+        )
+        assert answered, (status, intent, argument, outcome)
+        assert all(text for text in outcome.render(context))
 
 
 @pytest.mark.parametrize(
@@ -382,6 +463,37 @@ def test_every_route_returns_an_outcome(status: VolunteerStatus, intent: Intent)
         (VolunteerStatus.NEW, Intent.LANG, ["language.switched"], [SetLanguage("es")]),
         (VolunteerStatus.ACTIVE, Intent.LANG, ["language.switched"], [SetLanguage("es")]),
         (VolunteerStatus.PAUSED, Intent.LANG, ["language.switched"], [SetLanguage("es")]),
+        # shift keywords, with nothing open and nothing booked
+        (VolunteerStatus.ACTIVE, Intent.SHIFTS, ["shifts.none"], []),
+        (VolunteerStatus.PAUSED, Intent.SHIFTS, ["shifts.none"], []),
+        (VolunteerStatus.ACTIVE, Intent.MORE, ["shifts.none"], []),
+        (VolunteerStatus.ACTIVE, Intent.MY, ["my.none"], []),
+        (VolunteerStatus.ACTIVE, Intent.DROP, ["drop.which"], []),
+        (VolunteerStatus.ACTIVE, Intent.IN, [], [CheckIn()]),
+        (VolunteerStatus.PAUSED, Intent.IN, [], [CheckIn()]),
+        (VolunteerStatus.ACTIVE, Intent.OUT, [], [CheckOut()]),
+        (VolunteerStatus.ACTIVE, Intent.PAUSE, ["pause.open"], [Pause(None)]),
+        (VolunteerStatus.PAUSED, Intent.PAUSE, ["pause.open"], [Pause(None)]),
+        (VolunteerStatus.ACTIVE, Intent.RESUME, ["resume.done"], [Resume()]),
+        (VolunteerStatus.PAUSED, Intent.RESUME, ["resume.done"], [Resume()]),
+        # consent first: a new number is onboarded whatever it asks for
+        *[
+            (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
+            for intent in (Intent.SHIFTS, Intent.MORE, Intent.MY, Intent.DROP, Intent.IN)
+        ],
+        *[
+            (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
+            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME)
+        ],
+        # an opted-out number hears nothing
+        *[
+            (VolunteerStatus.OPTED_OUT, intent, [], [])
+            for intent in (Intent.SHIFTS, Intent.MORE, Intent.MY, Intent.DROP, Intent.IN)
+        ],
+        *[
+            (VolunteerStatus.OPTED_OUT, intent, [], [])
+            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME)
+        ],
     ],
 )
 def test_route_table_contract(
@@ -409,7 +521,7 @@ def test_help_and_unknown_language_keep_the_open_session() -> None:
     assert step(context, session, "HELP").session == session
     outcome = step(context, session, "LANG xx")
     assert outcome.session == session
-    assert outcome.replies == (Reply("language.unknown", {"languages": "en/es"}),)
+    assert outcome.replies == (Reply("language.unknown", {"languages": "en/es/hi"}),)
     assert outcome.effects == ()
 
 
@@ -417,7 +529,7 @@ def test_lang_without_argument_lists_the_languages() -> None:
     outcome = step(make_context(), IDLE, "LANG")
     assert [r.key for r in outcome.replies] == ["language.unknown"]
     assert outcome.render(make_context()) == (
-        "Sorry, that language is not available. Text LANG en/es.",
+        "Sorry, that language is not available. Text LANG en/es/hi.",
     )
 
 

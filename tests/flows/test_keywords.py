@@ -291,13 +291,80 @@ def test_lang_with_argument(text: str, argument: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("SHIFTS", Intent.SHIFTS),
+        ("shift", Intent.SHIFTS),
+        ("Turnos", Intent.SHIFTS),
+        ("शिफ्ट", Intent.SHIFTS),
+        ("MORE", Intent.MORE),
+        ("mas", Intent.MORE),
+        ("MY", Intent.MY),
+        ("my shifts", Intent.MY),
+        ("mis turnos", Intent.MY),
+        ("IN", Intent.IN),
+        ("check-in", Intent.IN),
+        ("OUT", Intent.OUT),
+        ("check out", Intent.OUT),
+        ("DROP", Intent.DROP),
+        ("PAUSE", Intent.PAUSE),
+        ("pausa", Intent.PAUSE),
+        ("RESUME", Intent.RESUME),
+        ("reanudar", Intent.RESUME),
+    ],
+)
+def test_shift_keywords(text: str, intent: Intent) -> None:
+    for variant in _cases(text):
+        for decoration in ("{}", " {}. ", "{}!", "*{}*", "\u00a0{}\u00a0"):
+            assert classify(decoration.format(variant)) == Keyword(intent), variant
+    assert classify(f"please {text} thanks") == Keyword(intent)  # filler words allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [
+        ("DROP 2", Keyword(Intent.DROP, "2")),
+        ("drop #2", Keyword(Intent.DROP, "2")),
+        ("Drop 2.", Keyword(Intent.DROP, "2")),
+        ("soltar 1", Keyword(Intent.DROP, "1")),
+        ("PAUSE 2w", Keyword(Intent.PAUSE, "2w")),
+        ("pause 2 weeks", Keyword(Intent.PAUSE, "2weeks")),
+        ("PAUSE 3 days", Keyword(Intent.PAUSE, "3days")),
+        ("pausa 2 semanas", Keyword(Intent.PAUSE, "2semanas")),
+        ("pause soon", Keyword(Intent.PAUSE, "soon")),
+    ],
+)
+def test_shift_keywords_with_an_argument(text: str, keyword: Keyword) -> None:
+    assert classify(text) == keyword
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "drop 1 2",
+        "pause for two weeks",
+        "I'm in",
+        "in a minute",
+        "out of town",
+        "more shifts please",
+        "my name is Ana",
+        "cancel my shift",
+        "dropping by later",
+        "resume tomorrow please ok",
+    ],
+)
+def test_shift_words_inside_a_sentence_are_no_keyword(text: str) -> None:
+    assert classify(text) is None
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "lang es en",
         "my lang is es",
         "slang",
         "hello",
-        "shifts",
+        "shifts please tell me",
         "yes",
         "YES",
         "si",

@@ -1,8 +1,11 @@
-"""Properties of one conversation step, for any text, status and session (hypothesis)."""
+"""Properties of one conversation step, and of whole conversations, for any text, status,
+session, roster and pending question (hypothesis)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, get_args, get_type_hints
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -10,16 +13,40 @@ from hypothesis import strategies as st
 from flows.conversation import step
 from flows.engine import (
     IDLE,
+    CommitmentView,
     Context,
+    Effect,
     OptIn,
     Outcome,
+    PendingQuestion,
+    Result,
     SessionState,
     SetName,
+    ShiftView,
     VolunteerStatus,
+    with_effects,
 )
 from flows.keywords import Intent, Keyword, classify
 from flows.parsing import parse_name, parse_yes, tokens
-from flows.sms import Encoding, is_gsm7, segment_info
+from flows.shifts import (
+    AnswerCallOut,
+    AttendanceResult,
+    CallOutResult,
+    CheckIn,
+    CheckOut,
+    ClaimResult,
+    ClaimShift,
+    ConfirmAssignment,
+    ConfirmResult,
+    DropAssignment,
+    DropResult,
+    Pause,
+    Resume,
+    ShiftFacts,
+    format_when,
+)
+from flows.sms import Encoding, is_gsm7, segment_info, short_name
+from tests.flows.roster_fakes import FakeLookup
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -133,7 +160,7 @@ def test_step_never_raises_and_answers_everyone_who_has_not_opted_out(
     assert len(rendered) == len(outcome.replies)
     assert all(isinstance(t, str) and t for t in rendered)
     if status is not VolunteerStatus.OPTED_OUT:
-        assert outcome.replies, f"no reply to {text!r}"
+        assert answered(outcome), f"no reply to {text!r}"
 
 
 @SETTINGS
@@ -190,10 +217,9 @@ def test_every_reply_is_gsm7_and_at_most_two_segments(
     # that reply UCS-2 (a known limitation, reported), so only GSM-7 typed names count here.
     typed = [e.name for e in outcome.effects if isinstance(e, SetName)]
     assume(all(is_gsm7(n) for n in typed))
+    after = with_effects(context, outcome.effects)  # "LANG hi" answers in Hindi
     for reply in outcome.render(context):
-        info = segment_info(reply)
-        assert info.encoding is Encoding.GSM7, reply
-        assert info.segments <= 2, (info, reply)
+        check_length(after.language, reply, gsm=True)
 
 
 @SETTINGS
@@ -252,3 +278,212 @@ def test_segment_info_is_consistent(text: str) -> None:
     if info.units > single:
         assert (info.segments - 1) * multi < info.units <= info.segments * multi
     assert segment_info(text + text).segments >= info.segments
+
+
+# --- whole conversations with a roster -----------------------------------------------------
+
+# Effects the shell answers with a Result, and the Result type that answers each.
+RESULT_FOR: dict[type, Any] = {
+    ClaimShift: ClaimResult,
+    DropAssignment: DropResult,
+    CheckIn: AttendanceResult,
+    CheckOut: AttendanceResult,
+    ConfirmAssignment: ConfirmResult,
+    AnswerCallOut: CallOutResult,
+}
+RESULT_EFFECTS = tuple(RESULT_FOR)
+# Replies whose length the lookup's data decides (the pager keeps them within two segments).
+LIST_KEYS = {"raw", "my.list"}
+
+
+def answered(outcome: Outcome) -> bool:
+    """A reply now, or an effect whose result the shell will answer with."""
+    return bool(outcome.replies) or any(isinstance(e, RESULT_EFFECTS) for e in outcome.effects)
+
+
+def check_length(language: str, text: str, *, gsm: bool) -> None:
+    """en/es: GSM-7 (when asked) and at most two segments; hi: at most three UCS-2 segments."""
+    info = segment_info(text)
+    if language == "hi":
+        assert info.segments <= 3, (info, text)
+        return
+    if gsm:
+        assert info.encoding is Encoding.GSM7, text
+    assert info.segments <= 2, (info, text)
+
+
+SEQUENCE_VOCABULARY = [
+    "SHIFTS",
+    "shifts",
+    "turnos",
+    "MORE",
+    "mas",
+    "MY",
+    "mis turnos",
+    "DROP",
+    "DROP 1",
+    "drop 2",
+    "DROP #3",
+    "DROP 9",
+    "drop it",
+    "IN",
+    "OUT",
+    "check in",
+    "YES",
+    "yes",
+    "si",
+    "NO",
+    "no",
+    "PAUSE",
+    "PAUSE 2w",
+    "pause 3 days",
+    "pausa 2 semanas",
+    "PAUSE soon",
+    "PAUSE 0d",
+    "RESUME",
+    "LANG es",
+    "LANG hi",
+    "LANG en",
+    "LANG fr",
+    "1",
+    "2",
+    "3",
+    "6",
+    "7",
+    "12",
+    "30",
+    "0",
+    "#2",
+    "2.",
+    "HELP",
+    "STOP",
+    "START",
+    "JOIN",
+    "Ana",
+    "hello",
+    "",
+]
+# Mostly what volunteers really text, some numbers and some noise.
+SEQUENCE_TEXTS = st.integers(0, 9).flatmap(
+    lambda pick: (
+        st.sampled_from(SEQUENCE_VOCABULARY)
+        if pick < 6
+        else st.integers(0, 40).map(str)
+        if pick < 8
+        else st.text(max_size=30)
+        if pick < 9
+        else st.text(alphabet=GSM_ASCII, max_size=30)
+    )
+)
+# Mostly members, who can use every keyword.
+STATUSES = st.sampled_from(
+    [VolunteerStatus.ACTIVE] * 3 + [VolunteerStatus.PAUSED] * 2 + list(VolunteerStatus)
+)
+# Titles and places as coordinators type them (GSM-7, up to 40 characters).
+LABELS = st.text(alphabet=GSM_ASCII, min_size=1, max_size=40).map(str.strip).filter(bool)
+WHEN = st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)).map(
+    lambda moment: format_when(moment, "en")
+)
+SHIFT_VIEWS = st.lists(
+    st.builds(ShiftView, st.integers(1, 10_000), LABELS, LABELS, WHEN, st.integers(0, 99)),
+    max_size=30,
+)
+COMMITMENT_VIEWS = st.lists(
+    st.builds(
+        CommitmentView,
+        st.integers(1, 10_000),
+        LABELS,
+        LABELS,
+        WHEN,
+        st.sampled_from(["confirmed", "waitlisted", "checked_in"]),
+        st.one_of(st.none(), st.integers(1, 99)),
+    ),
+    max_size=12,
+)
+PENDING = st.one_of(
+    st.none(),
+    st.builds(
+        PendingQuestion, st.sampled_from(["reminder", "callout", "survey"]), st.integers(1, 99)
+    ),
+)
+
+
+def shell_results(
+    data: st.DataObject, lookup: FakeLookup, effects: tuple[Effect, ...]
+) -> list[Result]:
+    """What the shell could answer: any outcome each Result allows, with the roster's facts."""
+    views: list[ShiftView | CommitmentView] = [*lookup.shifts, *lookup.items]
+    results: list[Result] = []
+    for effect in effects:
+        result_type = RESULT_FOR.get(type(effect))
+        if result_type is None:
+            continue
+        outcome = data.draw(st.sampled_from(get_args(get_type_hints(result_type)["outcome"])))
+        view = data.draw(st.sampled_from(views)) if views else None
+        facts = ShiftFacts(view.title, view.when, view.place) if view else ShiftFacts()
+        if result_type is ClaimResult:
+            results.append(ClaimResult(outcome, facts, data.draw(st.integers(1, 99))))
+        elif result_type is AttendanceResult:
+            hours = data.draw(st.sampled_from(["0.5", "12.25"]))
+            results.append(AttendanceResult(outcome, facts, hours))
+        else:
+            results.append(result_type(outcome, facts))
+    return results
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    texts=st.lists(SEQUENCE_TEXTS, min_size=3, max_size=12),
+    status=STATUSES,
+    language=st.sampled_from(["en", "es", "hi"]),
+    name=st.one_of(st.none(), ASCII_NAMES),
+    community=ASCII_COMMUNITIES,
+    shifts=SHIFT_VIEWS,
+    items=COMMITMENT_VIEWS,
+)
+def test_conversations_with_a_roster_never_raise_and_always_answer_briefly(
+    data: st.DataObject,
+    texts: list[str],
+    status: VolunteerStatus,
+    language: str,
+    name: str | None,
+    community: str,
+    shifts: list[ShiftView],
+    items: list[CommitmentView],
+) -> None:
+    lookup = FakeLookup(shifts, items)
+    context = Context(status, name, language, community, "sms", NOW, "+12025550142", lookup)
+    session = IDLE
+    for minutes, text in enumerate(texts):
+        pending = data.draw(PENDING)
+        context = replace(context, pending=pending, now=NOW + timedelta(minutes=minutes))
+        outcome = step(context, session, text)
+
+        assert isinstance(outcome, Outcome)
+        assert isinstance(outcome.session, SessionState)
+        if context.status is VolunteerStatus.OPTED_OUT:
+            assert [r.key for r in outcome.replies] in ([], ["help"], ["optin.confirmed"])
+            assert not any(isinstance(e, RESULT_EFFECTS) for e in outcome.effects)
+        else:
+            assert answered(outcome), (text, context.status, outcome)
+        assert sum(isinstance(e, RESULT_EFFECTS) for e in outcome.effects) <= 1
+
+        results = shell_results(data, lookup, outcome.effects)
+        rendered = outcome.render(context, results)
+        assert len(rendered) == len(outcome.replies) + len(results)
+        assert all(isinstance(t, str) and t for t in rendered)
+
+        # apply the effects as the shell does, and carry the session
+        after = with_effects(context, outcome.effects)
+        for effect in outcome.effects:
+            if isinstance(effect, Pause):
+                after = replace(after, status=VolunteerStatus.PAUSED)
+            elif isinstance(effect, Resume):
+                after = replace(after, status=VolunteerStatus.ACTIVE)
+        keys = [r.key for r in outcome.replies] + [r.reply().key for r in results]
+        # a name a volunteer types is echoed as typed: only GSM-7 names promise GSM-7 replies
+        gsm_name = is_gsm7(short_name(after.name or ""))
+        for key, reply in zip(keys, rendered, strict=True):
+            check_length(after.language, reply, gsm=gsm_name and key not in LIST_KEYS)
+        context, session = after, outcome.session

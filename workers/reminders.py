@@ -1,0 +1,60 @@
+"""Shift reminders: one job per (assignment, offset, shift start), idempotent.
+
+A reminder re-checks everything when it fires: the assignment is still confirmed, the shift
+still starts when the reminder was planned for (a moved shift has new reminders), the
+volunteer is active, and quiet hours (it waits for them to end unless that is after the start).
+"""
+
+from __future__ import annotations
+
+from flows import catalog
+from service import clock
+from service.db import unit_of_work
+from service.inbound_questions import ask_question
+from service.models import Assignment, AssignmentStatus, Community, Shift, ShiftStatus, Volunteer
+from service.outbound import queue_message
+from service.quiet_hours import quiet_until
+from service.rosters import facts, is_askable, reminder_key
+from workers import dispatch
+from workers.outbox import Defer
+from workers.runtime import runtime
+
+
+def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -> str:
+    rt = runtime()
+    now = clock.now()
+    with unit_of_work(rt.session_factory) as session:
+        assignment = session.get(Assignment, assignment_id)
+        if assignment is None or assignment.status != AssignmentStatus.CONFIRMED:
+            return "skipped: not confirmed"
+        if assignment.queue_seq != booking:
+            return "skipped: an older booking"
+        shift = session.get_one(Shift, assignment.shift_id)
+        if shift.status == ShiftStatus.CANCELLED:
+            return "skipped: cancelled"
+        if shift.schedule_version != version:
+            return "skipped: shift moved"
+        if shift.starts_at <= now:
+            return "skipped: already started"
+        volunteer = session.get_one(Volunteer, assignment.volunteer_id)
+        if not is_askable(volunteer, now):  # a break that has ended counts as active
+            return f"skipped: volunteer {volunteer.status.value}"
+        community = session.get_one(Community, shift.community_id)
+        quiet_end = quiet_until(community, now)
+        if quiet_end is not None and quiet_end < shift.starts_at:
+            raise Defer(quiet_end)
+        body = catalog.render(
+            volunteer.language,
+            "reminder.text",
+            {"community": community.name, **facts(shift, community, volunteer.language).params()},
+        )
+        message = queue_message(
+            session,
+            volunteer=volunteer,
+            body=body,
+            kind="reminder",
+            idempotency_key=reminder_key(assignment, shift, offset),
+        )
+        ask_question(volunteer, "reminder", assignment.id, shift.starts_at)
+        message_id = message.id
+    return dispatch.send_message(message_id)
