@@ -1,8 +1,8 @@
 """CSV import and export of a community's volunteers.
 
-Import: ``name,phone[,language,skills]``; numbers parsed with the community's country; good
-rows import, each bad row is reported by line number and reason. The importer attests consent.
-An opted-out volunteer stays opted out whatever the file says.
+Import: ``name,phone[,language,skills,availability]``; numbers parsed with the community's
+country; good rows import, each bad row is reported by line number and reason. The importer
+attests consent. An opted-out volunteer stays opted out whatever the file says.
 Export: every volunteer with status; cells that a spreadsheet would run as a formula are
 neutralised.
 """
@@ -26,8 +26,18 @@ from service.models import Community, Volunteer
 from service.phones import InvalidPhoneNumber, to_e164
 
 REQUIRED_COLUMNS = ("name", "phone")
-OPTIONAL_COLUMNS = ("language", "skills")
-EXPORT_COLUMNS = ("name", "phone", "language", "skills", "status", "consent_at", "consent_source")
+OPTIONAL_COLUMNS = ("language", "skills", "availability")
+EXPORT_COLUMNS = (
+    "name",
+    "phone",
+    "language",
+    "skills",
+    "status",
+    "consent_at",
+    "consent_source",
+    "availability",
+)
+MAX_AVAILABILITY_LENGTH = 200  # free text, e.g. "weekends; evenings after 6"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -77,6 +87,12 @@ def import_volunteers(
                 if s.strip()
             }
         )
+        availability = _clean(row.get("availability"))
+        if len(availability) > MAX_AVAILABILITY_LENGTH:
+            report.errors.append(
+                RowError(line, f"availability must be at most {MAX_AVAILABILITY_LENGTH} characters")
+            )
+            continue
         if not name or len(name) > MAX_NAME_LENGTH:
             report.errors.append(RowError(line, f"name must be 1 to {MAX_NAME_LENGTH} characters"))
             continue
@@ -110,6 +126,8 @@ def import_volunteers(
         volunteer.name = name
         volunteer.language = language
         volunteer.skills = sorted(set(volunteer.skills or []) | set(skills))
+        if availability:
+            volunteer.availability = availability
         if volunteer.status == VolunteerStatus.NEW:
             volunteer.status = VolunteerStatus.ACTIVE
         if volunteer.consent_at is None and volunteer.status != VolunteerStatus.OPTED_OUT:
@@ -134,6 +152,7 @@ def export_volunteers(session: Session, community: Community, stream: TextIO) ->
                 VolunteerStatus(volunteer.status).value,
                 volunteer.consent_at.isoformat() if volunteer.consent_at else "",
                 neutralize(volunteer.consent_source or ""),
+                neutralize(volunteer.availability or ""),
             ]
         )
         count += 1

@@ -467,6 +467,7 @@ def test_export_volunteers_to_stdout(cli: Cli, db: Session, community: Community
         "status",
         "consent_at",
         "consent_source",
+        "availability",
     ]
     by_phone = {row[1]: row for row in rows[1:]}
     assert len(by_phone) == 4

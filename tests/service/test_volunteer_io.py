@@ -313,7 +313,16 @@ def test_export_header_and_statuses(db: Session, community: Community) -> None:
     assert (
         tuple(rows[0])
         == EXPORT_COLUMNS
-        == ("name", "phone", "language", "skills", "status", "consent_at", "consent_source")
+        == (
+            "name",
+            "phone",
+            "language",
+            "skills",
+            "status",
+            "consent_at",
+            "consent_source",
+            "availability",
+        )
     )
     assert rows[1] == [
         "Ana",
@@ -323,9 +332,10 @@ def test_export_header_and_statuses(db: Session, community: Community) -> None:
         "active",
         NOW.isoformat(),
         "sms",
+        "",
     ]
     assert rows[2][:5] == ["Ben", "+12025550112", "en", "", "opted_out"]
-    assert rows[2][5:] == ["", ""]
+    assert rows[2][5:] == ["", "", ""]
     assert rows[3][4] == "paused"
     assert len(rows) == 4
 
@@ -400,3 +410,17 @@ def test_export_then_import_round_trips(db: Session, community: Community) -> No
     assert rows["+12025550111"].skills == ["driver"]
     assert rows["+12025550112"].name == "Lopez, Ana"
     assert rows["+12025550112"].language == "es"
+
+
+def test_availability_is_imported_and_exported(db: Session, community: Community) -> None:
+    report = run_import(
+        db,
+        community,
+        "name,phone,availability\nAna,+12025550111,weekends; evenings\nBen,+12025550112,"
+        + "x" * 201
+        + "\n",
+    )
+    assert (report.created, [e.line for e in report.errors]) == (1, [3])
+    assert volunteers(db, community)["+12025550111"].availability == "weekends; evenings"
+    rows = parse(export_to_string(db, community))
+    assert rows[0][-1] == "availability" and rows[1][-1] == "weekends; evenings"
