@@ -50,6 +50,7 @@ def queue_message(
     idempotency_key: str,
     queue: str = "default",
     available_at: datetime | None = None,
+    send_before: datetime | None = None,
 ) -> Message:
     """Record an outbound message for ``volunteer`` and schedule its sending.
 
@@ -73,6 +74,7 @@ def queue_message(
         status=MessageStatus.PENDING,
         segments=info.segments,
         encoding=info.encoding.value,
+        send_before=send_before,
     )
     if volunteer.status == VolunteerStatus.OPTED_OUT:
         message.status = MessageStatus.SUPPRESSED

@@ -378,7 +378,13 @@ def notify(
         {"community": community.name, **facts(shift, community, volunteer.language).params()},
     )
     queue_message(
-        session, volunteer=volunteer, body=body, kind=kind, idempotency_key=key, queue="replies"
+        session,
+        volunteer=volunteer,
+        body=body,
+        kind=kind,
+        idempotency_key=key,
+        queue="replies",
+        send_before=shift.starts_at,
     )
 
 

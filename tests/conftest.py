@@ -153,7 +153,7 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def community(session_factory: sessionmaker[Session], settings: Settings) -> Community:
     with unit_of_work(session_factory) as session:
-        return create_community(
+        created = create_community(
             session,
             name="Riverside Flood Crew",
             slug="riverside",
@@ -163,6 +163,10 @@ def community(session_factory: sessionmaker[Session], settings: Settings) -> Com
             timezone="America/New_York",
             help_contact="+12025550142",
         )
+        # No quiet hours by default, so tests do not depend on the time of day they run at;
+        # the tests of quiet hours set them explicitly.
+        created.quiet_start_minute = created.quiet_end_minute = 0
+        return created
 
 
 @pytest.fixture

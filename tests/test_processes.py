@@ -195,7 +195,27 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         ready = wait_for(f"http://127.0.0.1:{port}/readyz", process)
         assert b'"redis":"ok"' in ready.replace(b" ", b"")
         # a separate local command reaches the same Redis, and the worker delivers the
-        # broadcast to the demo volunteers through the simulator channel
+        # broadcast to the demo volunteers through the simulator channel (quiet hours off, so
+        # the test does not depend on the time of day)
+        quiet_off = subprocess.run(
+            [
+                str(BIN / "handsup"),
+                "community-settings",
+                "--community",
+                "demo",
+                "--quiet-start",
+                "00:00",
+                "--quiet-end",
+                "00:00",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert quiet_off.returncode == 0, quiet_off.stderr
         broadcast = subprocess.run(
             [str(BIN / "handsup"), "broadcast", "--community", "demo", "--text", "Sandbags"],
             env=env,

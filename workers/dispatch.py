@@ -7,17 +7,21 @@ run twice, or two workers racing, send once. At send time it re-checks the opt-o
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import callouts
+from service import callouts, clock
 from service.db import unit_of_work, utcnow
 from service.delivery import UNSUBSCRIBED
 from service.effects import opt_out
-from service.models import Channel, Message, MessageStatus, Volunteer
-from service.models.messages import provider_status
+from service.models import Channel, Community, Message, MessageStatus, Volunteer
+from service.models.messages import QUIET_HOURS_KINDS, provider_status
 from service.phones import mask
+from service.quiet_hours import quiet_until
+from workers.outbox import Defer
 from workers.runtime import runtime
 from workers.senders import PermanentSendError, SendError, TransientSendError
 
@@ -50,7 +54,13 @@ def send_message(message_id: int) -> str:
             message.status = MessageStatus.FAILED
             message.error_message = "no channel to send from"
             return "failed: no channel"
+        wait_until = _quiet_hours_end(session, message)
+        if wait_until is not None:
+            message.status = MessageStatus.PENDING
+            message.error_message = f"waiting for quiet hours to end ({wait_until:%H:%M} UTC)"
         kind, from_, to, body = channel.kind, message.from_address, message.to_address, message.body
+    if wait_until is not None:
+        raise Defer(wait_until)
 
     callback = None
     if rt.settings.public_base_url:
@@ -86,3 +96,14 @@ def _record_error(message_id: int, status: MessageStatus, error: SendError) -> N
             volunteer = session.get(Volunteer, message.volunteer_id)
             if volunteer is not None:
                 opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", utcnow())
+
+
+def _quiet_hours_end(session: Session, message: Message) -> datetime | None:
+    """When a non-urgent message must wait for quiet hours to end; None to send now."""
+    if message.kind not in QUIET_HOURS_KINDS:
+        return None
+    community = session.get_one(Community, message.community_id)
+    end = quiet_until(community, clock.now())
+    if end is None or (message.send_before is not None and end >= message.send_before):
+        return None
+    return end

@@ -54,6 +54,7 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
             body=body,
             kind="reminder",
             idempotency_key=reminder_key(assignment, shift, offset),
+            send_before=shift.starts_at,
         )
         ask_question(volunteer, "reminder", assignment.id, shift.starts_at)
         message_id = message.id

@@ -17,6 +17,10 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
+# Kinds that wait out the recipient community's quiet hours (replies and call-outs do not).
+QUIET_HOURS_KINDS = frozenset({"notice", "broadcast", "reminder"})
+
+
 class MessageStatus(StrEnum):
     # inbound
     RECEIVED = "received"  # stored, flow not yet run
@@ -86,6 +90,9 @@ class Message(Base):
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     # Set on call-out asks: the send job skips them once the call-out is filled.
     callout_id: Mapped[int | None] = mapped_column(ForeignKey("callouts.id", ondelete="SET NULL"))
+    # A non-urgent text waits out quiet hours, unless it would then arrive after this moment
+    # (the start of the shift it is about).
+    send_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

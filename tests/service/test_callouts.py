@@ -219,7 +219,8 @@ def test_start_callout_refuses_bad_need_and_finished_shifts(db: Session, place: 
 def test_at_night_only_volunteers_who_accept_urgent_texts_are_asked(
     db: Session, community: Community
 ) -> None:
-    place = db.get_one(Community, community.id)  # default quiet hours 21:00-08:00 New York
+    place = db.get_one(Community, community.id)
+    place.quiet_start_minute, place.quiet_end_minute = 21 * 60, 8 * 60  # the defaults
     night = datetime(2030, 3, 1, 23, 30, tzinfo=ZoneInfo(place.timezone)).astimezone(UTC)
     sleepy = volunteer(db, place, 1)
     ready = volunteer(db, place, 2, urgent_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
@@ -20,6 +21,7 @@ from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
 from workers import outbox as outbox_jobs
+from workers.outbox import Defer
 from workers.senders import TransientSendError
 
 ANA = "+12025550123"
@@ -221,3 +223,51 @@ def test_stop_then_broadcast_reaches_no_one_who_stopped_until_start(
     sms.send(ANA, "START")
     broadcast("Thanks all")
     assert [m.body for m in fake_twilio.sent_to(ANA)] == ["Riverside Flood Crew: Thanks all"]
+
+
+def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service import clock
+
+    # quiet hours 21:00-08:00 New York; 23:00 local is inside them
+    night = datetime(2030, 3, 1, 23, 0, tzinfo=ZoneInfo("America/New_York"))
+    with unit_of_work(session_factory) as session:
+        stored = session.get_one(Community, community.id)
+        stored.quiet_start_minute, stored.quiet_end_minute = 21 * 60, 8 * 60
+    volunteer_id = add_volunteer(session_factory, community, ANA)
+    clock.freeze(night)
+    try:
+        message_id = queue_one(session_factory, volunteer_id)  # kind "notice"
+        with pytest.raises(Defer) as deferred:
+            dispatch.send_message(message_id)
+        assert deferred.value.until == datetime(2030, 3, 2, 13, 0, tzinfo=UTC)  # 08:00 local
+        db.expire_all()
+        waiting = db.get_one(Message, message_id)
+        assert waiting.status == MessageStatus.PENDING
+        assert waiting.error_message and "quiet hours" in waiting.error_message
+        assert fake_twilio.messages == []
+        # one about a shift at 07:00 cannot wait until 08:00: it goes now
+        with unit_of_work(session_factory) as session:
+            urgent = queue_message(
+                session,
+                volunteer=session.get_one(Volunteer, volunteer_id),
+                body="Shift at 7",
+                kind="notice",
+                idempotency_key="k-early",
+                send_before=night + timedelta(hours=8),
+            )
+            urgent_id = urgent.id
+        assert dispatch.send_message(urgent_id).startswith("sent:")
+        # after 08:00 the first one goes too
+        clock.freeze(night + timedelta(hours=9, minutes=1))
+        assert dispatch.send_message(message_id).startswith("sent:")
+        assert [m.body for m in fake_twilio.messages] == ["Shift at 7", "Shift at 9am"]
+    finally:
+        clock.freeze(None)
