@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flows import catalog, shifts
+from flows import catalog, donations, shifts
 from flows.engine import (
     IDLE,
     Context,
@@ -98,6 +98,14 @@ def _resume(context: Context, session: SessionState, keyword: Keyword) -> Outcom
     return shifts.resume(context)
 
 
+def _give(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return donations.show_needs(context)
+
+
+def _done(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return donations.done(context)
+
+
 _S = VolunteerStatus
 _EVERYONE = (_S.NEW, _S.ACTIVE, _S.PAUSED)
 
@@ -127,6 +135,8 @@ _MEMBER_ROUTES: dict[Intent, Handler] = {
     Intent.OUT: _check_out,
     Intent.PAUSE: _pause,
     Intent.RESUME: _resume,
+    Intent.GIVE: _give,
+    Intent.DONE: _done,
 }
 for _intent, _handler in _MEMBER_ROUTES.items():
     ROUTES[(_S.ACTIVE, _intent)] = _handler
@@ -154,9 +164,18 @@ def step(context: Context, session: SessionState, text: str) -> Outcome:
         number = shifts.parse_number(text)
         if number is not None:
             return shifts.choose(context, session, number)
+    if session.active(context.now) and session.flow == "give":
+        chosen = donations.in_menu(context, session, text)
+        if chosen is not None:
+            return chosen
+    gap = donations.answer_gap(context, text)
+    if gap is not None:
+        return gap
     yes = parse_yes(text)
     if yes is not None:
-        answered = shifts.answer_pending(context, yes)
+        answered = shifts.answer_pending(context, yes) or donations.answer_standing(context, yes)
         if answered is not None:
             return answered
+        if context.pending is not None and context.pending.kind == "gap" and not yes:
+            return Outcome(IDLE, (Reply("gap.declined"),))
     return Outcome(IDLE, (Reply("unknown"),))

@@ -43,12 +43,25 @@ class ShiftView:
 class CommitmentView:
     """One of the volunteer's upcoming commitments, as ``MY`` lists it."""
 
-    id: int  # the assignment id
+    id: int  # the assignment id (or pledge id, for kind "pledge")
     title: str
     place: str
     when: str
-    status: str  # confirmed, waitlisted, checked_in
+    status: str  # confirmed, waitlisted, checked_in; pledged
     position: int | None = None  # waitlist position
+    kind: str = "shift"  # or "pledge"
+
+
+@dataclass(frozen=True)
+class NeedView:
+    """A donation need of the next cycle, as the GIVE menu shows it."""
+
+    id: int  # the cycle need id
+    item: str
+    unit: str
+    missing: int
+    target: int
+    when: str
 
 
 class Lookup(Protocol):
@@ -58,12 +71,17 @@ class Lookup(Protocol):
 
     def commitments(self) -> Sequence[CommitmentView]: ...
 
+    def open_needs(self) -> Sequence[NeedView]: ...
+
 
 class _NoLookup:
     def open_shifts(self) -> Sequence[ShiftView]:
         return ()
 
     def commitments(self) -> Sequence[CommitmentView]:
+        return ()
+
+    def open_needs(self) -> Sequence[NeedView]:
         return ()
 
 

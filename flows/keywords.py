@@ -28,6 +28,8 @@ class Intent(StrEnum):
     OUT = "out"
     PAUSE = "pause"
     RESUME = "resume"
+    GIVE = "give"
+    DONE = "done"
 
 
 # Carrier and Twilio opt-out words: honoured as the whole message.
@@ -65,6 +67,8 @@ DROP_WORDS = phrase_set(["drop", "soltar", "dejar", "छोड़ें"])
 IN_WORDS = phrase_set(["in", "check in", "checkin", "llegue", "entrada", "पहुंचा", "पहुँचा"])
 OUT_WORDS = phrase_set(["out", "check out", "checkout", "salida", "गया"])
 PAUSE_WORDS = phrase_set(["pause", "pausa", "break", "रुकें"])
+GIVE_WORDS = phrase_set(["give", "donate", "needs", "dar", "donar", "दान"])
+DONE_WORDS = phrase_set(["done", "delivered", "dropped off", "listo", "entregado", "हो गया"])
 RESUME_WORDS = phrase_set(["resume", "unpause", "reanudar", "seguir", "फिर से"])
 
 # Keywords that stand alone (filler words allowed around them).
@@ -80,6 +84,8 @@ PLAIN_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]]], ...] = (
     (Intent.RESUME, RESUME_WORDS),
     (Intent.DROP, DROP_WORDS),
     (Intent.PAUSE, PAUSE_WORDS),
+    (Intent.GIVE, GIVE_WORDS),
+    (Intent.DONE, DONE_WORDS),
 )
 # Keywords with an argument, and how many words it may have: "LANG es", "DROP 2",
 # "PAUSE 2 weeks".

@@ -15,7 +15,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from flows import catalog
+from flows.donations import DropPledge
 from flows.engine import (
+    CommitmentView,
     Context,
     Effect,
     Outcome,
@@ -257,13 +259,19 @@ def drop(context: Context, argument: str) -> Outcome:
     number = parse_number(argument) if argument else None
     if number is not None:
         if 1 <= number <= len(items):
-            return Outcome(SessionState(), (), (DropAssignment(items[number - 1].id),))
+            return Outcome(SessionState(), (), (_drop(items[number - 1]),))
         return Outcome(SessionState(), (Reply("drop.which"),))
     if context.pending is not None and context.pending.kind == "reminder":
         return Outcome(SessionState(), (), (DropAssignment(context.pending.id),))
     if len(items) == 1:
-        return Outcome(SessionState(), (), (DropAssignment(items[0].id),))
+        return Outcome(SessionState(), (), (_drop(items[0]),))
     return Outcome(SessionState(), (Reply("drop.which"),))
+
+
+def _drop(item: CommitmentView) -> Effect:
+    if item.kind == "pledge":
+        return DropPledge(item.id)
+    return DropAssignment(item.id)
 
 
 def answer_pending(context: Context, yes: bool) -> Outcome | None:

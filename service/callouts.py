@@ -21,6 +21,7 @@ from service.models import (
     CallOutAsk,
     CallOutStatus,
     Community,
+    DonationAsk,
     Shift,
     ShiftStatus,
     Volunteer,
@@ -82,6 +83,11 @@ def candidates(
         select(func.count())
         .select_from(CallOutAsk)
         .where(CallOutAsk.volunteer_id == Volunteer.id, CallOutAsk.asked_at > now - ASK_WINDOW)
+        .scalar_subquery()
+    ) + (
+        select(func.count())
+        .select_from(DonationAsk)
+        .where(DonationAsk.volunteer_id == Volunteer.id, DonationAsk.asked_at > now - ASK_WINDOW)
         .scalar_subquery()
     )
     urgent_only = quiet_until(community, now) is not None  # at night, only those who said so

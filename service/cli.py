@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -25,12 +25,12 @@ from rq.utils import import_attribute
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import callouts, migrate, outbox, rosters
+from service import callouts, clock, donations, migrate, outbox, rosters
 from service.accounts import AccountError, create_coordinator
 from service.broadcasts import BroadcastError, queue_broadcast
 from service.communities import CommunityError, create_community, find_community
 from service.config import ConfigError, Settings, database_url_from_env
-from service.db import make_engine, make_session_factory, unit_of_work, utcnow
+from service.db import make_engine, make_session_factory, unit_of_work
 from service.demo import seed_demo
 from service.inbound import InboundMessage, handle_inbound
 from service.models import (
@@ -39,6 +39,11 @@ from service.models import (
     CallOutAsk,
     ChannelKind,
     Community,
+    Cycle,
+    CycleNeed,
+    Need,
+    Pledge,
+    PledgeStatus,
     Role,
     Shift,
     Volunteer,
@@ -61,6 +66,7 @@ from service.volunteer_io import (
 
 RUN_WORKER = "workers.worker.run_worker"
 USER_ERRORS = (
+    donations.DonationError,
     rosters.RosterError,
     ConfigError,
     CommunityError,
@@ -183,7 +189,7 @@ def import_volunteers_cmd(slug: str, file: TextIO) -> None:
     with database() as session:
         community = find_community(session, slug)
         report = import_volunteers(
-            session, community, file, source=f"import:{Path(file.name).name}", now=utcnow()
+            session, community, file, source=f"import:{Path(file.name).name}", now=clock.now()
         )
     click.echo(
         f"imported {report.created} new, updated {report.updated}, rejected {len(report.errors)}"
@@ -235,6 +241,10 @@ def parse_moment(option: str, raw: str, community: Community) -> datetime:
     return moment.astimezone(UTC)
 
 
+def local_today(community: Community) -> date:
+    return clock.now().astimezone(ZoneInfo(community.timezone)).date()
+
+
 def find_shift(session: Session, shift_id: int) -> tuple[Shift, Community]:
     shift = session.get(Shift, shift_id)
     if shift is None:
@@ -282,7 +292,7 @@ def move_shift_cmd(shift_id: int, starts: str, ends: str) -> None:
             shift,
             parse_moment("--starts", starts, community),
             parse_moment("--ends", ends, community),
-            utcnow(),
+            clock.now(),
         )
         click.echo(f"shift {shift_id} moved")
 
@@ -294,7 +304,7 @@ def cancel_shift_cmd(shift_id: int) -> None:
     settings = load_settings()
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)
-        told = rosters.cancel_shift(session, shift, community, utcnow())
+        told = rosters.cancel_shift(session, shift, community, clock.now())
     kick_outbox(settings)
     click.echo(f"shift {shift_id} cancelled; {told} volunteer(s) told")
 
@@ -364,7 +374,7 @@ def call_out_cmd(shift_id: int, need: int, text: str) -> None:
     settings = load_settings()
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)
-        callout = callouts.start_callout(session, shift, community, need, text, utcnow())
+        callout = callouts.start_callout(session, shift, community, need, text, clock.now())
         asked = session.scalar(
             select(func.count()).select_from(CallOutAsk).where(CallOutAsk.callout_id == callout.id)
         )
@@ -438,6 +448,146 @@ def community_settings_cmd(
         )
 
 
+@main.command("add-need")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--cycle-day", required=True, help="Drop-off weekday, e.g. saturday.")
+@click.option("--item", required=True, help="What is needed, e.g. Rice.")
+@click.option("--quantity", required=True, type=int, help="How much each cycle.")
+@click.option("--unit", default="", help="Unit, e.g. kg, L, people.")
+def add_need_cmd(slug: str, cycle_day: str, item: str, quantity: int, unit: str) -> None:
+    """Add a need to the community's weekly donation cycle; prints the need's id."""
+    with database() as session:
+        community = find_community(session, slug)
+        need = donations.add_need(
+            session,
+            community,
+            weekday=donations.parse_weekday(cycle_day),
+            item=item,
+            quantity=quantity,
+            unit=unit,
+        )
+        click.echo(need.id)
+
+
+@main.command("needs")
+@click.option("--community", "slug", required=True, help="Community slug.")
+def needs_cmd(slug: str) -> None:
+    """Print the next cycle's coverage as CSV: item,target,pledged,delivered,unit."""
+    with database() as session:
+        community = find_community(session, slug)
+        cycle = donations.next_cycle(session, community, clock.now())
+        rows = donations.coverage(session, cycle) if cycle is not None else []
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["item", "target", "pledged", "delivered", "unit"])
+    for row in rows:
+        writer.writerow(
+            [neutralize(row.item), row.target, row.pledged, row.delivered, neutralize(row.unit)]
+        )
+
+
+@main.command("donation-settings")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--cycle-day", default=None, help="Drop-off weekday (weekly cycles).")
+@click.option(
+    "--every-days",
+    type=click.IntRange(1, 60),
+    default=None,
+    help="Instead: a cycle every N days ...",
+)
+@click.option("--first-day", default=None, help="... starting on this date (YYYY-MM-DD).")
+@click.option("--place", default=None, help="Drop-off place.")
+@click.option("--window", default=None, help="Drop-off window, HH:MM-HH:MM local.")
+@click.option("--reminder-time", default=None, help="Day-before reminder time, HH:MM local.")
+@click.option(
+    "--gap-hours",
+    type=click.IntRange(1, 14 * 24),
+    default=None,
+    help="Ask for missing items this many hours before the drop-off.",
+)
+def donation_settings_cmd(
+    slug: str,
+    cycle_day: str | None,
+    every_days: int | None,
+    first_day: str | None,
+    place: str | None,
+    window: str | None,
+    reminder_time: str | None,
+    gap_hours: int | None,
+) -> None:
+    """Show or change the donation cycle: day, place, window, reminder and gap-ask times."""
+    with database() as session:
+        community = find_community(session, slug)
+        schedule = donations.donation_schedule(session, community)
+        if cycle_day is not None:
+            schedule.weekday, schedule.every_days = donations.parse_weekday(cycle_day), None
+        if every_days is not None:
+            if first_day is None:
+                raise click.ClickException("--every-days needs --first-day")
+            try:
+                schedule.anchor = date.fromisoformat(first_day)
+            except ValueError:
+                raise click.ClickException(f"--first-day {first_day!r} is not YYYY-MM-DD") from None
+            schedule.every_days = every_days
+        if place is not None:
+            schedule.place = place.strip()[:120]
+        if window is not None:
+            start, _, end = window.partition("-")
+            schedule.window_start_minute = parse_clock("--window", start)
+            schedule.window_end_minute = parse_clock("--window", end)
+            if schedule.window_end_minute <= schedule.window_start_minute:
+                raise click.ClickException("--window must end after it starts")
+        if reminder_time is not None:
+            schedule.reminder_minute = parse_clock("--reminder-time", reminder_time)
+        if gap_hours is not None:
+            schedule.gap_ask_hours = gap_hours
+        day = (
+            f"every {schedule.every_days} days from {schedule.anchor}"
+            if schedule.every_days
+            else f"every {donations.WEEKDAYS[schedule.weekday or 0].title()}"
+        )
+        click.echo(
+            f"{slug}: {day}, {donations.window_text(schedule)} at {schedule.place or '(no place)'}"
+            f"; reminder the day before at {schedule.reminder_minute // 60:02d}:"
+            f"{schedule.reminder_minute % 60:02d}; gap asks {schedule.gap_ask_hours}h before"
+        )
+
+
+@main.command("mark-pledge")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--phone", required=True, help="The volunteer's number.")
+@click.option("--item", required=True, help="The need's item.")
+@click.option("--status", "status_name", required=True, type=click.Choice(["delivered", "missed"]))
+def mark_pledge_cmd(slug: str, phone: str, item: str, status_name: str) -> None:
+    """Mark a volunteer's pledge in the current cycle delivered or missed."""
+    with database() as session:
+        community = find_community(session, slug)
+        e164 = to_e164(phone, community.country)
+        mine = (
+            select(Pledge)
+            .join(Volunteer, Volunteer.id == Pledge.volunteer_id)
+            .join(CycleNeed, CycleNeed.id == Pledge.cycle_need_id)
+            .join(Need, Need.id == CycleNeed.need_id)
+            .join(Cycle, Cycle.id == CycleNeed.cycle_id)
+            .where(
+                Volunteer.phone == e164,
+                Need.community_id == community.id,
+                func.lower(Need.item) == item.strip().lower(),
+                Pledge.status != PledgeStatus.DROPPED,
+            )
+        )
+        today = local_today(community)
+        # The current (latest past or today's) cycle first; else the next one (an early drop).
+        found = session.scalar(
+            mine.where(Cycle.day <= today).order_by(Cycle.day.desc(), Pledge.id.desc()).limit(1)
+        ) or session.scalar(
+            mine.where(Cycle.day > today).order_by(Cycle.day, Pledge.id.desc()).limit(1)
+        )
+        if found is None:
+            raise click.ClickException(f"{e164} has no pledge of {item!r}")
+        donations.set_pledge_status(session, found, PledgeStatus(status_name), clock.now())
+        click.echo(f"{e164}: {item} {status_name}")
+
+
 @main.command("simulate")
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.option("--from", "sender", required=True, help="Your phone number (E.164 or local).")
@@ -459,7 +609,7 @@ def simulate_cmd(slug: str, sender: str) -> None:
                 InboundMessage(
                     f"SIM{secrets.token_hex(16)}", ChannelKind.SIMULATOR, phone, address, line
                 ),
-                utcnow(),
+                clock.now(),
             )
         for reply in result.replies or ("(no reply)",):
             click.echo(f"< {reply}")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service.accounts import create_coordinator
 from service.communities import create_community
 from service.db import utcnow
+from service.donations import add_need, donation_schedule
 from service.models import ChannelKind, Community, Role, Volunteer
 from service.rosters import add_shift
 from service.volunteer_io import import_volunteers
@@ -60,7 +61,19 @@ def seed_demo(session: Session) -> DemoLogin:
     ):
         volunteer.preferred_channel_id = simulator.id if simulator else None
     add_demo_shifts(session, community, utcnow())
+    add_demo_needs(session, community)
     return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)
+
+
+def add_demo_needs(session: Session, community: Community) -> None:
+    """A Saturday donation cycle so GIVE has something to show."""
+    for item, quantity, unit in (
+        ("Rice", 20, "kg"),
+        ("Cooking oil", 10, "L"),
+        ("Drivers for route 3", 2, "people"),
+    ):
+        add_need(session, community, weekday=5, item=item, quantity=quantity, unit=unit)
+    donation_schedule(session, community).place = "Church hall, 12 Elm St"
 
 
 def add_demo_shifts(session: Session, community: Community, now: datetime) -> None:

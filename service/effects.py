@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from flows import catalog, shifts
+from flows import catalog, donations, shifts
 from flows.engine import (
     Effect,
     OptIn,
@@ -19,6 +19,7 @@ from flows.engine import (
     VolunteerStatus,
 )
 from service import callouts, rosters
+from service import donations as donation_service
 from service.models import Community, ConversationSession, Volunteer
 
 
@@ -48,6 +49,28 @@ def apply_effects(
                 results.append(rosters.check_in(session, volunteer, community, now))
             case shifts.CheckOut():
                 results.append(rosters.check_out(session, volunteer, community, now))
+            case donations.PledgeNeed(
+                cycle_need_id=cycle_need_id, quantity=quantity, weekly=weekly
+            ):
+                results.append(
+                    donation_service.pledge(
+                        session, volunteer, community, cycle_need_id, quantity, now, weekly=weekly
+                    )
+                )
+                volunteer.pending_question = None
+            case donations.DropPledge(pledge_id=pledge_id):
+                results.append(
+                    donation_service.drop_pledge(session, volunteer, community, pledge_id, now)
+                )
+            case donations.MarkDone():
+                results.append(donation_service.mark_done(session, volunteer, community, now))
+            case donations.AnswerStanding(standing_id=standing_id, yes=yes):
+                results.append(
+                    donation_service.answer_standing(
+                        session, volunteer, community, standing_id, yes, now
+                    )
+                )
+                volunteer.pending_question = None
             case shifts.Pause(until=until):
                 volunteer.status = VolunteerStatus.PAUSED
                 volunteer.paused_until = until

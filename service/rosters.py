@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.engine import CommitmentView, ShiftView, VolunteerStatus
+from flows.engine import CommitmentView, NeedView, ShiftView, VolunteerStatus
 from flows.shifts import (
     AttendanceResult,
     ClaimResult,
@@ -24,7 +24,7 @@ from flows.shifts import (
     ShiftFacts,
     format_when,
 )
-from service import outbox
+from service import donations, outbox
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -140,7 +140,7 @@ class RosterLookup:
         ]
 
     def commitments(self) -> Sequence[CommitmentView]:
-        views = []
+        dated: list[tuple[datetime, int, CommitmentView]] = []
         for a in commitments_of(self.session, self.volunteer, self.now):
             f = facts(a.shift, self.community, self.volunteer.language)
             position = (
@@ -148,8 +148,18 @@ class RosterLookup:
                 if a.status == AssignmentStatus.WAITLISTED
                 else None
             )
-            views.append(CommitmentView(a.id, f.title, f.place, f.when, a.status.value, position))
-        return views
+            view = CommitmentView(a.id, f.title, f.place, f.when, a.status.value, position)
+            dated.append((a.shift.starts_at, 0, view))
+        for starts_at, item, pf in donations.pledge_commitments(
+            self.session, self.volunteer, self.community, self.now
+        ):
+            title = " ".join(part for part in (str(item.quantity), pf.unit, pf.item) if part)
+            view = CommitmentView(item.id, title, pf.place, pf.when, "pledged", kind="pledge")
+            dated.append((starts_at, 1, view))
+        return [view for _, _, view in sorted(dated, key=lambda row: (row[0], row[1]))]
+
+    def open_needs(self) -> Sequence[NeedView]:
+        return donations.open_needs(self.session, self.community, self.volunteer.language, self.now)
 
 
 # ----- writing -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from flows import catalog, shifts
+from flows import catalog, donations, shifts
 from flows.conversation import FLOWS
 from flows.sms import Encoding, is_gsm7, segment_info
 
@@ -27,7 +27,8 @@ MAX_SEGMENTS = {"en": 2, "es": 2, "hi": 3}
 ENGLISH = catalog.load("en")
 
 # Realistic long-ish values: a 30-character community, a 20-character name, a phone contact,
-# a 30-character shift title and place, a formatted start time, two-digit counts.
+# a 30-character shift title and place, a formatted start time, two-digit counts; for
+# donations a 23-character item, a long unit, three-digit quantities and a drop-off window.
 LONG_PARAMS: dict[str, object] = {
     "community": "Riverside Flood Response Crew!",
     "name": "Maria Fernanda Gomez",
@@ -44,13 +45,19 @@ LONG_PARAMS: dict[str, object] = {
     "count": 30,
     "n": 30,
     "left": 12,
+    "item": "Cooking oil (sunflower)",
+    "unit": "litres",
+    "quantity": 120,
+    "missing": 480,
+    "target": 500,
+    "window": "10:00-12:00",
 }
 # Texts whose length is chosen by a coordinator or by the lookup (menus, lists), not by the
 # catalog alone; "days" is a list of weekday abbreviations, not a message; the line templates
 # are fragments of a menu or list.
 COORDINATOR_TEXT_KEYS = {"raw", "broadcast", "callout.ask"}
-LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list"}
-FRAGMENT_KEYS = {"days", "shifts.line", "my.line", "my.line_waitlist"}
+LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list", "give.menu"}
+FRAGMENT_KEYS = {"days", "shifts.line", "my.line", "my.line_waitlist", "give.line"}
 NOT_A_WHOLE_MESSAGE = COORDINATOR_TEXT_KEYS | LIST_KEYS | FRAGMENT_KEYS
 # What a volunteer can text, as the catalogs spell it (Latin capitals in every language).
 KEYWORDS = {
@@ -70,6 +77,9 @@ KEYWORDS = {
     "SI",
     "PAUSE",
     "RESUME",
+    "GIVE",
+    "DONE",
+    "WEEKLY",
 }
 ALLOWED_PLACEHOLDERS = {
     "community",
@@ -88,6 +98,12 @@ ALLOWED_PLACEHOLDERS = {
     "n",
     "left",
     "lines",
+    "item",
+    "unit",
+    "quantity",
+    "missing",
+    "target",
+    "window",
 }
 
 
@@ -97,6 +113,9 @@ RESULT_TYPES: tuple[Any, ...] = (
     shifts.AttendanceResult,
     shifts.ConfirmResult,
     shifts.CallOutResult,
+    donations.PledgeResult,
+    donations.DoneResult,
+    donations.StandingResult,
 )
 
 
@@ -112,7 +131,10 @@ def render_long(language: str, key: str) -> str:
     """``key`` with the long values; a menu or list gets two realistic lines (one in UCS-2,
     where the menu pager fits one long line per page)."""
     params = dict(LONG_PARAMS)
-    if key in LIST_KEYS:
+    if key == "give.menu":
+        lines = [catalog.render(language, "give.line", {**LONG_PARAMS, "n": n}) for n in (1, 2)]
+        params["lines"] = "\n".join(lines[:1] if language in UCS2_LANGUAGES else lines)
+    elif key in LIST_KEYS:
         line = "my.line_waitlist" if key == "my.list" else "shifts.line"
         other = "my.line" if key == "my.list" else "shifts.line"
         lines = [
@@ -217,10 +239,21 @@ def test_every_key_a_flow_uses_is_in_english() -> None:
         "pause.until",
         "pause.usage",
         "resume.done",
+        "give.menu",
+        "give.line",
+        "give.none",
+        "give.pick_number",
+        "give.ask_quantity",
+        "gap.declined",
     }
     # every outcome a Result can report (the shell fills them in; flows own the texts)
     for result in RESULT_TYPES:
         used |= {result(outcome).reply().key for outcome in get_args(outcomes_of(result))}
+    # a weekly pledge has its own texts
+    used |= {
+        donations.PledgeResult(outcome, quantity=1, weekly=True).reply().key
+        for outcome in get_args(outcomes_of(donations.PledgeResult))
+    }
     for flow in FLOWS.values():
         for state in flow.states:
             used |= {state.prompt, state.reprompt}
@@ -303,7 +336,13 @@ def test_every_message_says_what_to_text_next(language: str) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_menus_say_to_reply_with_a_number(language: str) -> None:
-    for key in ("shifts.menu", "shifts.menu_more", "shifts.pick_number"):
+    for key in (
+        "shifts.menu",
+        "shifts.menu_more",
+        "shifts.pick_number",
+        "give.menu",
+        "give.pick_number",
+    ):
         template = catalog.load(language)[key]
         assert "{lines}" in template or "{count}" in template
         number = {"en": "number", "es": "numero", "hi": "नंबर"}[language]

@@ -16,6 +16,7 @@ from rq import SimpleWorker
 from service import clock, outbox
 from service.config import Settings
 from service.db import unit_of_work
+from service.donations import plan_cycles
 from service.rosters import mark_no_shows
 from workers import runtime as runtime_module
 
@@ -40,6 +41,7 @@ class OutboxPump(threading.Thread):
                 if time.monotonic() - last_sweep >= SWEEP_INTERVAL:
                     with unit_of_work(rt.session_factory) as session:
                         mark_no_shows(session, clock.now())
+                        plan_cycles(session, clock.now())
                     last_sweep = time.monotonic()
             except Exception:  # the pump must outlive a database blip; the error is logged
                 log.exception("outbox pump failed; retrying in %.0fs", self.interval)

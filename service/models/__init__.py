@@ -3,6 +3,16 @@
 from service.models.accounts import Coordinator, Membership, Role
 from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
 from service.models.community import Channel, ChannelKind, Community
+from service.models.donations import (
+    Cycle,
+    CycleNeed,
+    DonationAsk,
+    DonationSchedule,
+    Need,
+    Pledge,
+    PledgeStatus,
+    StandingPledge,
+)
 from service.models.messages import Direction, Message, MessageStatus, OutboxItem
 from service.models.rosters import (
     Assignment,
@@ -25,16 +35,24 @@ __all__ = [
     "Community",
     "ConversationSession",
     "Coordinator",
+    "Cycle",
+    "CycleNeed",
     "Direction",
+    "DonationAsk",
+    "DonationSchedule",
     "Membership",
     "Message",
     "MessageStatus",
+    "Need",
     "OutboxItem",
+    "Pledge",
+    "PledgeStatus",
     "Role",
     "Roster",
     "RosterKind",
     "Shift",
     "ShiftStatus",
+    "StandingPledge",
     "Volunteer",
     "VolunteerStatus",
 ]

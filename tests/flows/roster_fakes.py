@@ -1,12 +1,22 @@
-"""Test doubles for shift flows: a fixed ``Lookup`` and a shell that answers effects with
-Results the way ``service/`` does, without a database."""
+"""Test doubles for shift and donation flows: a fixed ``Lookup`` and a shell that answers
+effects with Results the way ``service/`` does, without a database."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flows.engine import CommitmentView, Effect, Result, ShiftView
+from flows.donations import (
+    AnswerStanding,
+    DoneResult,
+    DropPledge,
+    MarkDone,
+    PledgeFacts,
+    PledgeNeed,
+    PledgeResult,
+    StandingResult,
+)
+from flows.engine import CommitmentView, Effect, NeedView, Result, ShiftView
 from flows.shifts import (
     AnswerCallOut,
     AttendanceResult,
@@ -29,6 +39,7 @@ class FakeLookup:
 
     shifts: Sequence[ShiftView] = ()
     items: Sequence[CommitmentView] = ()
+    needs: Sequence[NeedView] = ()
     calls: list[str] = field(default_factory=list)
 
     def open_shifts(self) -> Sequence[ShiftView]:
@@ -39,6 +50,10 @@ class FakeLookup:
         self.calls.append("commitments")
         return tuple(self.items)
 
+    def open_needs(self) -> Sequence[NeedView]:
+        self.calls.append("open_needs")
+        return tuple(self.needs)
+
 
 def shift(id: int, title: str = "Kitchen", place: str = "Hall", left: int = 2) -> ShiftView:
     return ShiftView(id, title, place, "Sat 28/11 09:00", left)
@@ -48,6 +63,23 @@ def commitment(
     id: int, title: str = "Kitchen", status: str = "confirmed", position: int | None = None
 ) -> CommitmentView:
     return CommitmentView(id, title, "Hall", "Sat 28/11 09:00", status, position)
+
+
+def need(
+    id: int, item: str = "Rice", unit: str = "kg", missing: int = 12, target: int = 20
+) -> NeedView:
+    return NeedView(id, item, unit, missing, target, "Sat 28/11")
+
+
+def pledge(id: int, title: str = "5 kg Rice", place: str = "Church hall") -> CommitmentView:
+    return CommitmentView(id, title, place, "Sat 28/11", "pledged", kind="pledge")
+
+
+DROP_OFF = "Church hall"
+
+
+def pledge_facts(view: NeedView) -> PledgeFacts:
+    return PledgeFacts(item=view.item, unit=view.unit, when=view.when, place=DROP_OFF)
 
 
 def facts(view: ShiftView | CommitmentView) -> ShiftFacts:
@@ -64,7 +96,9 @@ class FakeShell:
         out: list[Result] = []
         shifts = {s.id: s for s in self.lookup.shifts}
         items = {c.id: c for c in self.lookup.items}
-        first = next(iter(items.values()), None)
+        first = next((c for c in items.values() if c.kind == "shift"), None)
+        needs = {n.id: n for n in self.lookup.needs}
+        pledges = [c for c in items.values() if c.kind == "pledge"]
         for effect in effects:
             match effect:
                 case ClaimShift(shift_id=shift_id):
@@ -74,9 +108,39 @@ class FakeShell:
                     )
                 case DropAssignment(assignment_id=assignment_id):
                     item = items.get(assignment_id)
+                    found = item is not None and item.kind == "shift"
                     out.append(
-                        DropResult("dropped", facts(item)) if item else DropResult("not_found")
+                        DropResult("dropped", facts(item)) if found else DropResult("not_found")
                     )
+                case PledgeNeed(cycle_need_id=need_id, quantity=quantity, weekly=weekly):
+                    view = needs.get(need_id)
+                    if view is None:
+                        out.append(PledgeResult("closed"))
+                    elif view.missing == 0:
+                        out.append(PledgeResult("full", pledge_facts(view)))
+                    else:
+                        outcome = "pledged" if quantity <= view.missing else "capped"
+                        granted = min(quantity, view.missing)
+                        out.append(PledgeResult(outcome, pledge_facts(view), granted, weekly))
+                case DropPledge(pledge_id=pledge_id):
+                    item = items.get(pledge_id)
+                    found = item is not None and item.kind == "pledge"
+                    out.append(
+                        DropResult("dropped", facts(item)) if found else DropResult("not_found")
+                    )
+                case MarkDone():
+                    out.append(
+                        DoneResult("delivered", len(pledges))
+                        if pledges
+                        else DoneResult("nothing_today")
+                    )
+                case AnswerStanding(yes=yes):
+                    view = next(iter(needs.values()), None)
+                    if view is None:
+                        out.append(StandingResult("gone"))
+                    else:
+                        outcome = "pledged" if yes else "skipped"
+                        out.append(StandingResult(outcome, pledge_facts(view), 4))
                 case ConfirmAssignment(assignment_id=assignment_id):
                     item = items.get(assignment_id)
                     out.append(

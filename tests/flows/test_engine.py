@@ -13,6 +13,7 @@ import pytest
 
 from flows import conversation
 from flows.conversation import FLOWS, ROUTES, step
+from flows.donations import AnswerStanding, DropPledge, MarkDone, PledgeNeed
 from flows.engine import (
     END,
     IDLE,
@@ -22,6 +23,7 @@ from flows.engine import (
     Context,
     Flow,
     FlowDefinitionError,
+    NeedView,
     OptIn,
     OptOut,
     Outcome,
@@ -361,12 +363,12 @@ def test_render_appends_the_replies_of_effect_results_in_order() -> None:
         make_context(), (_FixedResult("callout.declined"), _FixedResult("attendance.checked_in"))
     )
     assert texts == (
-        "No tienes turnos proximos. Envia SHIFTS para apuntarte.",
+        "No tienes nada proximo. Envia SHIFTS o GIVE para apuntarte.",
         "No pasa nada, gracias por avisar. Envia SHIFTS para ver otros turnos.",
         "Entrada registrada en Kitchen. Gracias! Envia OUT al salir.",
     )
     assert outcome.render(make_context()) == (
-        "No tienes turnos proximos. Envia SHIFTS para apuntarte.",
+        "No tienes nada proximo. Envia SHIFTS o GIVE para apuntarte.",
     )
 
 
@@ -375,6 +377,7 @@ def test_context_defaults_to_no_lookup_and_no_pending_question() -> None:
     assert context.lookup is NO_LOOKUP
     assert tuple(context.lookup.open_shifts()) == ()
     assert tuple(context.lookup.commitments()) == ()
+    assert tuple(context.lookup.open_needs()) == ()
     assert context.pending is None
 
 
@@ -396,7 +399,18 @@ def test_routes_cover_every_status_and_intent() -> None:
 
 
 # Effects the shell answers with a Result, whose reply() the volunteer gets.
-RESULT_EFFECTS = (CheckIn, CheckOut, ClaimShift, DropAssignment, ConfirmAssignment, AnswerCallOut)
+RESULT_EFFECTS = (
+    CheckIn,
+    CheckOut,
+    ClaimShift,
+    DropAssignment,
+    ConfirmAssignment,
+    AnswerCallOut,
+    PledgeNeed,
+    DropPledge,
+    MarkDone,
+    AnswerStanding,
+)
 SHELL_EFFECTS = (OptOut, OptIn, SetName, RecordConsent, SetLanguage, Pause, Resume, *RESULT_EFFECTS)
 
 
@@ -408,13 +422,18 @@ class _BusyLookup:
         return (
             CommitmentView(31, "Kitchen", "Hall", "Sat 28/11 09:00", "confirmed"),
             CommitmentView(32, "Drivers", "Depot", "Sun 29/11 10:00", "waitlisted", 3),
+            CommitmentView(33, "5 kg Rice", "Hall", "Sat 28/11", "pledged", kind="pledge"),
         )
+
+    def open_needs(self) -> tuple[NeedView, ...]:
+        return (NeedView(41, "Rice", "kg", 12, 20, "Sat 28/11"),)
 
 
 def _contexts(status: VolunteerStatus) -> list[Context]:
     quiet = make_context(status)
     busy = replace(quiet, lookup=_BusyLookup(), pending=PendingQuestion("reminder", 31))
-    return [quiet, busy]
+    asked = replace(busy, pending=PendingQuestion("gap", 41))
+    return [quiet, busy, asked]
 
 
 @pytest.mark.parametrize("status", list(VolunteerStatus))
@@ -476,6 +495,11 @@ def test_every_route_returns_an_outcome(
         (VolunteerStatus.PAUSED, Intent.PAUSE, ["pause.open"], [Pause(None)]),
         (VolunteerStatus.ACTIVE, Intent.RESUME, ["resume.done"], [Resume()]),
         (VolunteerStatus.PAUSED, Intent.RESUME, ["resume.done"], [Resume()]),
+        # donation keywords, with nothing needed
+        (VolunteerStatus.ACTIVE, Intent.GIVE, ["give.none"], []),
+        (VolunteerStatus.PAUSED, Intent.GIVE, ["give.none"], []),
+        (VolunteerStatus.ACTIVE, Intent.DONE, [], [MarkDone()]),
+        (VolunteerStatus.PAUSED, Intent.DONE, [], [MarkDone()]),
         # consent first: a new number is onboarded whatever it asks for
         *[
             (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
@@ -483,7 +507,7 @@ def test_every_route_returns_an_outcome(
         ],
         *[
             (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
-            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME)
+            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME, Intent.GIVE, Intent.DONE)
         ],
         # an opted-out number hears nothing
         *[
@@ -492,7 +516,7 @@ def test_every_route_returns_an_outcome(
         ],
         *[
             (VolunteerStatus.OPTED_OUT, intent, [], [])
-            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME)
+            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME, Intent.GIVE, Intent.DONE)
         ],
     ],
 )

@@ -1,4 +1,5 @@
-"""Global keywords (flows.keywords): the opt-out family first, then START, HELP, JOIN, LANG.
+"""Global keywords (flows.keywords): the opt-out family first, then START, HELP, JOIN, LANG,
+the shift keywords and the donation keywords GIVE and DONE.
 
 DESIGN.md: matching is case-insensitive and ignores surrounding punctuation/whitespace;
 STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE opt out; consent withdrawal
@@ -12,9 +13,13 @@ import itertools
 import pytest
 
 from flows.keywords import (
+    ARGUMENT_KEYWORDS,
+    DONE_WORDS,
+    GIVE_WORDS,
     HELP_WORDS,
     JOIN_WORDS,
     LANG_WORDS,
+    PLAIN_KEYWORDS,
     START_WORDS,
     STOP_WORDS,
     WITHDRAWAL_PHRASES,
@@ -321,6 +326,52 @@ def test_shift_keywords(text: str, intent: Intent) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("GIVE", Intent.GIVE),
+        ("donate", Intent.GIVE),
+        ("needs", Intent.GIVE),
+        ("dar", Intent.GIVE),
+        ("Donar", Intent.GIVE),
+        ("दान", Intent.GIVE),
+        ("DONE", Intent.DONE),
+        ("delivered", Intent.DONE),
+        ("dropped off", Intent.DONE),
+        ("dropped-off", Intent.DONE),
+        ("listo", Intent.DONE),
+        ("Entregado", Intent.DONE),
+        ("हो गया", Intent.DONE),
+    ],
+)
+def test_donation_keywords(text: str, intent: Intent) -> None:
+    for variant in _cases(text):
+        for decoration in ("{}", " {}. ", "{}!", "*{}*", "\u00a0{}\u00a0"):
+            assert classify(decoration.format(variant)) == Keyword(intent), variant
+    assert classify(f"please {text} thanks") == Keyword(intent)  # filler words allowed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "give 5",
+        "1 5",
+        "5 kg weekly",
+        "give me a call",
+        "I'm done",
+        "done deal",
+        "all done now thanks",
+        "what needs doing",
+        "donated yesterday",
+        "gaya",
+        "गया",  # OUT in Hindi, not DONE
+    ],
+)
+def test_donation_words_inside_a_sentence_are_no_donation_keyword(text: str) -> None:
+    keyword = classify(text)
+    assert keyword is None or keyword.intent not in (Intent.GIVE, Intent.DONE), keyword
+
+
+@pytest.mark.parametrize(
     ("text", "keyword"),
     [
         ("DROP 2", Keyword(Intent.DROP, "2")),
@@ -374,6 +425,14 @@ def test_shift_words_inside_a_sentence_are_no_keyword(text: str) -> None:
         "start time?",
         "joined",
         "information",
+        "1",
+        "1 5",
+        "5 kg",
+        "2 3 kg weekly",
+        "weekly",
+        "giving",
+        "donation",
+        "i have done it",
     ],
 )
 def test_other_messages_are_no_global_keyword(text: str) -> None:
@@ -419,6 +478,18 @@ def test_vocabularies_are_normalised_and_do_not_overlap() -> None:
             assert tokens(" ".join(phrase)) == phrase, f"{name}: {phrase} is not normalised"
     for (a, first), (b, second) in itertools.combinations(sets.items(), 2):
         assert not first & second, f"{a} and {b} share {first & second}"
+    # every keyword vocabulary, shift and donation ones included: one meaning per phrase
+    every = {"stop": STOP_WORDS, **{intent.value: words for intent, words in PLAIN_KEYWORDS}}
+    every |= {f"{intent.value} n": words for intent, words, _ in ARGUMENT_KEYWORDS}
+    for name, vocabulary in every.items():
+        for phrase in vocabulary:
+            assert tokens(" ".join(phrase)) == phrase, f"{name}: {phrase} is not normalised"
+    for (a, first), (b, second) in itertools.combinations(every.items(), 2):
+        if a.split()[0] == b.split()[0]:
+            continue  # "DROP" and "DROP n", "PAUSE" and "PAUSE 2w": the same keyword
+        assert not first & second, f"{a} and {b} share {first & second}"
+    assert tokens("GIVE") in GIVE_WORDS
+    assert tokens("DONE") in DONE_WORDS
     for word in DESIGN_OPT_OUT_WORDS:
         assert tokens(word) in STOP_WORDS
     assert tokens("START") in START_WORDS

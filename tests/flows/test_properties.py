@@ -1,5 +1,5 @@
 """Properties of one conversation step, and of whole conversations, for any text, status,
-session, roster and pending question (hypothesis)."""
+session, roster (shifts and donation needs) and pending question (hypothesis)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flows.conversation import step
+from flows.donations import (
+    MAX_QUANTITY,
+    AnswerStanding,
+    DoneResult,
+    DropPledge,
+    MarkDone,
+    PledgeFacts,
+    PledgeNeed,
+    PledgeResult,
+    StandingResult,
+    parse_choice_and_quantity,
+    parse_quantity,
+)
 from flows.engine import (
     IDLE,
     CommitmentView,
     Context,
     Effect,
+    NeedView,
     OptIn,
     Outcome,
     PendingQuestion,
@@ -290,6 +304,10 @@ RESULT_FOR: dict[type, Any] = {
     CheckOut: AttendanceResult,
     ConfirmAssignment: ConfirmResult,
     AnswerCallOut: CallOutResult,
+    PledgeNeed: PledgeResult,
+    DropPledge: DropResult,
+    MarkDone: DoneResult,
+    AnswerStanding: StandingResult,
 }
 RESULT_EFFECTS = tuple(RESULT_FOR)
 # Replies whose length the lookup's data decides (the pager keeps them within two segments).
@@ -419,6 +437,9 @@ def shell_results(
         if result_type is None:
             continue
         outcome = data.draw(st.sampled_from(get_args(get_type_hints(result_type)["outcome"])))
+        if result_type in (PledgeResult, StandingResult, DoneResult):
+            results.append(donation_result(data, lookup, effect, result_type, outcome))
+            continue
         view = data.draw(st.sampled_from(views)) if views else None
         facts = ShiftFacts(view.title, view.when, view.place) if view else ShiftFacts()
         if result_type is ClaimResult:
@@ -487,3 +508,244 @@ def test_conversations_with_a_roster_never_raise_and_always_answer_briefly(
         for key, reply in zip(keys, rendered, strict=True):
             check_length(after.language, reply, gsm=gsm_name and key not in LIST_KEYS)
         context, session = after, outcome.session
+
+
+def donation_result(
+    data: st.DataObject, lookup: FakeLookup, effect: Effect, result_type: Any, outcome: str
+) -> Result:
+    """Any outcome a donation Result allows, with the facts of one of the lookup's needs."""
+    if result_type is DoneResult:
+        return DoneResult(outcome, data.draw(st.integers(0, 9)))  # type: ignore[arg-type]
+    view = data.draw(st.sampled_from(list(lookup.needs))) if lookup.needs else None
+    place = data.draw(LABELS)
+    facts = PledgeFacts(view.item, view.unit, view.when, place) if view else PledgeFacts()
+    quantity = data.draw(st.integers(1, MAX_QUANTITY))
+    if isinstance(effect, PledgeNeed):
+        quantity = min(quantity, effect.quantity)
+        return PledgeResult(outcome, facts, quantity, effect.weekly)  # type: ignore[arg-type]
+    return StandingResult(outcome, facts, quantity)  # type: ignore[arg-type]
+
+
+# --- GIVE conversations ----------------------------------------------------------------------
+
+GIVE_VOCABULARY = [
+    "GIVE",
+    "give",
+    "dar",
+    "donate",
+    "DONE",
+    "done",
+    "listo",
+    "हो गया",
+    "MY",
+    "DROP",
+    "DROP 1",
+    "DROP 2",
+    "DROP 9",
+    "YES",
+    "NO",
+    "si",
+    "no thanks",
+    "lots",
+    "five",
+    "5.5",
+    "1.5",
+    "10000",
+    "1 0",
+    "0",
+    "5 किलो",
+    "2 हर हफ्ते",
+    "SHIFTS",
+    "HELP",
+    "LANG es",
+    "LANG hi",
+    "LANG en",
+    "STOP",
+    "START",
+    "hello",
+    "",
+]
+UNITS = ["kg", "KG", "L", "litres", "people", "boxes", "weekly", "kg weekly", "every week", "x"]
+QUANTITIES = st.tuples(
+    st.integers(0, 12_000).map(str), st.sampled_from(["", " ", "  "]), st.sampled_from(["", *UNITS])
+).map("".join)
+CHOICES = st.tuples(st.integers(0, 12), QUANTITIES).map(lambda pair: f"{pair[0]} {pair[1]}")
+GIVE_WORDS = st.sampled_from(["GIVE", "give", "dar", "donate", "GIVE"])
+ANSWERS = st.sampled_from(["YES", "NO", "si", "no thanks", "हाँ", "नहीं"])
+# Mostly the GIVE menu and what volunteers answer it with, some keywords and some noise.
+GIVE_TEXTS = st.integers(0, 19).flatmap(
+    lambda pick: (
+        GIVE_WORDS
+        if pick < 4
+        else st.sampled_from(GIVE_VOCABULARY)
+        if pick < 7
+        else st.one_of(st.integers(1, 3), st.integers(0, 30)).map(str)
+        if pick < 11
+        else QUANTITIES
+        if pick < 14
+        else CHOICES
+        if pick < 17
+        else ANSWERS
+        if pick < 19
+        else st.one_of(st.text(max_size=20), st.text(alphabet=GSM_ASCII, max_size=20))
+    )
+)
+SHORT_LABELS = st.text(alphabet=GSM_ASCII, max_size=10).map(str.strip)
+DAYS = st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)).map(
+    lambda moment: format_when(moment, "en").rsplit(" ", 1)[0]  # "Sat 7/3", as the shell does
+)
+
+
+@st.composite
+def need_views(draw: st.DrawFn) -> NeedView:
+    target = draw(st.integers(1, MAX_QUANTITY))
+    covered = draw(st.integers(0, 9)) == 0
+    missing = 0 if covered else draw(st.integers(1, target))
+    return NeedView(
+        draw(st.integers(1, 10_000)), draw(LABELS), draw(SHORT_LABELS), missing, target, draw(DAYS)
+    )
+
+
+PLEDGE_VIEWS = st.lists(
+    st.builds(
+        CommitmentView,
+        st.integers(1, 10_000),
+        LABELS,
+        LABELS,
+        DAYS,
+        st.just("pledged"),
+        st.none(),
+        st.just("pledge"),
+    ),
+    max_size=6,
+)
+DONATION_PENDING = st.one_of(
+    st.none(),
+    st.builds(
+        PendingQuestion,
+        st.sampled_from(["gap", "gap", "standing", "standing", "reminder", "callout"]),
+        st.integers(1, 10_000),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    texts=st.lists(GIVE_TEXTS, min_size=3, max_size=12),
+    status=STATUSES,
+    language=st.sampled_from(["en", "es", "hi"]),
+    name=st.one_of(st.none(), ASCII_NAMES),
+    community=ASCII_COMMUNITIES,
+    needs=st.integers(0, 9).flatmap(
+        lambda k: st.just([]) if k == 0 else st.lists(need_views(), min_size=1, max_size=25)
+    ),
+    shift_items=COMMITMENT_VIEWS,
+    pledges=PLEDGE_VIEWS,
+)
+def test_give_conversations_never_raise_and_always_answer_briefly(
+    data: st.DataObject,
+    texts: list[str],
+    status: VolunteerStatus,
+    language: str,
+    name: str | None,
+    community: str,
+    needs: list[NeedView],
+    shift_items: list[CommitmentView],
+    pledges: list[CommitmentView],
+) -> None:
+    items = data.draw(st.permutations([*shift_items[:4], *pledges]))
+    lookup = FakeLookup((), items, needs)
+    context = Context(status, name, language, community, "sms", NOW, "+12025550142", lookup)
+    session = IDLE
+    for minutes, text in enumerate(texts):
+        if data.draw(st.booleans()):  # a new question, or the last one still open
+            context = replace(context, pending=data.draw(DONATION_PENDING))
+        context = replace(context, now=NOW + timedelta(minutes=minutes))
+        outcome = step(context, session, text)
+
+        assert isinstance(outcome, Outcome)
+        assert isinstance(outcome.session, SessionState)
+        if context.status is VolunteerStatus.OPTED_OUT:
+            assert [r.key for r in outcome.replies] in ([], ["help"], ["optin.confirmed"])
+            assert not any(isinstance(e, RESULT_EFFECTS) for e in outcome.effects)
+        else:
+            assert answered(outcome), (text, context.status, outcome)
+        assert sum(isinstance(e, RESULT_EFFECTS) for e in outcome.effects) <= 1
+
+        # a pledge is only ever for a need the volunteer was shown or asked about, for an
+        # amount a text can say; answers and drops only for what is pending or listed
+        shown = list(session.data.get("ids", [])) if session.flow == "give" else []
+        for effect in outcome.effects:
+            if isinstance(effect, PledgeNeed):
+                asked = (
+                    [context.pending.id]
+                    if context.pending and context.pending.kind == "gap"
+                    else []
+                )
+                assert effect.cycle_need_id in shown + asked, (text, effect, shown, asked)
+                assert 1 <= effect.quantity <= MAX_QUANTITY
+            elif isinstance(effect, AnswerStanding):
+                assert context.pending is not None
+                assert (context.pending.kind, context.pending.id) == (
+                    "standing",
+                    effect.standing_id,
+                )
+            elif isinstance(effect, DropPledge):
+                assert effect.pledge_id in {i.id for i in items if i.kind == "pledge"}
+            elif isinstance(effect, MarkDone):
+                keyword = classify(text)
+                assert keyword is not None and keyword.intent is Intent.DONE
+
+        results = shell_results(data, lookup, outcome.effects)
+        rendered = outcome.render(context, results)
+        assert len(rendered) == len(outcome.replies) + len(results)
+        assert all(isinstance(t, str) and t for t in rendered)
+
+        after = with_effects(context, outcome.effects)
+        for effect in outcome.effects:
+            if isinstance(effect, Pause):
+                after = replace(after, status=VolunteerStatus.PAUSED)
+            elif isinstance(effect, Resume):
+                after = replace(after, status=VolunteerStatus.ACTIVE)
+            elif isinstance(effect, PledgeNeed | AnswerStanding):
+                after = replace(after, pending=None)  # answered
+        # en/es: GSM-7 and at most two segments; hi: at most three UCS-2 segments
+        gsm_name = is_gsm7(short_name(after.name or ""))
+        for reply in rendered:
+            check_length(after.language, reply, gsm=gsm_name)
+        context, session = after, outcome.session
+
+
+@SETTINGS
+@given(text=st.one_of(st.text(), GIVE_TEXTS))
+def test_donation_parsers_are_total_and_in_range(text: str) -> None:
+    quantity = parse_quantity(text)
+    if quantity is not None:
+        assert 1 <= quantity[0] <= MAX_QUANTITY
+    both = parse_choice_and_quantity(text)
+    if both is not None:
+        assert 0 <= both[0] <= 99
+        assert 1 <= both[1] <= MAX_QUANTITY
+    assert quantity is None or both is None  # "5 kg" or "1 5", never both
+
+
+@SETTINGS
+@given(
+    number=st.integers(1, 99),
+    amount=st.integers(1, MAX_QUANTITY),
+    unit=st.sampled_from(["", "kg", "KG", "L", "litres", "people", "kilos", "किलो", "cajas"]),
+    weekly=st.sampled_from(["", "weekly", "WEEKLY", "every week", "semanal", "हर हफ्ते"]),
+    padding=st.sampled_from(["", " ", "!", ".", "  "]),
+)
+def test_quantities_as_volunteers_write_them_parse(
+    number: int, amount: int, unit: str, weekly: str, padding: str
+) -> None:
+    tail = " ".join(part for part in (unit, weekly) if part)
+    quantity = f"{amount} {tail}".strip()
+    assert parse_quantity(padding + quantity + padding) == (amount, bool(weekly))
+    assert parse_choice_and_quantity(f"{padding}{number} {quantity}{padding}") == (
+        number,
+        amount,
+        bool(weekly),
+    )

@@ -329,7 +329,7 @@ def test_menu_page_always_shows_at_least_one_shift() -> None:
 def test_my_lists_commitments_numbered_with_the_waitlist_position() -> None:
     turn = Phone.volunteer(items=TWO_COMMITMENTS).sends("MY")
     assert turn.text == (
-        "Your shifts:\n"
+        "Coming up:\n"
         "1) Kitchen, Sat 28/11 09:00, Hall\n"
         "2) Drivers, Sat 28/11 09:00 (waitlist #3)\n"
         "Text DROP and a number to drop one."
@@ -341,7 +341,7 @@ def test_my_in_spanish_and_with_nothing_booked() -> None:
     turn = Phone.volunteer(items=TWO_COMMITMENTS, language="es").sends("mis turnos")
     assert "2) Drivers, Sat 28/11 09:00 (espera #3)" in turn.text
     turn = Phone.volunteer().sends("MY")
-    assert turn.text == "You have no upcoming shifts. Text SHIFTS to sign up."
+    assert turn.text == "You have nothing coming up. Text SHIFTS or GIVE to sign up."
 
 
 @pytest.mark.parametrize("language", ["en", "es", "hi"])
@@ -376,7 +376,8 @@ def test_drop_n_drops_that_commitment(text: str, assignment: int) -> None:
     assert turn.keys == []
     title = {31: "Kitchen", 32: "Drivers"}[assignment]
     assert turn.text == (
-        f"You dropped {title}, Sat 28/11 09:00. Thanks for telling us. Text SHIFTS to find another."
+        f"You dropped {title}, Sat 28/11 09:00. Thanks for telling us. "
+        "Text SHIFTS or GIVE to find another."
     )
 
 
@@ -624,7 +625,8 @@ RESULTS: list[tuple[Any, str]] = [
     ),
     (
         DropResult("dropped", FACTS),
-        "You dropped Kitchen, Sat 28/11 09:00. Thanks for telling us. Text SHIFTS to find another.",
+        "You dropped Kitchen, Sat 28/11 09:00. Thanks for telling us. "
+        "Text SHIFTS or GIVE to find another.",
     ),
     (
         DropResult("not_found"),
