@@ -145,10 +145,21 @@ for _intent, _handler in _MEMBER_ROUTES.items():
     ROUTES[(_S.OPTED_OUT, _intent)] = _silent
 
 
+def _answers_onboarding(context: Context, session: SessionState, keyword: Keyword) -> bool:
+    """During onboarding a member keyword is an answer, not a command: "Dar" is a name, and
+    "listo" (DONE) to the consent question is not a request to start over."""
+    return (
+        context.status is VolunteerStatus.NEW
+        and session.active(context.now)
+        and session.flow == ONBOARDING.name
+        and keyword.intent in _MEMBER_ROUTES
+    )
+
+
 def step(context: Context, session: SessionState, text: str) -> Outcome:
     """Answer one inbound text. Never raises for any text; always returns an Outcome."""
     keyword = classify(text)
-    if keyword is not None:
+    if keyword is not None and not _answers_onboarding(context, session, keyword):
         return ROUTES[(context.status, keyword.intent)](context, session, keyword)
     if context.status is VolunteerStatus.OPTED_OUT:
         if is_opt_in_yes(text):  # YES re-subscribes, but only while opted out

@@ -179,7 +179,8 @@ def in_menu(context: Context, session: SessionState, text: str) -> Outcome | Non
         quantity = parse_quantity(text)
         need_id = int(session.data.get("need", 0))
         if quantity is None:
-            if context.pending is not None and parse_yes(text) is not None:
+            answer, pending = parse_yes(text), context.pending
+            if answer is not None and pending is not None and (pending.kind != "gap" or not answer):
                 return None  # YES / NO answers the question we texted since
             return Outcome(
                 session, (Reply("give.ask_quantity", dict(needs.get(str(need_id), {}))),)

@@ -287,6 +287,9 @@ def test_any_withdrawal_opts_out_with_one_confirmation(text: str) -> None:
     [
         "hello?",
         "SHIFTS",
+        "GIVE",
+        "DONE",
+        "1 5",
         "JOIN",
         "LANG es",
         "Maria",
@@ -471,3 +474,21 @@ def test_a_whole_transcript() -> None:
         assert phone.sends(inbound).keys == expected, (inbound, phone.history)
     assert phone.context.name == "Sam"
     assert phone.status is VolunteerStatus.ACTIVE
+
+
+def test_member_keywords_during_onboarding_are_answers_not_commands() -> None:
+    from datetime import UTC, datetime
+
+    from flows.conversation import step
+    from flows.engine import IDLE, Context, SetName, VolunteerStatus
+
+    now = datetime(2030, 3, 1, 12, tzinfo=UTC)
+    new = Context(VolunteerStatus.NEW, None, "es", "Riverside", "sms", now)
+    asking_name = step(new, IDLE, "JOIN").session
+    named = step(new, asking_name, "Dar")  # a name that is also a GIVE word
+    assert named.effects == (SetName("Dar"),)
+    assert named.session.state == "ask_consent"
+    consent = step(new, named.session, "listo")  # "ok" in Spanish, also a DONE word
+    assert consent.session.state == "ask_consent"  # asked again, not sent back to the start
+    assert [r.key for r in consent.replies] == ["onboarding.ask_consent_again"]
+    assert step(new, named.session, "STOP").effects[0].__class__.__name__ == "OptOut"

@@ -539,11 +539,21 @@ def test_yes_or_no_to_a_question_texted_during_the_quantity_question(
     assert phone.sends(text).effects == expected
 
 
-def test_yes_during_the_quantity_question_with_nothing_pending_asks_again() -> None:
-    phone = Phone.volunteer()
+@pytest.mark.parametrize("pending", [None, GAP])
+def test_yes_during_the_quantity_question_asks_again(pending: PendingQuestion | None) -> None:
+    phone = Phone.volunteer(pending=pending)
     phone.sends("GIVE")
     phone.sends("1")
     assert phone.sends("YES").text == ASK_RICE
+    assert phone.session.state == "quantity"
+
+
+def test_no_during_the_quantity_question_declines_a_pending_gap_ask() -> None:
+    phone = Phone.volunteer(pending=GAP)
+    phone.sends("GIVE")
+    phone.sends("1")
+    assert phone.sends("NO").keys == ["gap.declined"]
+    assert phone.session == IDLE
 
 
 # --- DONE ----------------------------------------------------------------------------------
