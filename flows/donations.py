@@ -21,9 +21,8 @@ from flows.engine import (
     SessionState,
 )
 from flows.parsing import fold_accents, normalize, parse_yes
-from flows.sms import segment_info
+from flows.sms import fits_menu_budget
 
-MENU_MAX_SEGMENTS = 2
 MAX_QUANTITY = 9999
 _WEEKLY = r"(?:weekly|every ?week|each ?week|semanal|cada ?semana|हर ?हफ्ते)"
 # A letter, or a Devanagari letter or vowel sign (signs are not \w in ``re``): "kg", "किलो".
@@ -155,7 +154,7 @@ def show_needs(context: Context) -> Outcome:
         candidate = catalog.render(
             context.language, "give.menu", {**params, "lines": lines, "when": needs[0].when}
         )
-        if segment_info(candidate).segments > MENU_MAX_SEGMENTS and shown:
+        if not fits_menu_budget(candidate) and shown:
             break
         text, shown = candidate, end
     data = {

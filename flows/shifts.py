@@ -25,9 +25,8 @@ from flows.engine import (
     SessionState,
     ShiftView,
 )
-from flows.sms import segment_info
+from flows.sms import fits_menu_budget
 
-MENU_MAX_SEGMENTS = 2
 MAX_PAUSE = timedelta(days=365)
 
 
@@ -165,7 +164,7 @@ def menu_page(
         )
         key = "shifts.menu_more" if end < len(shifts) else "shifts.menu"
         candidate = catalog.render(language, key, {**params, "lines": lines})
-        if segment_info(candidate).segments > MENU_MAX_SEGMENTS and shown:
+        if not fits_menu_budget(candidate) and shown:
             break
         text, shown = candidate, end - start
     return text, shown
@@ -247,7 +246,7 @@ def list_commitments(context: Context) -> Outcome:
         text = catalog.render(
             context.language, "my.list", {**context.params(), "lines": "\n".join(lines[:end])}
         )
-        if segment_info(text).segments > MENU_MAX_SEGMENTS:
+        if not fits_menu_budget(text):
             break
         shown = end
     return Outcome(SessionState(), (Reply("my.list", {"lines": "\n".join(lines[:shown])}),))

@@ -81,3 +81,13 @@ def short_name(name: str) -> str:
     """The name as replies use it: the first word, GSM-safe, at most 20 characters."""
     first = name.split()[0] if name.split() else ""
     return gsm_safe(first)[:MAX_SHORT_NAME]
+
+
+# A menu or list may use two segments in GSM-7; in UCS-2 (Hindi) a segment holds less than half
+# as much, so three (DESIGN.md: never more than three).
+MENU_SEGMENTS = {Encoding.GSM7: 2, Encoding.UCS2: 3}
+
+
+def fits_menu_budget(text: str) -> bool:
+    info = segment_info(text)
+    return info.segments <= MENU_SEGMENTS[info.encoding]

@@ -151,3 +151,10 @@ def test_alphabet_tables_are_disjoint_and_complete() -> None:
     assert GSM7_BASIC.isdisjoint(GSM7_EXTENDED)
     assert len(GSM7_BASIC) == 127  # GSM 03.38 basic table: 128 positions minus ESC
     assert set(EXTENSION_CHARS) <= GSM7_EXTENDED
+
+
+def test_menu_budget_is_two_gsm7_or_three_ucs2_segments() -> None:
+    from flows.sms import fits_menu_budget
+
+    assert fits_menu_budget("a" * 306) and not fits_menu_budget("a" * 307)
+    assert fits_menu_budget("क" * 201) and not fits_menu_budget("क" * 202)
