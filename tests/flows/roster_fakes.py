@@ -16,7 +16,7 @@ from flows.donations import (
     PledgeResult,
     StandingResult,
 )
-from flows.engine import CommitmentView, Effect, NeedView, Result, ShiftView
+from flows.engine import CommitmentView, Effect, NeedView, Outcome, Result, ShiftView
 from flows.shifts import (
     AnswerCallOut,
     AttendanceResult,
@@ -164,3 +164,28 @@ class FakeShell:
                         else AttendanceResult("not_in")
                     )
         return out
+
+
+@dataclass
+class Turn:
+    """What one inbound text produced."""
+
+    outcome: Outcome
+    texts: list[str]
+
+    @property
+    def keys(self) -> list[str]:
+        return [reply.key for reply in self.outcome.replies]
+
+    @property
+    def effects(self) -> list[Effect]:
+        return list(self.outcome.effects)
+
+    @property
+    def text(self) -> str:
+        assert len(self.texts) == 1, self.texts
+        return self.texts[0]
+
+    @property
+    def silent(self) -> bool:
+        return not self.texts and not self.effects

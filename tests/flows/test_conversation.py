@@ -16,10 +16,8 @@ from flows.conversation import step
 from flows.engine import (
     IDLE,
     Context,
-    Effect,
     OptIn,
     OptOut,
-    Outcome,
     RecordConsent,
     SessionState,
     SetLanguage,
@@ -27,35 +25,11 @@ from flows.engine import (
     VolunteerStatus,
     with_effects,
 )
+from tests.flows.roster_fakes import Turn
 
 NOW = datetime(2025, 6, 1, 15, 0, tzinfo=UTC)
 COMMUNITY = "Riverside Flood Crew"
 CONTACT = "+12025550142"
-
-
-@dataclass
-class Turn:
-    """What one inbound text produced."""
-
-    outcome: Outcome
-    texts: list[str]
-
-    @property
-    def keys(self) -> list[str]:
-        return [reply.key for reply in self.outcome.replies]
-
-    @property
-    def effects(self) -> list[Effect]:
-        return list(self.outcome.effects)
-
-    @property
-    def text(self) -> str:
-        assert len(self.texts) == 1, self.texts
-        return self.texts[0]
-
-    @property
-    def silent(self) -> bool:
-        return not self.texts and not self.effects
 
 
 @dataclass

@@ -47,7 +47,7 @@ from flows.engine import (
 )
 from flows.shifts import AnswerCallOut, ConfirmAssignment, DropAssignment, DropResult, ShiftFacts
 from flows.sms import Encoding, segment_info
-from tests.flows.roster_fakes import FakeLookup, FakeShell, commitment, need, pledge
+from tests.flows.roster_fakes import FakeLookup, FakeShell, Turn, commitment, need, pledge
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
 COMMUNITY = "Riverside Food Circle"
@@ -70,29 +70,6 @@ PICK_NUMBER = (
 ASK_RICE = (
     "How much Rice can you bring? Reply a number (kg), up to 12. Add WEEKLY to bring it every week."
 )
-
-
-@dataclass
-class Turn:
-    outcome: Outcome
-    texts: list[str]
-
-    @property
-    def keys(self) -> list[str]:
-        return [reply.key for reply in self.outcome.replies]
-
-    @property
-    def effects(self) -> list[Effect]:
-        return list(self.outcome.effects)
-
-    @property
-    def text(self) -> str:
-        assert len(self.texts) == 1, self.texts
-        return self.texts[0]
-
-    @property
-    def silent(self) -> bool:
-        return not self.texts and not self.effects
 
 
 @dataclass

@@ -20,7 +20,6 @@ from flows.engine import (
     IDLE,
     CommitmentView,
     Context,
-    Effect,
     Outcome,
     PendingQuestion,
     Reply,
@@ -53,7 +52,7 @@ from flows.shifts import (
     parse_number,
 )
 from flows.sms import Encoding, segment_info
-from tests.flows.roster_fakes import FakeLookup, FakeShell, commitment, shift
+from tests.flows.roster_fakes import FakeLookup, FakeShell, Turn, commitment, shift
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
 COMMUNITY = "Riverside Flood Crew"
@@ -80,29 +79,6 @@ def long_shifts(count: int = 30) -> tuple[ShiftView, ...]:
         )
         for i in range(count)
     )
-
-
-@dataclass
-class Turn:
-    outcome: Outcome
-    texts: list[str]
-
-    @property
-    def keys(self) -> list[str]:
-        return [reply.key for reply in self.outcome.replies]
-
-    @property
-    def effects(self) -> list[Effect]:
-        return list(self.outcome.effects)
-
-    @property
-    def text(self) -> str:
-        assert len(self.texts) == 1, self.texts
-        return self.texts[0]
-
-    @property
-    def silent(self) -> bool:
-        return not self.texts and not self.effects
 
 
 @dataclass
