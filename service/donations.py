@@ -591,23 +591,15 @@ def ask_gaps(session: Session, cycle: Cycle, now: datetime) -> int:
                 DonationAsk(cycle_need_id=cycle_need.id, volunteer_id=volunteer.id, asked_at=now)
             )
             session.flush()
-            body = catalog.render(
-                volunteer.language,
-                "gap.ask",
-                {
-                    "community": community.name,
-                    "missing": missing,
-                    "unit": need.unit,
-                    "item": need.item,
-                    "when": cycle_when(cycle, community, volunteer.language),
-                    "place": schedule.place if schedule else "",
-                },
-            )
-            queue_message(
+            _send_ask(
                 session,
-                volunteer=volunteer,
-                body=" ".join(body.split()),
-                kind="ask",
+                volunteer,
+                community,
+                cycle,
+                schedule,
+                need,
+                message_key="gap.ask",
+                params={"missing": missing},
                 idempotency_key=f"gap:{cycle_need.id}:{volunteer.id}",
             )
             volunteer.last_asked_at = now
@@ -643,28 +635,54 @@ def check_standing(session: Session, cycle: Cycle, now: datetime) -> int:
         ):
             continue  # already pledged for this cycle
         need = session.get_one(Need, standing.need_id)
-        body = catalog.render(
-            volunteer.language,
-            "standing.ask",
-            {
-                "community": community.name,
-                "quantity": standing.quantity,
-                "unit": need.unit,
-                "item": need.item,
-                "when": cycle_when(cycle, community, volunteer.language),
-                "place": schedule.place if schedule else "",
-            },
-        )
-        queue_message(
+        _send_ask(
             session,
-            volunteer=volunteer,
-            body=" ".join(body.split()),
-            kind="ask",
+            volunteer,
+            community,
+            cycle,
+            schedule,
+            need,
+            message_key="standing.ask",
+            params={"quantity": standing.quantity},
             idempotency_key=f"standing:{standing.id}:{cycle.id}",
         )
         ask_question(volunteer, "standing", standing.id, cycle.starts_at)
         asked += 1
     return asked
+
+
+def _send_ask(
+    session: Session,
+    volunteer: Volunteer,
+    community: Community,
+    cycle: Cycle,
+    schedule: DonationSchedule | None,
+    need: Need,
+    *,
+    message_key: str,
+    params: dict[str, object],
+    idempotency_key: str,
+) -> None:
+    """Queue a gap ask or a standing-pledge check about ``need`` in ``cycle``."""
+    body = catalog.render(
+        volunteer.language,
+        message_key,
+        {
+            "community": community.name,
+            "unit": need.unit,
+            "item": need.item,
+            "when": cycle_when(cycle, community, volunteer.language),
+            "place": schedule.place if schedule else "",
+            **params,
+        },
+    )
+    queue_message(
+        session,
+        volunteer=volunteer,
+        body=" ".join(body.split()),
+        kind="ask",
+        idempotency_key=idempotency_key,
+    )
 
 
 def pledge_commitments(
