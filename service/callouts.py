@@ -152,7 +152,6 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
             body=" ".join(body.split()),
             kind="callout",
             idempotency_key=f"callout:{callout.id}:{volunteer.id}",
-            queue="replies",
         )
         message.callout_id = callout.id
         volunteer.last_asked_at = now

@@ -59,6 +59,7 @@ class Settings:
     twilio_api_base_url: str | None = None
     public_base_url: str | None = None
     port: int = 5000
+    pacing: bool = True  # per-sender rate limits (off only for benchmarks and tests)
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -117,6 +118,9 @@ class Settings:
         if bool(sid) != bool(token):
             missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
             raise ConfigError(f"{missing} is required when the other Twilio credential is set")
+        raw_pacing = (get("HANDSUP_PACING") or "on").lower()
+        if raw_pacing not in ("on", "off"):
+            raise ConfigError(f"HANDSUP_PACING={raw_pacing!r} must be on or off")
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -128,5 +132,6 @@ class Settings:
             twilio_api_base_url=get("TWILIO_API_BASE_URL"),
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             port=int(raw_port),
+            pacing=raw_pacing == "on",
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.pacing import TokenBuckets
 from service.redis_conn import connect
 
 EXTENSION_KEY = "handsup"
@@ -32,6 +33,10 @@ class Resources:
         if self._redis is None:
             self._redis = connect(self.redis_url)
         return self._redis
+
+    @property
+    def buckets(self) -> TokenBuckets:
+        return TokenBuckets(self.redis, enabled=self.settings.pacing)
 
 
 def resources(app: Flask | None = None) -> Resources:

@@ -20,6 +20,7 @@ from flows import conversation
 from flows.engine import Context, VolunteerStatus
 from flows.sms import segment_info
 from service.db import take_sqlite_write_lock
+from service.delivery import mark_reachable
 from service.effects import apply_effects, load_session_state, save_session_state
 from service.inbound_questions import pending_question
 from service.models import (
@@ -130,6 +131,9 @@ def _process(
     volunteer = _lock_volunteer(session, community, inbound.sender, now)
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
+    if channel.kind == ChannelKind.WHATSAPP:
+        volunteer.whatsapp_inbound_at = now  # opens WhatsApp's 24-hour window
+    mark_reachable(volunteer)
     if (
         volunteer.status == VolunteerStatus.PAUSED
         and volunteer.paused_until is not None
@@ -153,6 +157,12 @@ def _process(
     results = apply_effects(session, volunteer, community, outcome.effects, now)
     texts = outcome.render(context, results)
     save_session_state(session, volunteer, outcome.session)
+    if (
+        channel.kind == ChannelKind.SMS
+        and volunteer.consent_at is not None
+        and volunteer.sms_consent_at is None
+    ):
+        volunteer.sms_consent_at = now  # consented and texting by SMS: SMS may reach them
     for index, text in enumerate(texts):
         info = segment_info(text)
         session.add(

@@ -1,33 +1,49 @@
-"""Queue an outbound text: a message row plus an outbox row, in the caller's transaction.
+"""Queue an outbound text: a message row in the caller's transaction (its own outbox entry).
 
-The worker's send job re-checks everything at send time (opt-out first); queueing here also
-refuses opted-out volunteers at once, recording the message as suppressed.
+The dispatcher hands the row to a send job once it is due, and the send gate re-checks
+everything at send time (opt-out first). Queueing already records what is certain now: an
+opted-out or erased recipient is suppressed at once, and a non-urgent text queued in quiet
+hours is due when they end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
 from flows.sms import segment_info
-from service import outbox
-from service.models import Channel, ChannelKind, Direction, Message, MessageStatus, Volunteer
-
-SEND_JOB = "workers.dispatch.send_message"
+from service import clock, send_gate
+from service.models import (
+    Channel,
+    ChannelKind,
+    Community,
+    Direction,
+    Message,
+    MessageStatus,
+    Priority,
+    Volunteer,
+)
+from service.models.messages import PRIORITY_BY_KIND
 
 
 def channel_for(session: Session, volunteer: Volunteer) -> Channel | None:
     """The channel a volunteer last used, else the community's SMS (or simulator) channel."""
-    if volunteer.preferred_channel_id is not None:
-        channel = session.get(Channel, volunteer.preferred_channel_id)
-        if channel is not None:
-            return channel
     channels = session.scalars(
         select(Channel).where(Channel.community_id == volunteer.community_id)
     ).all()
+    return pick_channel(channels, volunteer)
+
+
+def pick_channel(channels: Sequence[Channel], volunteer: Volunteer) -> Channel | None:
+    for channel in channels:
+        if channel.id == volunteer.preferred_channel_id:
+            return channel
     for kind in (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.SIMULATOR):
         for channel in channels:
             if channel.kind == kind:
@@ -41,6 +57,63 @@ def recipient_address(channel: Channel, volunteer: Volunteer) -> str:
     return volunteer.phone
 
 
+def rules_for(community: Community, channels: Sequence[Channel]) -> send_gate.Rules:
+    return send_gate.Rules(
+        timezone=community.timezone,
+        quiet_start_minute=community.quiet_start_minute,
+        quiet_end_minute=community.quiet_end_minute,
+        ask_limit_per_week=community.ask_limit_per_week,
+        whatsapp_templates=dict(community.whatsapp_templates or {}),
+        has_sms_channel=any(c.kind == ChannelKind.SMS for c in channels),
+    )
+
+
+def recipient_for(volunteer: Volunteer | None, asks_this_week: int = 0) -> send_gate.Recipient:
+    if volunteer is None:
+        return send_gate.Recipient(status=None)
+    return send_gate.Recipient(
+        status=volunteer.status,
+        paused_until=volunteer.paused_until,
+        urgent_ok=volunteer.urgent_ok,
+        whatsapp_inbound_at=volunteer.whatsapp_inbound_at,
+        sms_consent=volunteer.sms_consent_at is not None,
+        asks_this_week=asks_this_week,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one recipient's row starts: its status, when it is due, and why."""
+
+    status: MessageStatus
+    not_before: datetime
+    decision: str | None = None
+
+
+def initial_plan(
+    kind: str,
+    volunteer: Volunteer,
+    channel: Channel | None,
+    rules: send_gate.Rules,
+    now: datetime,
+    *,
+    available_at: datetime | None = None,
+    send_before: datetime | None = None,
+) -> Plan:
+    due = max(now, available_at) if available_at else now
+    if volunteer.status == VolunteerStatus.OPTED_OUT:
+        return Plan(MessageStatus.SUPPRESSED, due, "suppressed: recipient opted out")
+    if channel is None:
+        return Plan(MessageStatus.FAILED, due, "failed: community has no channel to send from")
+    # What quiet hours say at the moment it becomes due (the gate decides again at send time).
+    decision = send_gate.decide(
+        send_gate.Outbound(kind, channel.kind, send_before), recipient_for(volunteer), rules, due
+    )
+    if isinstance(decision, send_gate.Defer):
+        return Plan(MessageStatus.PENDING, decision.until, decision.describe())
+    return Plan(MessageStatus.PENDING, due)
+
+
 def queue_message(
     session: Session,
     *,
@@ -48,18 +121,29 @@ def queue_message(
     body: str,
     kind: str,
     idempotency_key: str,
-    queue: str = "default",
     available_at: datetime | None = None,
     send_before: datetime | None = None,
 ) -> Message:
-    """Record an outbound message for ``volunteer`` and schedule its sending.
+    """Record an outbound message for ``volunteer``; the dispatcher sends it when due.
 
     Idempotent by ``idempotency_key``: queueing the same key twice returns the first message.
+    The dispatch priority follows from ``kind`` (``PRIORITY_BY_KIND``).
     """
     existing = session.scalar(select(Message).where(Message.idempotency_key == idempotency_key))
     if existing is not None:
         return existing
-    channel = channel_for(session, volunteer)
+    community = session.get_one(Community, volunteer.community_id)
+    channels = session.scalars(select(Channel).where(Channel.community_id == community.id)).all()
+    channel = pick_channel(channels, volunteer)
+    plan = initial_plan(
+        kind,
+        volunteer,
+        channel,
+        rules_for(community, channels),
+        clock.now(),
+        available_at=available_at,
+        send_before=send_before,
+    )
     info = segment_info(body)
     message = Message(
         community_id=volunteer.community_id,
@@ -71,27 +155,20 @@ def queue_message(
         from_address=channel.twilio_address if channel else "",
         to_address=recipient_address(channel, volunteer) if channel else volunteer.phone,
         body=body,
-        status=MessageStatus.PENDING,
+        status=plan.status,
+        decision=plan.decision,
         segments=info.segments,
         encoding=info.encoding.value,
         send_before=send_before,
+        priority=PRIORITY_BY_KIND.get(kind, Priority.NORMAL),
+        not_before=plan.not_before,
     )
-    if volunteer.status == VolunteerStatus.OPTED_OUT:
-        message.status = MessageStatus.SUPPRESSED
-        message.error_message = "recipient opted out"
-    elif channel is None:
-        message.status = MessageStatus.FAILED
-        message.error_message = "community has no channel to send from"
     session.add(message)
     session.flush()
-    if message.status != MessageStatus.PENDING:
-        return message
-    outbox.add(
-        session,
-        job=SEND_JOB,
-        payload={"message_id": message.id},
-        dedupe_key=f"send:{idempotency_key}",
-        queue=queue,
-        available_at=available_at,
-    )
     return message
+
+
+def queue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert many message rows at once (a broadcast): one multi-row INSERT per batch."""
+    if rows:
+        session.execute(insert(Message), rows)

@@ -1,9 +1,11 @@
 """The transactional outbox: rows written with a state change, enqueued to RQ after commit.
 
-``add`` runs inside the caller's transaction. ``enqueue_due`` hands due rows to RQ; it is
-called after a request commits and, periodically, by the worker's pump, so a row whose first
-enqueue failed (Redis down) or whose job vanished is enqueued again. Jobs are named by dotted
-path: this module never imports ``workers``.
+Two kinds of rows: ``OutboxItem`` (a job to run: a reminder, a call-out wave) and outbound
+``Message`` rows (a text to send, handed over by ``service.dispatcher``). ``add`` runs inside
+the caller's transaction. ``enqueue_due`` hands both to RQ; it is called after a request
+commits and, periodically, by the worker's pump, so a row whose first enqueue failed (Redis
+down) or whose job vanished is enqueued again. Jobs are named by dotted path: this module
+never imports ``workers``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from rq import Queue
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock
+from service import clock, dispatcher
 from service.db import unit_of_work
 from service.models import OutboxItem
+from service.pacing import TokenBuckets
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +55,25 @@ def add(
     return item
 
 
-def enqueue_due(factory: sessionmaker[Session], redis: Redis, now: datetime | None = None) -> int:
-    """Enqueue due rows not yet enqueued (or enqueued long ago and unfinished).
+def enqueue_due(
+    factory: sessionmaker[Session],
+    redis: Redis,
+    now: datetime | None = None,
+    buckets: TokenBuckets | None = None,
+) -> int:
+    """Enqueue due jobs and dispatch due messages (paced by ``buckets`` when given).
 
-    Returns how many were enqueued. Redis errors are logged and leave the rows for later.
+    Returns how many rows were handed to RQ. Redis errors are logged and leave the rows for
+    later.
     """
     now = now or clock.now()
+    return enqueue_due_items(factory, redis, now) + (
+        dispatcher.dispatch_due(factory, redis, buckets, now).enqueued
+    )
+
+
+def enqueue_due_items(factory: sessionmaker[Session], redis: Redis, now: datetime) -> int:
+    """Enqueue due ``OutboxItem`` rows not yet enqueued (or enqueued long ago, unfinished)."""
     queues = {name: Queue(name, connection=redis) for name in QUEUES}
     with unit_of_work(factory) as session:
         rows = session.scalars(

@@ -1,14 +1,27 @@
-"""Quiet hours: when a non-urgent text must wait, in the recipient community's time zone."""
+"""Quiet hours: when a non-urgent text must wait, in the recipient community's time zone.
+
+Imports only the stdlib.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from service.models import Community
+
+class QuietHours(Protocol):
+    """What quiet hours depend on (a ``Community`` row, or the send gate's plain rules)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def quiet_start_minute(self) -> int: ...
+    @property
+    def quiet_end_minute(self) -> int: ...
 
 
-def quiet_until(community: Community, now: datetime) -> datetime | None:
+def quiet_until(community: QuietHours, now: datetime) -> datetime | None:
     """The UTC moment quiet hours end, when ``now`` falls inside them; None otherwise."""
     zone = ZoneInfo(community.timezone)
     local = now.astimezone(zone)

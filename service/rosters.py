@@ -393,7 +393,6 @@ def notify(
         body=body,
         kind=kind,
         idempotency_key=key,
-        queue="replies",
         send_before=shift.starts_at,
     )
 

@@ -76,7 +76,16 @@ def status() -> Response:
     raw_code = request.form.get("ErrorCode", "").strip()
     if raw_code and not raw_code.isdigit():
         return Response("Bad request: ErrorCode must be a number\n", status=400)
-    record_status(db_session(), sid, new_status, int(raw_code) if raw_code else None, clock.now())
+    raw_id = request.args.get("m", "").strip()  # our message id, from the callback URL we set
+    message_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 19 else None
+    record_status(
+        db_session(),
+        sid,
+        new_status,
+        int(raw_code) if raw_code else None,
+        clock.now(),
+        message_id=message_id,
+    )
     return Response(status=204)
 
 
@@ -117,4 +126,4 @@ def twiml(replies: tuple[str, ...] | list[str]) -> Response:
 def kick_outbox() -> None:
     """Hand any rows this request queued to RQ now; the worker's pump retries on failure."""
     res = resources()
-    outbox.enqueue_due(res.session_factory, res.redis)
+    outbox.enqueue_due(res.session_factory, res.redis, buckets=res.buckets)

@@ -133,6 +133,7 @@ def import_volunteers(
         if volunteer.consent_at is None and volunteer.status != VolunteerStatus.OPTED_OUT:
             volunteer.consent_at = now
             volunteer.consent_source = source[:40]
+            volunteer.sms_consent_at = now  # the importer attests consent to texts
             volunteer.consent_wording = "consent attested by the importing coordinator"
     session.flush()
     return report

@@ -134,6 +134,7 @@ def settings(
         twilio_auth_token=AUTH_TOKEN,
         twilio_api_base_url=fake_twilio.url,
         public_base_url=PUBLIC_BASE_URL,
+        pacing=False,  # the pacing tests turn it on; the rest must not wait for tokens
         instance_path=tmp_path / "instance",
     )
 

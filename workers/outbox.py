@@ -1,4 +1,7 @@
-"""Run one outbox row's job, then mark the row done. Re-running a done row does nothing."""
+"""Run one outbox row's job, then mark the row done. Re-running a done row does nothing.
+
+After the job, due messages are dispatched at once, so a reminder does not wait for the pump.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import datetime
 from rq.utils import import_attribute
 
 from service.db import unit_of_work, utcnow
+from service.dispatcher import dispatch_due
 from service.models import OutboxItem
 from service.outbox import enqueue_due
 from workers.runtime import runtime
@@ -42,10 +46,11 @@ def run_item(outbox_id: int) -> str:
     with unit_of_work(rt.session_factory) as session:
         done = session.get_one(OutboxItem, outbox_id)
         done.done_at = utcnow()
+    dispatch_due(rt.session_factory, rt.redis, rt.buckets)  # the texts the job queued go now
     return str(result)
 
 
 def pump() -> int:
     """Enqueue every due outbox row (the periodic sweep; also safe to call any time)."""
     rt = runtime()
-    return enqueue_due(rt.session_factory, rt.redis)
+    return enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)

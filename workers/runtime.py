@@ -1,4 +1,5 @@
-"""Per-process resources for jobs: settings, a session factory, Redis and the sender registry.
+"""Per-process resources for jobs: settings, a session factory, Redis, the pacing buckets and
+the sender registry.
 
 Built on first use (never at import) and reset with ``reset()`` in tests, so a job needs no
 Flask app context. One database session per job.
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import make_engine, make_session_factory
+from service.pacing import TokenBuckets
 from service.redis_conn import connect, redis_url_for
 from workers.senders import SenderRegistry
 
@@ -38,6 +40,10 @@ class Runtime:
     @cached_property
     def redis(self) -> Redis:
         return connect(redis_url_for(self.settings))
+
+    @cached_property
+    def buckets(self) -> TokenBuckets:
+        return TokenBuckets(self.redis, enabled=self.settings.pacing)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -1,7 +1,9 @@
 """The worker process: an RQ worker with the scheduler, plus an outbox pump thread.
 
-The pump enqueues outbox rows that were committed but never reached Redis (Redis was down,
-the web process died after commit) every few seconds, so nothing waits on a lucky request.
+Every second the pump enqueues due outbox jobs, dispatches due messages to send jobs (paced
+per sender), and recovers sends a killed worker left half-done. So rows that were committed
+but never reached Redis (Redis was down, the web process died after commit) go out without
+waiting on a lucky request, and a restarted worker resumes a broadcast within seconds.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from rq import SimpleWorker
 from service import clock, outbox
 from service.config import Settings
 from service.db import unit_of_work
+from service.dispatcher import dispatch_due
 from service.donations import plan_cycles
 from service.rosters import mark_no_shows
 from workers import runtime as runtime_module
+from workers.dispatch import recover_interrupted
 
 log = logging.getLogger(__name__)
 
-PUMP_INTERVAL = 2.0  # seconds
+PUMP_INTERVAL = 1.0  # seconds
+MIN_PUMP_INTERVAL = 0.1  # when a paced sender gets a token sooner
 SWEEP_INTERVAL = 60.0  # seconds between no-show sweeps
 
 
@@ -34,10 +39,17 @@ class OutboxPump(threading.Thread):
 
     def run(self) -> None:
         last_sweep = 0.0
-        while not self.stopped.wait(self.interval):
+        wait = 0.0  # the first round runs at once: a restarted worker resumes without delay
+        while not self.stopped.wait(wait):
+            wait = self.interval
             try:
                 rt = runtime_module.runtime()
-                outbox.enqueue_due(rt.session_factory, rt.redis)
+                now = clock.now()
+                recover_interrupted(now)
+                outbox.enqueue_due_items(rt.session_factory, rt.redis, now)
+                report = dispatch_due(rt.session_factory, rt.redis, rt.buckets, now)
+                if report.retry_after is not None:
+                    wait = max(MIN_PUMP_INTERVAL, min(self.interval, report.retry_after))
                 if time.monotonic() - last_sweep >= SWEEP_INTERVAL:
                     with unit_of_work(rt.session_factory) as session:
                         mark_no_shows(session, clock.now())
@@ -61,7 +73,8 @@ def run_worker(settings: Settings, *, burst: bool = False, **work_kwargs: Any) -
     if not burst:
         pump.start()
     else:
-        outbox.enqueue_due(rt.session_factory, rt.redis)
+        recover_interrupted()
+        outbox.enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)
     try:
         return bool(worker.work(burst=burst, with_scheduler=True, **work_kwargs))
     finally:

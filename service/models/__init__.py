@@ -13,7 +13,14 @@ from service.models.donations import (
     PledgeStatus,
     StandingPledge,
 )
-from service.models.messages import Direction, Message, MessageStatus, OutboxItem
+from service.models.messages import (
+    Broadcast,
+    Direction,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    Priority,
+)
 from service.models.rosters import (
     Assignment,
     AssignmentStatus,
@@ -27,6 +34,7 @@ from service.models.volunteers import ConversationSession, Volunteer, VolunteerS
 __all__ = [
     "Assignment",
     "AssignmentStatus",
+    "Broadcast",
     "CallOut",
     "CallOutAsk",
     "CallOutStatus",
@@ -47,6 +55,7 @@ __all__ = [
     "OutboxItem",
     "Pledge",
     "PledgeStatus",
+    "Priority",
     "Role",
     "Roster",
     "RosterKind",

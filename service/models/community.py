@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
@@ -30,6 +31,13 @@ class Community(Base):
     quiet_start_minute: Mapped[int] = mapped_column(Integer, default=21 * 60, server_default="1260")
     quiet_end_minute: Mapped[int] = mapped_column(Integer, default=8 * 60, server_default="480")
     ask_limit_per_week: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # Send SMS through a Twilio Messaging Service instead of the channel's From number.
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    # Approved WhatsApp templates by message kind ("reminder", ..., or "default"): Content SIDs
+    # used outside the 24-hour window. Variables: {"1": community name, "2": the text}.
+    whatsapp_templates: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     channels: Mapped[list[Channel]] = relationship(back_populates="community")
@@ -48,6 +56,8 @@ class Channel(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
     kind: Mapped[ChannelKind] = mapped_column(str_enum(ChannelKind, 16))
     address: Mapped[str] = mapped_column(String(32))
+    # Messages per second this sender may send; None: the carrier default for its number type.
+    rate_per_second: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     community: Mapped[Community] = relationship(back_populates="channels")

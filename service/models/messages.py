@@ -1,12 +1,16 @@
-"""The message log (every inbound and outbound text) and the transactional outbox."""
+"""The message log (every inbound and outbound text), broadcasts and the transactional outbox.
+
+An outbound ``Message`` row is itself the outbox entry for its send: it is committed with the
+state change that caused it, and the dispatcher hands due rows to the send jobs.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
@@ -17,8 +21,27 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
+class Priority(IntEnum):
+    """Dispatch order: texts to someone in a conversation first, then reminders, then bulk."""
+
+    URGENT = 0
+    NORMAL = 1
+    BULK = 2
+
+
+# Message kinds. ``reply`` goes out in the TwiML answer; every other kind through the send gate.
+PRIORITY_BY_KIND: dict[str, Priority] = {
+    "direct": Priority.URGENT,  # a coordinator's reply from the console
+    "notice": Priority.URGENT,  # the result of something the volunteer did (promotion, ...)
+    "callout": Priority.URGENT,
+    "reminder": Priority.NORMAL,
+    "ask": Priority.NORMAL,  # donation gap asks and standing-pledge checks
+    "broadcast": Priority.BULK,
+}
+# Asks count against the weekly ask limit and are not sent to volunteers on a break.
+ASK_KINDS = frozenset({"callout", "ask"})
 # Kinds that wait out the recipient community's quiet hours (replies and call-outs do not).
-QUIET_HOURS_KINDS = frozenset({"notice", "broadcast", "reminder"})
+QUIET_HOURS_KINDS = frozenset({"notice", "broadcast", "reminder", "ask", "direct"})
 
 
 class MessageStatus(StrEnum):
@@ -66,6 +89,8 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_volunteer_created", "volunteer_id", "created_at"),
         Index("ix_messages_reply_to", "reply_to_id"),
+        Index("ix_messages_dispatch", "status", "not_before"),
+        Index("ix_messages_broadcast", "broadcast_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,10 +118,42 @@ class Message(Base):
     # A non-urgent text waits out quiet hours, unless it would then arrive after this moment
     # (the start of the shift it is about).
     send_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Dispatch: due from ``not_before``; ``priority`` orders due rows; ``enqueued_at`` marks
+    # the hand-over to a send job; a claimed row is ``sending`` until ``lease_until``.
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL, server_default="1")
+    not_before: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the send gate decided last, in words a coordinator can read.
+    decision: Mapped[str | None] = mapped_column(String(255))
+    content_sid: Mapped[str | None] = mapped_column(String(64))  # WhatsApp template used
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="SET NULL")
+    )
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Broadcast(Base):
+    """One text to a segment of a community; each recipient gets a message row."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    # The segment: {"skill": ..., "language": ..., "roster_id": ...}; empty = everyone.
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxItem(Base):

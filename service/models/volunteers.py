@@ -43,6 +43,13 @@ class Volunteer(Base):
     last_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last question we texted that YES/NO/DROP may answer: {"kind", "id", "expires_at"}.
     pending_question: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The WhatsApp 24-hour customer-service window opens with each inbound WhatsApp text.
+    whatsapp_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Consent to plain SMS (joined or texted over SMS, or imported): WhatsApp may fall back to it.
+    sms_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Delivery problems: consecutive undelivered texts; unreachable once it reaches a limit.
+    undelivered_streak: Mapped[int] = mapped_column(default=0, server_default="0")
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     preferred_channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channels.id", ondelete="SET NULL")
     )

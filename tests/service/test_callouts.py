@@ -295,7 +295,7 @@ def test_three_yes_replies_for_two_places_confirm_exactly_two(
 
     # the fourth volunteer's ask is still queued: at send time it is suppressed
     late_ask = ask_message(db, callout.id, people[3].id)
-    assert dispatch.send_message(late_ask.id) == "suppressed: call-out filled"
+    assert dispatch.send_message(late_ask.id) == "suppressed: call-out already filled"
     db.expire_all()
     assert db.get_one(Message, late_ask.id).status == MessageStatus.SUPPRESSED
     assert fake_twilio.sent_to(people[3].phone) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import outbox
+from service import clock, dispatcher, outbox
 from service.broadcasts import queue_broadcast
 from service.db import unit_of_work
 from service.models import Community, Message, MessageStatus, OutboxItem, Volunteer
@@ -20,9 +22,6 @@ from service.outbound import queue_message
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
-from workers import outbox as outbox_jobs
-from workers.outbox import Defer
-from workers.senders import TransientSendError
 
 ANA = "+12025550123"
 BEN = "+12025550124"
@@ -50,6 +49,14 @@ def queue_one(factory: sessionmaker[Session], volunteer_id: int, key: str = "k1"
         return message.id
 
 
+@pytest.fixture
+def frozen() -> Iterator[datetime]:
+    moment = datetime(2030, 3, 1, 15, 0, tzinfo=UTC)
+    clock.freeze(moment)
+    yield moment
+    clock.freeze(None)
+
+
 def run_burst(redis: Redis) -> None:
     SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
 
@@ -70,10 +77,12 @@ def test_message_reaches_twilio_exactly_once_even_when_the_job_runs_twice(
     stored = db.get_one(Message, message_id)
     assert stored.twilio_sid == fake_twilio.messages[0].sid
     assert stored.status == MessageStatus.QUEUED
-    assert fake_twilio.messages[0].status_callback == "https://handsup.example.org/twilio/status"
+    assert fake_twilio.messages[0].status_callback == (
+        f"https://handsup.example.org/twilio/status?m={message_id}"
+    )
 
 
-def test_outbox_row_enqueued_twice_through_rq_sends_once(
+def test_send_job_enqueued_twice_through_rq_sends_once(
     session_factory: sessionmaker[Session],
     community: Community,
     fake_twilio: FakeTwilio,
@@ -81,18 +90,17 @@ def test_outbox_row_enqueued_twice_through_rq_sends_once(
     redis: Redis,
     db: Session,
 ) -> None:
-    queue_one(session_factory, add_volunteer(session_factory, community, ANA))
-    item = db.scalars(select(OutboxItem)).one()
-    # the same row handed to RQ twice (a retry after a lost acknowledgement, two pumps)
+    message_id = queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    # the same rows handed to RQ twice (a retry after a lost acknowledgement, two pumps)
     queue = Queue("default", connection=redis)
-    queue.enqueue(outbox.RUN_ITEM_JOB, item.id)
-    queue.enqueue(outbox.RUN_ITEM_JOB, item.id)
+    queue.enqueue(dispatcher.SEND_BATCH_JOB, [message_id])
+    queue.enqueue(dispatcher.SEND_BATCH_JOB, [message_id])
     run_burst(redis)
     assert len(fake_twilio.messages) == 1
-    db.expire_all()
-    assert db.get_one(OutboxItem, item.id).done_at is not None
-    assert outbox_jobs.run_item(item.id) == "skipped: done"
+    assert dispatch.send_batch([message_id]) == "skipped 1"
     assert len(fake_twilio.messages) == 1
+    db.expire_all()
+    assert db.get_one(Message, message_id).status == MessageStatus.QUEUED
 
 
 def test_pump_enqueues_due_rows_and_worker_sends_them(
@@ -121,11 +129,11 @@ def test_rows_wait_while_redis_is_down_and_go_out_when_it_is_back(
     redis: Redis,
     db: Session,
 ) -> None:
-    queue_one(session_factory, add_volunteer(session_factory, community, ANA))
+    message_id = queue_one(session_factory, add_volunteer(session_factory, community, ANA))
     unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     assert outbox.enqueue_due(session_factory, unreachable) == 0
     db.expire_all()
-    assert db.scalars(select(OutboxItem)).one().enqueued_at is None
+    assert db.get_one(Message, message_id).enqueued_at is None
     assert outbox.enqueue_due(session_factory, redis) == 1
     run_burst(redis)
     assert len(fake_twilio.messages) == 1
@@ -142,7 +150,7 @@ def test_opted_out_at_send_time_is_suppressed(
     message_id = queue_one(session_factory, volunteer_id)
     with unit_of_work(session_factory) as session:
         session.get_one(Volunteer, volunteer_id).status = VolunteerStatus.OPTED_OUT
-    assert dispatch.send_message(message_id) == "suppressed: opted out"
+    assert dispatch.send_message(message_id) == "suppressed: recipient opted out"
     assert fake_twilio.messages == []
     assert db.get_one(Message, message_id).status == MessageStatus.SUPPRESSED
 
@@ -177,21 +185,28 @@ def test_unsubscribed_error_21610_opts_out_and_is_not_retried(
 
 
 @pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, 20500), (503, 20503)])
-def test_transient_errors_leave_the_message_pending_for_a_retry(
+def test_transient_errors_are_retried_later_with_backoff(
     session_factory: sessionmaker[Session],
     community: Community,
     fake_twilio: FakeTwilio,
     worker: Any,
     db: Session,
+    frozen: datetime,
     status: int,
     code: int,
 ) -> None:
     message_id = queue_one(session_factory, add_volunteer(session_factory, community, ANA))
     fake_twilio.fail_next(status=status, code=code)
-    with pytest.raises(TransientSendError):
-        dispatch.send_message(message_id)
+    assert dispatch.send_message(message_id).startswith("retry: retrying at ")
     db.expire_all()
-    assert db.get_one(Message, message_id).status == MessageStatus.PENDING
+    waiting = db.get_one(Message, message_id)
+    assert (waiting.status, waiting.error_code, waiting.attempts) == (
+        MessageStatus.PENDING,
+        code,
+        1,
+    )
+    # first retry after 7.5-15 s (jittered), not at once
+    assert frozen + timedelta(seconds=7.5) <= waiting.not_before <= frozen + timedelta(seconds=15)
     assert dispatch.send_message(message_id).startswith("sent:")
     assert len(fake_twilio.messages) == 1
 
@@ -232,10 +247,6 @@ def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
     worker: Any,
     db: Session,
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from service import clock
-
     # quiet hours 21:00-08:00 New York; 23:00 local is inside them
     night = datetime(2030, 3, 1, 23, 0, tzinfo=ZoneInfo("America/New_York"))
     with unit_of_work(session_factory) as session:
@@ -245,13 +256,15 @@ def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
     clock.freeze(night)
     try:
         message_id = queue_one(session_factory, volunteer_id)  # kind "notice"
-        with pytest.raises(Defer) as deferred:
-            dispatch.send_message(message_id)
-        assert deferred.value.until == datetime(2030, 3, 2, 13, 0, tzinfo=UTC)  # 08:00 local
         db.expire_all()
         waiting = db.get_one(Message, message_id)
-        assert waiting.status == MessageStatus.PENDING
-        assert waiting.error_message and "quiet hours" in waiting.error_message
+        # due when quiet hours end (08:00 local), and says so
+        assert waiting.not_before == datetime(2030, 3, 2, 13, 0, tzinfo=UTC)
+        assert waiting.decision == "deferred until 2030-03-02 13:00 UTC (quiet hours)"
+        # sent early anyway (a job run by hand): the gate defers it again
+        assert dispatch.send_message(message_id) == waiting.decision
+        db.expire_all()
+        assert db.get_one(Message, message_id).status == MessageStatus.PENDING
         assert fake_twilio.messages == []
         # one about a shift at 07:00 cannot wait until 08:00: it goes now
         with unit_of_work(session_factory) as session:
