@@ -69,13 +69,22 @@ class HandsUpWorker(SimpleWorker):
 def run_worker(settings: Settings, *, burst: bool = False, **work_kwargs: Any) -> bool:
     rt = runtime_module.use(settings)
     worker = HandsUpWorker(list(outbox.QUEUES), connection=rt.redis)
+    if burst:
+        return run_burst(rt, worker, **work_kwargs)
     pump = OutboxPump()
-    if not burst:
-        pump.start()
-    else:
-        recover_interrupted()
-        outbox.enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)
+    pump.start()
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, **work_kwargs))
+        return bool(worker.work(with_scheduler=True, **work_kwargs))
     finally:
         pump.stop()
+
+
+def run_burst(rt: runtime_module.Runtime, worker: SimpleWorker, **work_kwargs: Any) -> bool:
+    """Hand over and run everything due, round after round, until a round finds nothing."""
+    worked = False
+    while True:
+        recover_interrupted()
+        handed = outbox.enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)
+        worked = bool(worker.work(burst=True, with_scheduler=True, **work_kwargs)) or worked
+        if not handed:
+            return worked
