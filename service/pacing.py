@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,14 +146,21 @@ class TokenBuckets:
     """Token buckets in Redis under ``prefix``; one atomic round trip per ``take``.
 
     With ``enabled=False`` every request is granted in full without touching Redis.
+    ``time_source`` (seconds) replaces the Redis server's clock, for simulated time in tests.
     """
 
     def __init__(
-        self, redis: Redis, *, prefix: str = "handsup:pace:", enabled: bool = True
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "handsup:pace:",
+        enabled: bool = True,
+        time_source: Callable[[], float] | None = None,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.enabled = enabled
+        self.time_source = time_source
         self._take = redis.register_script(_TAKE)
 
     def take(self, key: str, rate: Rate, wanted: int, now: float | None = None) -> Grant:
@@ -163,6 +171,8 @@ class TokenBuckets:
             return Grant(0, 0.0)
         if not self.enabled:
             return Grant(wanted, 0.0)
+        if now is None and self.time_source is not None:
+            now = self.time_source()
         ttl_ms = max(MIN_IDLE_TTL_MS, math.ceil(3 * rate.burst / rate.per_second * 1000))
         args: list[str | int] = [
             repr(float(rate.per_second)),

@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.registry import FailedJobRegistry
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
@@ -655,3 +655,48 @@ def test_a_broadcast_is_one_row_per_recipient_with_its_cost_shown_before_sending
     ]
     assert {m.broadcast_id for m in rows} != {None}
     assert rows[0].body == f"Riverside Flood Crew: {text}"
+
+
+def test_a_500_person_broadcast_from_one_us_long_code_is_spread_over_about_500_seconds(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    worker: Any,
+    redis: Redis,
+    db: Session,
+) -> None:
+    with unit_of_work(session_factory) as session:
+        session.execute(
+            insert(Volunteer),
+            [
+                {
+                    "community_id": community.id,
+                    "phone": f"+1303555{index:04d}",
+                    "name": f"V{index}",
+                    "status": VolunteerStatus.ACTIVE,
+                    "skills": [],
+                }
+                for index in range(500)
+            ],
+        )
+    with unit_of_work(session_factory) as session:
+        assert queue_broadcast(session, community, "Shelter open at the school") == 500
+    simulated = [1_000.0]  # seconds on the bucket's clock, advanced by the loop
+    buckets = TokenBuckets(redis, enabled=True, time_source=lambda: simulated[0])
+    handed_at: list[float] = []
+    notice_at: float | None = None
+    while len(handed_at) < 501 and simulated[0] < 2_000:
+        if notice_at is None and len(handed_at) == 250:  # someone texts in mid-broadcast
+            notice = queue(session_factory, person(session_factory, community, BEN), "notice")
+            notice_queued = simulated[0]
+            notice_at = -1.0
+        report = dispatcher.dispatch_due(session_factory, redis, buckets)
+        handed_at.extend([simulated[0]] * report.enqueued)
+        if notice_at == -1.0 and row(db, notice).enqueued_at is not None:
+            notice_at = simulated[0]
+        simulated[0] += 0.5  # the pump runs again within a second when a sender is throttled
+    assert len(handed_at) == 501
+    spread = handed_at[-1] - handed_at[0]
+    assert 495 <= spread <= 501, spread  # one a second, no burst
+    assert max(handed_at.count(t) for t in set(handed_at)) == 1
+    # the reply went out with the next token, not after the remaining 250 broadcasts
+    assert notice_at is not None and 0 <= notice_at - notice_queued <= 1.0
