@@ -22,6 +22,7 @@ from service.models import (
     Community,
     Coordinator,
     Membership,
+    Message,
     Role,
     Volunteer,
 )
@@ -619,6 +620,169 @@ def test_broadcast_queues_to_active_volunteers_only(
     result = cli("broadcast", "--community", "riverside", "--text", "All hands")
     assert result.exit_code == 0, result.output
     assert "queued 2 message(s)" in result.stdout
+
+
+def test_broadcast_dry_run_shows_the_cost_and_queues_nothing(
+    cli: Cli, db: Session, community: Community
+) -> None:
+    for phone, language in [("+12025550111", "en"), ("+12025550112", "en"), ("+12025550113", "es")]:
+        db.add(
+            Volunteer(
+                community_id=community.id,
+                phone=phone,
+                name="V",
+                status=VolunteerStatus.ACTIVE,
+                language=language,
+            )
+        )
+    db.commit()
+    result = cli(
+        "broadcast",
+        "--community",
+        "riverside",
+        "--text",
+        "Agua potable en la escuela — ya",
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "en: 2 recipient(s), UCS-2, 1 segment(s) each",
+        "es: 1 recipient(s), UCS-2, 1 segment(s) each",
+        "total: 3 recipient(s), 3 segment(s)",
+    ]
+    assert count_messages(fresh(db), kind="broadcast") == 0
+
+
+def test_broadcast_to_a_roster_reaches_those_booked_on_its_open_shifts(
+    cli: Cli, db: Session, community: Community
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service import rosters
+
+    people = []
+    for phone in ("+12025550111", "+12025550112", "+12025550113"):
+        volunteer = Volunteer(
+            community_id=community.id, phone=phone, name="V", status=VolunteerStatus.ACTIVE
+        )
+        db.add(volunteer)
+        people.append(volunteer)
+    db.flush()
+    now = datetime.now(UTC)
+    shift = rosters.add_shift(
+        db,
+        community,
+        title="Sandbags",
+        place="School",
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=1, hours=3),
+        capacity=1,
+    )
+    assert rosters.claim(db, people[0], community, shift.id, now).outcome == "confirmed"
+    assert rosters.claim(db, people[1], community, shift.id, now).outcome == "waitlisted"
+    db.commit()
+    result = cli(
+        "broadcast",
+        "--community",
+        "riverside",
+        "--text",
+        "Bring gloves",
+        "--roster",
+        str(shift.roster_id),
+    )
+    assert result.exit_code == 0, result.output
+    assert "queued 2 message(s)" in result.stdout
+    sent_to = db.scalars(select(Message.to_address).where(Message.kind == "broadcast")).all()
+    assert sorted(sent_to) == ["+12025550111", "+12025550112"]
+    assert "no roster 999" in one_line_error(
+        cli("broadcast", "--community", "riverside", "--text", "x", "--roster", "999")
+    )
+
+
+def test_sending_settings_set_a_messaging_service_templates_and_rates(
+    cli: Cli, db: Session, community: Community
+) -> None:
+    service_sid, template = "MG" + "c" * 32, "HX" + "d" * 32
+    result = cli(
+        "sending-settings",
+        "--community",
+        "riverside",
+        "--messaging-service-sid",
+        service_sid,
+        "--whatsapp-template",
+        f"reminder={template}",
+        "--sms-rate",
+        "3",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"riverside: messaging service {service_sid}"
+    assert "sms +12025550100: 3/s" in lines
+    assert "whatsapp +12025550199: 10/s" in lines
+    assert f"whatsapp template reminder: {template}" in lines
+    place = fresh(db).get_one(Community, community.id)
+    assert (place.messaging_service_sid, place.whatsapp_templates) == (
+        service_sid,
+        {"reminder": template},
+    )
+    result = cli(
+        "sending-settings",
+        "--community",
+        "riverside",
+        "--messaging-service-sid",
+        "none",
+        "--whatsapp-template",
+        "reminder=",
+        "--sms-rate",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    assert "sms +12025550100: 1/s" in result.stdout.splitlines()  # the US long-code default
+    place = fresh(db).get_one(Community, community.id)
+    assert (place.messaging_service_sid, place.whatsapp_templates) == (None, {})
+    assert "MG" in one_line_error(
+        cli("sending-settings", "--community", "riverside", "--messaging-service-sid", "MG1")
+    )
+    assert "kind" in one_line_error(
+        cli("sending-settings", "--community", "riverside", "--whatsapp-template", f"x={template}")
+    )
+
+
+def test_messages_lists_the_gate_decisions_with_numbers_masked(
+    cli: Cli, db: Session, community: Community
+) -> None:
+    db.add(
+        Volunteer(
+            community_id=community.id,
+            phone="+12025550111",
+            name="V",
+            status=VolunteerStatus.OPTED_OUT,
+        )
+    )
+    db.add(
+        Volunteer(
+            community_id=community.id, phone="+12025550112", name="W", status=VolunteerStatus.ACTIVE
+        )
+    )
+    db.commit()
+    from service.outbound import queue_message
+
+    for volunteer in fresh(db).scalars(select(Volunteer).order_by(Volunteer.id)):
+        queue_message(
+            db, volunteer=volunteer, body="Hi", kind="notice", idempotency_key=volunteer.phone
+        )
+    db.commit()
+    result = cli("messages", "--community", "riverside")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(result.stdout.splitlines()))
+    assert rows[0] == ["id", "created_at", "kind", "to", "status", "segments", "decision", "error"]
+    assert [(r[3], r[4], r[6]) for r in rows[1:]] == [
+        ("+1••••••0112", "pending", ""),
+        ("+1••••••0111", "suppressed", "suppressed: recipient opted out"),
+    ]
+    only = cli("messages", "--community", "riverside", "--status", "suppressed")
+    assert len(list(csv.reader(only.stdout.splitlines()))) == 2
+    assert cli("messages", "--community", "riverside", "--status", "bogus").exit_code != 0
 
 
 def test_broadcast_unknown_community(cli: Cli) -> None:
