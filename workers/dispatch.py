@@ -302,9 +302,10 @@ def _asks_this_week(
 def _send_all(rt: Runtime, jobs: list[Job]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     renewed = time.monotonic()
-    for index, job in enumerate(jobs):
+    for job in jobs:
         if time.monotonic() - renewed > RENEW_EVERY:
-            _renew_leases(rt, [j.message_id for j in jobs[index:]])
+            # every row of the batch, sent ones too: they are recorded only at the end
+            _renew_leases(rt, [j.message_id for j in jobs])
             renewed = time.monotonic()
         outcomes.append(_send_one(rt, job))
     return outcomes
