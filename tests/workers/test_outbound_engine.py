@@ -700,3 +700,32 @@ def test_a_500_person_broadcast_from_one_us_long_code_is_spread_over_about_500_s
     assert max(handed_at.count(t) for t in set(handed_at)) == 1
     # the reply went out with the next token, not after the remaining 250 broadcasts
     assert notice_at is not None and 0 <= notice_at - notice_queued <= 1.0
+
+
+def test_a_long_batch_keeps_the_lease_of_rows_it_already_sent_until_it_records_them(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    frozen: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = queue(session_factory, person(session_factory, community), "notice", "one")
+    second = queue(session_factory, person(session_factory, community, BEN), "notice", "two")
+    monkeypatch.setattr(dispatch, "RENEW_EVERY", 0.0)
+    twilio = worker.senders.for_kind(ChannelKind.SMS)
+    real_send = twilio.send
+    leases: list[datetime | None] = []
+
+    def slow_send(request: Any) -> Any:
+        if request.body == "one":
+            clock.freeze(frozen + timedelta(seconds=15))  # the first send took 15 s
+        else:
+            with session_factory() as session:
+                leases.append(session.get_one(Message, first).lease_until)
+        return real_send(request)
+
+    monkeypatch.setattr(twilio, "send", slow_send)
+    assert dispatch.send_batch([first, second]) == "sent 2"
+    # renewed before the second send: the already-sent first row is not up for recovery
+    assert leases == [frozen + timedelta(seconds=15) + dispatch.LEASE]
