@@ -31,18 +31,21 @@ from service.models import (
 )
 from service.models.messages import PRIORITY_BY_KIND
 
+NO_CHANNEL = "failed: community has no channel to send from"
+
 
 def channel_for(session: Session, volunteer: Volunteer) -> Channel | None:
     """The channel a volunteer last used, else the community's SMS (or simulator) channel."""
     channels = session.scalars(
         select(Channel).where(Channel.community_id == volunteer.community_id)
     ).all()
-    return pick_channel(channels, volunteer)
+    return pick_channel(channels, volunteer.preferred_channel_id)
 
 
-def pick_channel(channels: Sequence[Channel], volunteer: Volunteer) -> Channel | None:
+def pick_channel(channels: Sequence[Channel], preferred_id: int | None) -> Channel | None:
+    """The volunteer's preferred channel, else SMS, WhatsApp, simulator in that order."""
     for channel in channels:
-        if channel.id == volunteer.preferred_channel_id:
+        if channel.id == preferred_id:
             return channel
     for kind in (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.SIMULATOR):
         for channel in channels:
@@ -51,10 +54,10 @@ def pick_channel(channels: Sequence[Channel], volunteer: Volunteer) -> Channel |
     return None
 
 
-def recipient_address(channel: Channel, volunteer: Volunteer) -> str:
+def recipient_address(channel: Channel, phone: str) -> str:
     if channel.kind == ChannelKind.WHATSAPP:
-        return f"whatsapp:{volunteer.phone}"
-    return volunteer.phone
+        return f"whatsapp:{phone}"
+    return phone
 
 
 def rules_for(community: Community, channels: Sequence[Channel]) -> send_gate.Rules:
@@ -104,7 +107,7 @@ def initial_plan(
     if volunteer.status == VolunteerStatus.OPTED_OUT:
         return Plan(MessageStatus.SUPPRESSED, due, "suppressed: recipient opted out")
     if channel is None:
-        return Plan(MessageStatus.FAILED, due, "failed: community has no channel to send from")
+        return Plan(MessageStatus.FAILED, due, NO_CHANNEL)
     # What quiet hours say at the moment it becomes due (the gate decides again at send time).
     decision = send_gate.decide(
         send_gate.Outbound(kind, channel.kind, send_before), recipient_for(volunteer), rules, due
@@ -134,7 +137,7 @@ def queue_message(
         return existing
     community = session.get_one(Community, volunteer.community_id)
     channels = session.scalars(select(Channel).where(Channel.community_id == community.id)).all()
-    channel = pick_channel(channels, volunteer)
+    channel = pick_channel(channels, volunteer.preferred_channel_id)
     plan = initial_plan(
         kind,
         volunteer,
@@ -153,7 +156,7 @@ def queue_message(
         kind=kind,
         idempotency_key=idempotency_key,
         from_address=channel.twilio_address if channel else "",
-        to_address=recipient_address(channel, volunteer) if channel else volunteer.phone,
+        to_address=recipient_address(channel, volunteer.phone) if channel else volunteer.phone,
         body=body,
         status=plan.status,
         decision=plan.decision,
@@ -168,7 +171,11 @@ def queue_message(
     return message
 
 
+INSERT_CHUNK = 1000
+
+
 def queue_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert many message rows at once (a broadcast): one multi-row INSERT per batch."""
-    if rows:
-        session.execute(insert(Message), rows)
+    """Insert many message rows at once (a broadcast). RETURNING makes SQLAlchemy batch them
+    into multi-row INSERTs ("insertmanyvalues") instead of one statement per row."""
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(Message).returning(Message.id), rows[start : start + INSERT_CHUNK])

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -40,9 +42,9 @@ from service.models import (
     Volunteer,
 )
 from service.models.messages import ASK_KINDS, STATUS_RANK, provider_status
-from service.outbound import recipient_for, rules_for
+from service.outbound import NO_CHANNEL, recipient_for, rules_for
 from service.phones import mask
-from workers.runtime import Runtime, runtime
+from workers.runtime import SEND_THREADS, Runtime, runtime
 from workers.senders import (
     AmbiguousSendError,
     PermanentSendError,
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=20)  # a claimed row whose worker died is recovered after this
 RENEW_EVERY = 5.0  # seconds between lease renewals during a long batch
+SEND_LANES = SEND_THREADS  # concurrent sends per batch (see workers.runtime)
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 15.0  # seconds before the first retry; doubled each time, with jitter
 BACKOFF_CAP = 15 * 60.0
@@ -193,7 +196,7 @@ def _plan(
     for message in messages:
         channel = channels.get(message.channel_id) if message.channel_id else None
         if channel is None:
-            _finish(message, MessageStatus.FAILED, "failed: no channel to send from", report)
+            _finish(message, MessageStatus.FAILED, NO_CHANNEL, report)
             continue
         volunteer = volunteers.get(message.volunteer_id) if message.volunteer_id else None
         community = communities[message.community_id]
@@ -300,12 +303,29 @@ def _asks_this_week(
 
 
 def _send_all(rt: Runtime, jobs: list[Job]) -> list[Outcome]:
+    """Send a batch in up to ``SEND_LANES`` concurrent lanes; one recipient's texts share a
+    lane, so they keep their order. Leases are renewed while the batch runs."""
+    lanes: dict[int, list[Job]] = defaultdict(list)
+    for job in jobs:
+        lanes[zlib.crc32(job.first.request.to.encode()) % max(1, SEND_LANES)].append(job)
+    if len(lanes) <= 1:
+        return _send_lane(rt, jobs, renew=[j.message_id for j in jobs])
+    futures = [rt.send_pool.submit(_send_lane, rt, lane) for lane in lanes.values()]
+    running = set(futures)
+    while running:
+        _, running = wait(running, timeout=RENEW_EVERY)
+        if running:
+            _renew_leases(rt, [j.message_id for j in jobs])
+    return [outcome for future in futures for outcome in future.result()]
+
+
+def _send_lane(rt: Runtime, jobs: list[Job], renew: list[int] | None = None) -> list[Outcome]:
     outcomes: list[Outcome] = []
     renewed = time.monotonic()
     for job in jobs:
-        if time.monotonic() - renewed > RENEW_EVERY:
+        if renew and time.monotonic() - renewed > RENEW_EVERY:
             # every row of the batch, sent ones too: they are recorded only at the end
-            _renew_leases(rt, [j.message_id for j in jobs])
+            _renew_leases(rt, renew)
             renewed = time.monotonic()
         outcomes.append(_send_one(rt, job))
     return outcomes
@@ -524,7 +544,7 @@ def _settle(rt: Runtime, session: Session, message: Message, now: datetime) -> b
     channel = session.get(Channel, message.channel_id) if message.channel_id else None
     if channel is None:
         message.status = MessageStatus.FAILED
-        message.decision = "failed: no channel to send from"
+        message.decision = NO_CHANNEL
         return True
     community = session.get_one(Community, message.community_id)
     route = Route(channel, message.from_address, message.to_address, message.content_sid)

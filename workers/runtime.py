@@ -7,6 +7,7 @@ Flask app context. One database session per job.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,6 +20,10 @@ from service.db import make_engine, make_session_factory
 from service.pacing import TokenBuckets
 from service.redis_conn import connect, redis_url_for
 from workers.senders import SenderRegistry
+
+# Concurrent sends per batch: Twilio takes 100-300 ms to answer, so one at a time would hold a
+# worker to a few messages a second, below what a short code or a WhatsApp sender may send.
+SEND_THREADS = 4
 
 
 @dataclass
@@ -42,10 +47,17 @@ class Runtime:
         return connect(redis_url_for(self.settings))
 
     @cached_property
+    def send_pool(self) -> ThreadPoolExecutor:
+        """Threads that send a batch's lanes; long-lived, so their connections are reused."""
+        return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
+
+    @cached_property
     def buckets(self) -> TokenBuckets:
         return TokenBuckets(self.redis, enabled=self.settings.pacing)
 
     def close(self) -> None:
+        if "send_pool" in self.__dict__:
+            self.send_pool.shutdown(wait=True)
         if "engine" in self.__dict__:
             self.engine.dispose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout
+from requests.utils import get_environ_proxies
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -27,6 +29,7 @@ from service.config import Settings
 from service.models import ChannelKind
 
 SEND_TIMEOUT = 10.0  # seconds
+TWILIO_API_URL = "https://api.twilio.com"
 
 
 @dataclass(frozen=True)
@@ -98,20 +101,40 @@ class RebasingHttpClient(TwilioHttpClient):
 
 
 class TwilioSender:
+    """Sends with the Twilio SDK; one client (and pooled keep-alive connection) per thread.
+
+    The proxy settings are read from the environment once, not on every request (``requests``
+    otherwise scans the whole environment for each message).
+    """
+
     def __init__(self, settings: Settings) -> None:
         if not settings.twilio_enabled:
             raise PermanentSendError("Twilio credentials are not configured")
         self.settings = settings
+        self._local = threading.local()
 
     @cached_property
+    def proxies(self) -> dict[str, str]:
+        url = self.settings.twilio_api_base_url or TWILIO_API_URL
+        return dict(get_environ_proxies(url))
+
+    @property
     def client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client()
+        return client
+
+    def _new_client(self) -> Client:
         http_client: TwilioHttpClient
         if self.settings.twilio_api_base_url:
             http_client = RebasingHttpClient(
-                self.settings.twilio_api_base_url, timeout=SEND_TIMEOUT
+                self.settings.twilio_api_base_url, timeout=SEND_TIMEOUT, proxy=self.proxies
             )
         else:
-            http_client = TwilioHttpClient(timeout=SEND_TIMEOUT)
+            http_client = TwilioHttpClient(timeout=SEND_TIMEOUT, proxy=self.proxies)
+        if http_client.session is not None:
+            http_client.session.trust_env = False  # proxies above; no per-request env scan
         return Client(
             self.settings.twilio_account_sid,
             self.settings.twilio_auth_token,
