@@ -149,6 +149,8 @@ def queue_broadcast(
                 "decision": decision if channel else NO_CHANNEL,
                 "segments": segments,
                 "encoding": encoding,
+                "num_media": 0,
+                "attempts": 0,
                 "priority": Priority.BULK,
                 "not_before": not_before,
                 "broadcast_id": broadcast.id,
