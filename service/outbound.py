@@ -172,6 +172,9 @@ def queue_message(
     return message
 
 
+ANALYZE_AFTER = 1000  # rows
+
+
 def queue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert many message rows at once (a broadcast), in the caller's transaction: COPY on
     PostgreSQL (a multi-row INSERT of 10,000 rows costs psycopg seconds to parse), the
@@ -185,9 +188,14 @@ def queue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
     raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
-    with raw.cursor() as cursor, cursor.copy(f"COPY messages ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([_plain(row[name]) for name in columns])
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY messages ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_plain(row[name]) for name in columns])
+        if len(rows) >= ANALYZE_AFTER:
+            # Fresh statistics, or the planner takes the thousands of new pending rows for a
+            # handful and claims each batch by scanning them all instead of by primary key.
+            cursor.execute("ANALYZE messages")
 
 
 def _plain(value: Any) -> Any:
