@@ -159,10 +159,16 @@ def deliver(rt: Runtime, message_ids: Sequence[int]) -> Report:
 
 
 def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[int]:
-    """pending -> sending for the rows no one else has claimed; returns their ids."""
+    """pending -> sending for the due rows no one else has claimed; returns their ids.
+
+    A row waiting for a retry or for quiet hours is not due: a late duplicate job leaves it."""
     claimed = session.scalars(
         update(Message)
-        .where(Message.id.in_(list(message_ids)), Message.status == MessageStatus.PENDING)
+        .where(
+            Message.id.in_(list(message_ids)),
+            Message.status == MessageStatus.PENDING,
+            Message.not_before <= now,
+        )
         .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
         .returning(Message.id)
         .execution_options(synchronize_session=False)

@@ -207,6 +207,8 @@ def test_transient_errors_are_retried_later_with_backoff(
     )
     # first retry after 7.5-15 s (jittered), not at once
     assert frozen + timedelta(seconds=7.5) <= waiting.not_before <= frozen + timedelta(seconds=15)
+    assert dispatch.send_message(message_id) == "skipped: not pending"  # not due yet
+    clock.freeze(waiting.not_before)
     assert dispatch.send_message(message_id).startswith("sent:")
     assert len(fake_twilio.messages) == 1
 
@@ -261,8 +263,8 @@ def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
         # due when quiet hours end (08:00 local), and says so
         assert waiting.not_before == datetime(2030, 3, 2, 13, 0, tzinfo=UTC)
         assert waiting.decision == "deferred until 2030-03-02 13:00 UTC (quiet hours)"
-        # sent early anyway (a job run by hand): the gate defers it again
-        assert dispatch.send_message(message_id) == waiting.decision
+        # a job run early leaves it waiting
+        assert dispatch.send_message(message_id) == "skipped: not pending"
         db.expire_all()
         assert db.get_one(Message, message_id).status == MessageStatus.PENDING
         assert fake_twilio.messages == []

@@ -388,6 +388,7 @@ def test_rate_limits_are_retried_with_growing_backoff_then_sent(
     first_retry = first.not_before
     assert frozen + timedelta(seconds=7.5) <= first_retry <= frozen + timedelta(seconds=15)
     deliver(session_factory, redis)  # not due yet: nothing happens
+    assert dispatch.send_batch([message_id]) == "skipped 1"  # nor does a late duplicate job
     assert fake_twilio.requests == 1
     clock.freeze(first_retry)
     deliver(session_factory, redis)
