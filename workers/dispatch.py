@@ -401,6 +401,10 @@ def _record(session: Session, outcomes: list[Outcome], now: datetime, report: Re
     }
     for outcome in outcomes:
         message = rows[outcome.message_id]
+        if message.status != MessageStatus.SENDING and not _callback_got_here_first(
+            message, outcome
+        ):
+            continue  # settled meanwhile (recovered after a lost lease): theirs stands
         volunteer = volunteers.get(message.volunteer_id) if message.volunteer_id else None
         if outcome.route is not None:
             message.channel_id = outcome.route.channel.id
@@ -430,6 +434,15 @@ def _record(session: Session, outcomes: list[Outcome], now: datetime, report: Re
         elif outcome.error is not None:
             message.attempts += 1
             _retry_or_give_up(message, outcome.error, now, report)
+
+
+def _callback_got_here_first(message: Message, outcome: Outcome) -> bool:
+    """A status callback for this very send moved the row on before the job recorded it."""
+    return (
+        outcome.result is not None
+        and message.twilio_sid == outcome.result.sid
+        and message.status != MessageStatus.PENDING
+    )
 
 
 def _touches_volunteer(outcome: Outcome) -> bool:

@@ -731,3 +731,33 @@ def test_a_long_batch_keeps_the_lease_of_rows_it_already_sent_until_it_records_t
     assert dispatch.send_batch([first, second]) == "sent 2"
     # renewed before the second send: the already-sent first row is not up for recovery
     assert leases == [frozen + timedelta(seconds=15) + dispatch.LEASE]
+
+
+def test_an_outcome_for_a_row_settled_meanwhile_does_not_overwrite_it(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workers.senders import TransientSendError
+
+    message_id = queue(session_factory, person(session_factory, community), "notice", "Hi")
+    twilio = worker.senders.for_kind(ChannelKind.SMS)
+
+    def settled_elsewhere_then_fail(request: Any) -> Any:
+        # the recovery sweep of another worker adopted the row (its lease had run out)
+        with unit_of_work(session_factory) as session:
+            row_ = session.get_one(Message, message_id)
+            row_.status, row_.twilio_sid = MessageStatus.QUEUED, "SM" + "e" * 32
+        raise TransientSendError("HTTP 503", code=20503, http_status=503)
+
+    monkeypatch.setattr(twilio, "send", settled_elsewhere_then_fail)
+    dispatch.send_message(message_id)
+    stored = row(db, message_id)
+    assert (stored.status, stored.twilio_sid, stored.attempts) == (
+        MessageStatus.QUEUED,
+        "SM" + "e" * 32,
+        0,
+    )
