@@ -30,12 +30,12 @@ from service.models import (
 from service.outbound import queue_message
 from service.quiet_hours import quiet_until
 from service.rosters import ACTIVE, RosterError, claim, facts
+from service.send_gate import ASK_WINDOW
 
 WAVE_JOB = "workers.callouts.next_wave"
 WAVE_FACTOR = 3  # ask three people per missing place in each wave
 WAVE_INTERVAL = timedelta(minutes=10)
 MAX_WAVES = 5
-ASK_WINDOW = timedelta(days=7)
 ANSWER_WINDOW = timedelta(hours=12)
 
 

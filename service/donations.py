@@ -39,13 +39,13 @@ from service.models import (
 )
 from service.outbound import queue_message
 from service.quiet_hours import quiet_until
+from service.send_gate import ASK_WINDOW
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 REMINDER_JOB = "workers.donations.send_pledge_reminder"
 GAP_JOB = "workers.donations.ask_gaps"
 STANDING_JOB = "workers.donations.check_standing"
 STANDING_CHECK_DAYS = 3  # ask standing pledgers this many days before the drop-off
-ASK_WINDOW = timedelta(days=7)
 GAP_ASKS_PER_MISSING_UNIT = 1
 GAP_MAX_ASKS = 10
 

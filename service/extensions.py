@@ -7,6 +7,7 @@ built at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import Flask, current_app, g
 from redis import Redis
@@ -34,7 +35,7 @@ class Resources:
             self._redis = connect(self.redis_url)
         return self._redis
 
-    @property
+    @cached_property
     def buckets(self) -> TokenBuckets:
         return TokenBuckets(self.redis, enabled=self.settings.pacing)
 

@@ -35,14 +35,6 @@ from service.models.messages import PRIORITY_BY_KIND
 NO_CHANNEL = "failed: community has no channel to send from"
 
 
-def channel_for(session: Session, volunteer: Volunteer) -> Channel | None:
-    """The channel a volunteer last used, else the community's SMS (or simulator) channel."""
-    channels = session.scalars(
-        select(Channel).where(Channel.community_id == volunteer.community_id)
-    ).all()
-    return pick_channel(channels, volunteer.preferred_channel_id)
-
-
 def pick_channel(channels: Sequence[Channel], preferred_id: int | None) -> Channel | None:
     """The volunteer's preferred channel, else SMS, WhatsApp, simulator in that order."""
     for channel in channels:

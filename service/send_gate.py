@@ -28,7 +28,7 @@ from service.models.messages import ASK_KINDS, QUIET_HOURS_KINDS
 from service.quiet_hours import quiet_until
 
 WHATSAPP_WINDOW = timedelta(hours=24)
-ASK_WINDOW = timedelta(days=7)
+ASK_WINDOW = timedelta(days=7)  # the weekly ask limit counts asks in this window
 # Kinds a WhatsApp template can be configured for ("default" covers the others).
 TEMPLATE_KINDS = ("default", "direct", "notice", "callout", "reminder", "ask", "broadcast")
 # Kinds held back while a volunteer is on a break (PAUSE): asks, call-outs and bulk texts.

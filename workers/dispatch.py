@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from service import clock, send_gate
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.delivery import UNSUBSCRIBED, mark_unreachable, reason_for
+from service.delivery import UNSUBSCRIBED, WINDOW_CLOSED, mark_unreachable, reason_for
 from service.dispatcher import sender_info
 from service.effects import opt_out
 from service.models import (
@@ -62,7 +62,6 @@ SEND_LANES = SEND_THREADS  # concurrent sends per batch (see workers.runtime)
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 15.0  # seconds before the first retry; doubled each time, with jitter
 BACKOFF_CAP = 15 * 60.0
-WINDOW_CLOSED = 63016  # WhatsApp: free text outside the 24-hour window
 INVALID_NUMBER_CODES = frozenset({21211, 21614})
 RECOVERY_BATCH = 100
 LOOKUP_SLACK = timedelta(minutes=1)  # clock skew between us and the provider
