@@ -1,4 +1,4 @@
-"""Coordinator accounts: creation with a hashed password (scrypt, via Werkzeug)."""
+"""Coordinator accounts: creation, password (scrypt, via Werkzeug) and two-factor resets."""
 
 from __future__ import annotations
 
@@ -26,6 +26,34 @@ def verify_password(coordinator: Coordinator, password: str) -> bool:
     return check_password_hash(coordinator.password_hash, password)
 
 
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def find_coordinator(session: Session, email: str) -> Coordinator:
+    coordinator = session.scalar(
+        select(Coordinator).where(Coordinator.email == email.strip().lower())
+    )
+    if coordinator is None:
+        raise AccountError(f"no coordinator has the email {email.strip()!r}")
+    return coordinator
+
+
+def set_password(coordinator: Coordinator, password: str) -> None:
+    """Set a new password and sign out every console session of this account."""
+    check_password(password)
+    coordinator.password_hash = hash_password(password)
+    coordinator.session_epoch += 1
+
+
+def reset_two_factor(coordinator: Coordinator) -> None:
+    """Forget the authenticator (a lost phone); the next sign-in may enrol a new one."""
+    coordinator.totp_secret = None
+    coordinator.totp_enabled_at = None
+    coordinator.session_epoch += 1
+
+
 def create_coordinator(
     session: Session, *, community: Community, email: str, password: str, role: Role
 ) -> Coordinator:
@@ -33,15 +61,14 @@ def create_coordinator(
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
     if coordinator is None:
         coordinator = Coordinator(email=email, password_hash=hash_password(password))
         session.add(coordinator)
         session.flush()
     else:
-        coordinator.password_hash = hash_password(password)
+        set_password(coordinator, password)
     membership = session.scalar(
         select(Membership).where(
             Membership.coordinator_id == coordinator.id,

@@ -7,11 +7,12 @@ list of named ``register_*`` steps. Gunicorn serves ``service.app:create_app()``
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from service import health, simulator, twilio_webhooks
+from service import console, health, simulator, twilio_webhooks
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.extensions import EXTENSION_KEY, Resources, close_db_session
@@ -34,6 +35,8 @@ def register_config(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,  # a form stays valid as long as the session
         MAX_CONTENT_LENGTH=64 * 1024,  # Twilio forms are a few KB; refuse floods early
         HANDSUP_ENV=settings.env.value,
     )
@@ -56,6 +59,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_webhooks.bp)
     csrf.exempt(twilio_webhooks.bp)  # authenticated by Twilio's signature instead
+    console.init_app(app)
     if not settings.is_production:
         app.register_blueprint(simulator.bp)
 

@@ -27,7 +27,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import callouts, clock, donations, migrate, outbox, rosters
-from service.accounts import AccountError, create_coordinator
+from service.accounts import (
+    AccountError,
+    create_coordinator,
+    find_coordinator,
+    reset_two_factor,
+    set_password,
+)
 from service.broadcasts import BroadcastError, Segment, preview_broadcast, queue_broadcast
 from service.communities import CommunityError, create_community, find_community
 from service.config import ConfigError, Settings, database_url_from_env
@@ -189,6 +195,25 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
             session, community=community, email=email, password=password, role=Role(role)
         )
         click.echo(f"{email} is {role} of {slug}")
+
+
+@main.command("set-password")
+@click.option("--email", required=True, help="The coordinator's email.")
+@click.option(
+    "--reset-two-factor",
+    "forget_authenticator",
+    is_flag=True,
+    help="Also forget their authenticator app (a lost phone); they may enrol a new one.",
+)
+def set_password_cmd(email: str, forget_authenticator: bool) -> None:
+    """Set or reset a coordinator's password (read from stdin); signs out their sessions."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    with database() as session:
+        coordinator = find_coordinator(session, email)
+        set_password(coordinator, password)
+        if forget_authenticator:
+            reset_two_factor(coordinator)
+        click.echo(f"password set for {coordinator.email}; their console sessions are signed out")
 
 
 @main.command("import-volunteers")

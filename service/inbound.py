@@ -38,6 +38,8 @@ from service.rosters import RosterLookup
 log = logging.getLogger(__name__)
 
 MAX_BODY_LENGTH = 4096  # WhatsApp's limit; SMS bodies arrive at most 1,600 characters
+# Replies that mean a coordinator should look at the text (the console's inbox), by reply key.
+ATTENTION_BY_REPLY = {"unknown": "unknown", "help": "help"}
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ def _process(
             )
         )
     message.volunteer_id = volunteer.id
+    message.attention = next(
+        (ATTENTION_BY_REPLY[r.key] for r in outcome.replies if r.key in ATTENTION_BY_REPLY), None
+    )
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
     session.commit()

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per area. Importing this package registers them all."""
 
 from service.models.accounts import Coordinator, Membership, Role
+from service.models.audit import AuditEvent
 from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
 from service.models.community import Channel, ChannelKind, Community
 from service.models.donations import (
@@ -34,6 +35,7 @@ from service.models.volunteers import ConversationSession, Volunteer, VolunteerS
 __all__ = [
     "Assignment",
     "AssignmentStatus",
+    "AuditEvent",
     "Broadcast",
     "CallOut",
     "CallOutAsk",

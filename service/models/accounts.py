@@ -5,16 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
 
 
 class Role(StrEnum):
-    OWNER = "owner"
-    COORDINATOR = "coordinator"
-    VIEWER = "viewer"
+    OWNER = "owner"  # settings and coordinators, and everything below
+    COORDINATOR = "coordinator"  # rosters and messaging
+    VIEWER = "viewer"  # read-only, numbers masked
+
+    @property
+    def rank(self) -> int:
+        return {Role.VIEWER: 0, Role.COORDINATOR: 1, Role.OWNER: 2}[self]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
 
 
 class Coordinator(Base):
@@ -23,6 +30,12 @@ class Coordinator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Bumped when the password is set or reset: every older console session is signed out.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # TOTP two-factor sign-in: the base32 secret, active once a first code confirmed it.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="coordinator")

@@ -6,7 +6,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
@@ -38,6 +47,12 @@ class Community(Base):
     whatsapp_templates: Mapped[dict[str, Any]] = mapped_column(
         JSON, default=dict, server_default=text("'{}'")
     )
+    # Console safeguards for communities that protect vulnerable members.
+    require_totp: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Numbers masked for every role; showing one is an explicit, audited action.
+    protect_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A whole-community broadcast waits for a second coordinator's approval.
+    two_person_broadcasts: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     channels: Mapped[list[Channel]] = relationship(back_populates="community")

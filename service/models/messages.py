@@ -91,6 +91,8 @@ class Message(Base):
         Index("ix_messages_reply_to", "reply_to_id"),
         Index("ix_messages_dispatch", "status", "not_before"),
         Index("ix_messages_broadcast", "broadcast_id"),
+        Index("ix_messages_community_created", "community_id", "created_at"),
+        Index("ix_messages_attention", "community_id", "attention"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -135,6 +137,10 @@ class Message(Base):
         ForeignKey("broadcasts.id", ondelete="SET NULL")
     )
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # Inbound texts a coordinator should look at ("unknown": not understood, "help": HELP),
+    # until someone marks them handled (the console's inbox).
+    attention: Mapped[str | None] = mapped_column(String(16))
+    attended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -153,6 +159,11 @@ class Broadcast(Base):
     segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(120), default="")
+    # "queued" once its messages exist; "awaiting_approval" under the two-person rule until a
+    # second coordinator approves (or "rejected").
+    status: Mapped[str] = mapped_column(String(20), default="queued", server_default="queued")
+    approved_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,0 +1,1 @@
+"""Console pages: donations (being built)."""

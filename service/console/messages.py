@@ -1,0 +1,1 @@
+"""Console pages: messages (being built)."""

@@ -1,0 +1,1 @@
+"""Console pages: reports (being built)."""

@@ -1,0 +1,1 @@
+"""Console pages: settings (being built)."""

@@ -1,0 +1,1 @@
+"""Console pages: shifts (being built)."""

@@ -1,0 +1,1 @@
+"""Console pages: volunteers (being built)."""
