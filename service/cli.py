@@ -830,9 +830,10 @@ def dev_cmd(port: int | None) -> None:
     base = f"http://127.0.0.1:{web_port}"
     click.echo(
         f"\nHandsUp is running.\n"
+        f"  Console:    {base}/console/\n"
         f"  Simulator:  {base}/simulator/?community={slug}\n"
         f"  Health:     {base}/healthz   Ready: {base}/readyz\n"
-        f"  Demo login: {login.email} / {login.password} (for the console, when it lands)\n"
+        f"  Demo login: {login.email} / {login.password}\n"
         f"  Redis:      {env.get('REDIS_URL')}\n"
         f"Press Ctrl-C to stop.\n"
     )

@@ -54,7 +54,8 @@ def load_console_context() -> ResponseReturnValue | None:
             db_session(), coordinator_id, session.get("epoch", -1), session.get("community_id")
         )
     if context is None:
-        session.clear()
+        if coordinator_id is not None:  # signed out elsewhere (password reset, removed)
+            session.clear()
         target = request.full_path if request.method == "GET" else ""
         return redirect(url_for("console.login", next=target))
     g.console = context

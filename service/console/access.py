@@ -21,7 +21,10 @@ from service.models import (
     Assignment,
     Community,
     Coordinator,
+    Cycle,
+    CycleNeed,
     Membership,
+    Pledge,
     Role,
     Shift,
 )
@@ -86,7 +89,11 @@ def requires(role: Role) -> Callable[[F], F]:
 
 
 def scoped(session: Session, model: type[M], object_id: int) -> M:
-    """The object with ``object_id`` in the current community, or 404."""
+    """The object with ``object_id`` in the current community, or 404.
+
+    Models without a ``community_id`` column (assignments, cycle needs, pledges) are scoped
+    through their parent; any other model must have one.
+    """
     community_id = current().community.id
     if model is Assignment:
         found: Any = session.scalar(
@@ -94,9 +101,24 @@ def scoped(session: Session, model: type[M], object_id: int) -> M:
             .join(Shift, Shift.id == Assignment.shift_id)
             .where(Assignment.id == object_id, Shift.community_id == community_id)
         )
+    elif model is CycleNeed:
+        found = session.scalar(
+            select(CycleNeed)
+            .join(Cycle, Cycle.id == CycleNeed.cycle_id)
+            .where(CycleNeed.id == object_id, Cycle.community_id == community_id)
+        )
+    elif model is Pledge:
+        found = session.scalar(
+            select(Pledge)
+            .join(CycleNeed, CycleNeed.id == Pledge.cycle_need_id)
+            .join(Cycle, Cycle.id == CycleNeed.cycle_id)
+            .where(Pledge.id == object_id, Cycle.community_id == community_id)
+        )
     else:
+        if not hasattr(model, "community_id"):
+            raise TypeError(f"scoped() does not know how {model.__name__} belongs to a community")
         found = session.get(model, object_id)
-        if found is not None and getattr(found, "community_id", None) != community_id:
+        if found is not None and found.community_id != community_id:
             found = None
     if found is None:
         abort(404)

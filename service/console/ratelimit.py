@@ -37,8 +37,8 @@ class LoginLimiter:
     def failed(self, email: str, ip: str) -> None:
         pipe = self.redis.pipeline()
         for key in (_key("acct", email), _key("ip", ip)):
-            pipe.incr(key)
-            pipe.expire(key, WINDOW_SECONDS, nx=True)
+            pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)  # the window starts at the first failure
+            pipe.incr(key)  # keeps the key's expiry
         pipe.execute()
 
     def succeeded(self, email: str) -> None:
