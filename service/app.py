@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import console, health, simulator, twilio_webhooks
 from service.config import Settings
@@ -40,6 +41,11 @@ def register_config(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=64 * 1024,  # Twilio forms are a few KB; refuse floods early
         HANDSUP_ENV=settings.env.value,
     )
+    if settings.proxy_hops:
+        # Behind a PaaS router the client's address is in X-Forwarded-For; the console's
+        # per-address login throttle must see it, not the router's.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def register_resources(app: Flask, settings: Settings) -> None:

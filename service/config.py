@@ -60,6 +60,7 @@ class Settings:
     public_base_url: str | None = None
     port: int = 5000
     pacing: bool = True  # per-sender rate limits (off only for benchmarks and tests)
+    proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -121,6 +122,9 @@ class Settings:
         raw_pacing = (get("HANDSUP_PACING") or "on").lower()
         if raw_pacing not in ("on", "off"):
             raise ConfigError(f"HANDSUP_PACING={raw_pacing!r} must be on or off")
+        raw_hops = get("HANDSUP_PROXY_HOPS") or "0"
+        if not (raw_hops.isascii() and raw_hops.isdigit()) or int(raw_hops) > 5:
+            raise ConfigError(f"HANDSUP_PROXY_HOPS={raw_hops!r} must be a number from 0 to 5")
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -133,5 +137,6 @@ class Settings:
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             port=int(raw_port),
             pacing=raw_pacing == "on",
+            proxy_hops=int(raw_hops),
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

@@ -258,3 +258,12 @@ def test_create_app_in_production_from_env(monkeypatch: pytest.MonkeyPatch, tmp_
         assert "simulator" not in app.blueprints  # dev only
     finally:
         app.extensions["handsup"].engine.dispose()
+
+
+def test_proxy_hops_are_read_and_checked() -> None:
+    base = {"HANDSUP_ENV": "development"}
+    assert Settings.from_env(base).proxy_hops == 0
+    assert Settings.from_env({**base, "HANDSUP_PROXY_HOPS": "1"}).proxy_hops == 1
+    for bad in ("-1", "one", "9"):
+        with pytest.raises(ConfigError, match="HANDSUP_PROXY_HOPS"):
+            Settings.from_env({**base, "HANDSUP_PROXY_HOPS": bad})

@@ -255,3 +255,31 @@ def test_switching_to_a_community_you_do_not_coordinate_is_404(
 def test_public_pages_render_signed_out(console_for: ConsoleFor, path: str):
     response = console_for().get(path)
     assert response.status_code in (200, 302)
+
+
+def test_the_address_throttle_sees_the_client_behind_a_proxy(settings, make_coordinator, community):
+    """With HANDSUP_PROXY_HOPS=1 the throttle counts X-Forwarded-For, not the router."""
+    from service.app import create_app
+
+    proxied = create_app(settings.replace(proxy_hops=1))
+    try:
+        make_coordinator(community, "ana@example.org")
+        router = "10.0.0.1"
+        for attempt in range(ratelimit.IP_LIMIT):
+            browser = ConsoleClient(proxied.test_client())
+            response = browser.post(
+                "/console/login",
+                {"email": f"u{attempt}@example.org", "password": "guess"},
+                environ_base={"REMOTE_ADDR": router},
+                headers={"X-Forwarded-For": "192.0.2.50"},
+            )
+            assert response.status_code == 401
+        other_client = ConsoleClient(proxied.test_client()).post(
+            "/console/login",
+            {"email": "ana@example.org", "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": router},
+            headers={"X-Forwarded-For": "192.0.2.51"},
+        )
+        assert other_client.status_code == 302  # same router, another client: not blocked
+    finally:
+        proxied.extensions["handsup"].engine.dispose()
