@@ -26,7 +26,7 @@ from rq.utils import import_attribute
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import callouts, clock, donations, migrate, outbox, rosters
+from service import audit, callouts, clock, donations, migrate, outbox, rosters
 from service.accounts import (
     AccountError,
     create_coordinator,
@@ -191,8 +191,16 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
     password = sys.stdin.readline().rstrip("\r\n")
     with database() as session:
         community = find_community(session, slug)
-        create_coordinator(
+        coordinator = create_coordinator(
             session, community=community, email=email, password=password, role=Role(role)
+        )
+        audit.record(
+            session,
+            community_id=community.id,
+            actor=None,
+            action="added coordinator",
+            subject=f"coordinator:{coordinator.id}",
+            role=role,
         )
         click.echo(f"{email} is {role} of {slug}")
 
