@@ -6,14 +6,13 @@ list of named ``register_*`` steps. Gunicorn serves ``service.app:create_app()``
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import console, health, simulator, twilio_webhooks
+from service import console, errors, health, logs, simulator, twilio_webhooks
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.extensions import EXTENSION_KEY, Resources, close_db_session
@@ -71,7 +70,6 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
 
 
 def register_logging(app: Flask, settings: Settings) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    logs.configure_logging(settings.log_format)
+    logs.init_app(app)
+    errors.init_sentry(settings)

@@ -61,6 +61,8 @@ class Settings:
     port: int = 5000
     pacing: bool = True  # per-sender rate limits (off only for benchmarks and tests)
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
+    log_format: str = "text"  # "json" lines (production default) or readable "text"
+    sentry_dsn: str | None = None
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -125,6 +127,10 @@ class Settings:
         raw_hops = get("HANDSUP_PROXY_HOPS") or "0"
         if not (raw_hops.isascii() and raw_hops.isdigit()) or int(raw_hops) > 5:
             raise ConfigError(f"HANDSUP_PROXY_HOPS={raw_hops!r} must be a number from 0 to 5")
+        default_format = "json" if env is Environment.PRODUCTION else "text"
+        log_format = (get("HANDSUP_LOG_FORMAT") or default_format).lower()
+        if log_format not in ("json", "text"):
+            raise ConfigError(f"HANDSUP_LOG_FORMAT={log_format!r} must be json or text")
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -138,5 +144,7 @@ class Settings:
             port=int(raw_port),
             pacing=raw_pacing == "on",
             proxy_hops=int(raw_hops),
+            log_format=log_format,
+            sentry_dsn=get("SENTRY_DSN"),
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

@@ -13,9 +13,10 @@ import threading
 import time
 from typing import Any
 
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 
-from service import clock, outbox
+from service import clock, errors, logs, outbox
 from service.config import Settings
 from service.db import unit_of_work
 from service.dispatcher import dispatch_due
@@ -25,6 +26,7 @@ from workers import runtime as runtime_module
 from workers.dispatch import recover_interrupted
 
 log = logging.getLogger(__name__)
+job_log = logging.getLogger("handsup.job")
 
 PUMP_INTERVAL = 1.0  # seconds
 MIN_PUMP_INTERVAL = 0.1  # when a paced sender gets a token sooner
@@ -63,10 +65,34 @@ class OutboxPump(threading.Thread):
 
 
 class HandsUpWorker(SimpleWorker):
-    """Jobs run in the worker process (no fork): one engine per process, no pool sharing."""
+    """Jobs run in the worker process (no fork): one engine per process, no pool sharing.
+
+    Each job is logged once, as one structured line with its id, function, outcome and time.
+    """
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        started = time.perf_counter()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            status = job.get_status(refresh=True)
+            job_log.info(
+                "job %s %s",
+                job.func_name,
+                status,
+                extra={
+                    "job_id": job.id,
+                    "job": job.func_name,
+                    "queue": queue.name,
+                    "status": str(status.value if status is not None else "unknown"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
 
 
 def run_worker(settings: Settings, *, burst: bool = False, **work_kwargs: Any) -> bool:
+    logs.configure_logging(settings.log_format)
+    errors.init_sentry(settings)
     rt = runtime_module.use(settings)
     worker = HandsUpWorker(list(outbox.QUEUES), connection=rt.redis)
     if burst:
