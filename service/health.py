@@ -1,17 +1,29 @@
-"""Liveness and readiness probes for the PaaS router and for operators."""
+"""Liveness and readiness probes for the PaaS router and for operators.
+
+``/readyz`` also reports the figures an operator watches: RQ queue depths and failed jobs,
+the outbox backlog, messages waiting to be sent, and send failures in the last hour.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy import text
+from rq import Queue
+from rq.registry import FailedJobRegistry
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from service import clock
 from service.extensions import resources
+from service.models import Direction, Message, MessageStatus, OutboxItem
+from service.outbox import QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +55,61 @@ def readyz() -> ResponseReturnValue:
         log.warning("readyz: Redis unreachable: %s", exc)
         checks["redis"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks, warnings=warnings), (
-        200 if ready else 503
+    metrics: dict[str, Any] = {}
+    if checks["redis"] == "ok":
+        metrics.update(_queue_metrics(res.redis))
+    if checks["database"] == "ok":
+        metrics.update(_database_metrics(res.engine))
+    body = jsonify(
+        status="ok" if ready else "unavailable", checks=checks, warnings=warnings, metrics=metrics
     )
+    return body, (200 if ready else 503)
+
+
+def _queue_metrics(redis: Redis) -> dict[str, Any]:
+    try:
+        queues = {name: Queue(name, connection=redis) for name in QUEUES}
+        return {
+            "queue_depth": {name: queue.count for name, queue in queues.items()},
+            "failed_jobs": sum(FailedJobRegistry(queue=queue).count for queue in queues.values()),
+        }
+    except RedisError as exc:
+        log.warning("readyz: queue metrics unavailable: %s", exc)
+        return {}
+
+
+FAILURES = (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+
+
+def _database_metrics(engine: Engine) -> dict[str, Any]:
+    since = clock.now() - timedelta(hours=1)
+    try:
+        with Session(engine) as session:
+            outbox_pending = session.scalar(
+                select(func.count()).select_from(OutboxItem).where(OutboxItem.done_at.is_(None))
+            )
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)))
+            )
+            failures = session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.status.in_(FAILURES),
+                    Message.direction == Direction.OUTBOUND,
+                    Message.updated_at >= since,
+                )
+            )
+        return {
+            "outbox_pending": outbox_pending or 0,
+            "messages_waiting": waiting or 0,
+            "send_failures_last_hour": failures or 0,
+        }
+    except SQLAlchemyError as exc:
+        log.warning("readyz: database metrics unavailable: %s", exc)
+        return {}
 
 
 def _redis_policy_warnings(redis: Redis) -> list[str]:

@@ -1,0 +1,68 @@
+"""``/readyz`` carries the operator's figures: queue depths, failed jobs, outbox backlog,
+messages waiting and send failures in the last hour."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import clock, outbox
+from service.db import unit_of_work
+from service.models import Community, Direction, Message, MessageStatus, Volunteer
+from service.outbound import queue_message
+
+
+def explode() -> None:
+    raise RuntimeError("a job that fails")
+
+
+def test_readyz_reports_backlog_and_failures(
+    client: FlaskClient,
+    session_factory: sessionmaker[Session],
+    community: Community,
+    redis: Redis,
+) -> None:
+    empty = client.get("/readyz").json
+    assert empty is not None
+    assert empty["metrics"] == {
+        "queue_depth": {"replies": 0, "default": 0, "bulk": 0},
+        "failed_jobs": 0,
+        "outbox_pending": 0,
+        "messages_waiting": 0,
+        "send_failures_last_hour": 0,
+    }
+    now = clock.now()
+    with unit_of_work(session_factory) as session:
+        volunteer = Volunteer(community_id=community.id, phone="+12025550123", consent_at=now)
+        session.add(volunteer)
+        session.flush()
+        queue_message(session, volunteer=volunteer, body="Hi", kind="notice", idempotency_key="a")
+        outbox.add(session, job="workers.outbox.noop", payload={}, dedupe_key="k1")
+        for minutes_ago, status in ((5, MessageStatus.FAILED), (90, MessageStatus.UNDELIVERED)):
+            session.add(
+                Message(
+                    community_id=community.id,
+                    direction=Direction.OUTBOUND,
+                    kind="notice",
+                    from_address="+12025550100",
+                    to_address="+12025550123",
+                    status=status,
+                    updated_at=now - timedelta(minutes=minutes_ago),
+                )
+            )
+    bulk = Queue("bulk", connection=redis)
+    bulk.enqueue("tests.service.test_readyz_metrics.explode")
+    bulk.enqueue("tests.service.test_readyz_metrics.explode")
+    SimpleWorker([bulk], connection=redis).work(burst=True, max_jobs=1)
+    Queue("replies", connection=redis).enqueue("tests.service.test_readyz_metrics.explode")
+
+    metrics = client.get("/readyz").json["metrics"]  # type: ignore[index]
+    assert metrics["queue_depth"] == {"replies": 1, "default": 0, "bulk": 1}
+    assert metrics["failed_jobs"] == 1
+    assert metrics["outbox_pending"] == 1
+    assert metrics["messages_waiting"] == 1
+    assert metrics["send_failures_last_hour"] == 1  # the older failure is outside the hour
