@@ -283,3 +283,10 @@ def test_the_address_throttle_sees_the_client_behind_a_proxy(settings, make_coor
         assert other_client.status_code == 302  # same router, another client: not blocked
     finally:
         proxied.extensions["handsup"].engine.dispose()
+
+
+def test_the_navigation_marks_the_current_area(console: ConsoleClient):
+    assert 'aria-current="page">Dashboard<' in console.text("/console/")
+    new_shift = console.text("/console/shifts/new")
+    assert 'aria-current="page">Shifts<' in new_shift
+    assert 'aria-current="page">Dashboard<' not in new_shift
