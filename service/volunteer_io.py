@@ -2,16 +2,18 @@
 
 Import: ``name,phone[,language,skills,availability]``; numbers parsed with the community's
 country; good rows import, each bad row is reported by line number and reason. The importer
-attests consent. An opted-out volunteer stays opted out whatever the file says.
+attests consent. An opted-out volunteer stays opted out whatever the file says. A number
+already in the community updates that volunteer; a number repeated within the file is rejected
+(the CLI) or merged into its first row (the console, ``merge_repeats``).
 Export: every volunteer with status; cells that a spreadsheet would run as a formula are
-neutralised.
+neutralised; the console may mask the numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -39,6 +41,7 @@ EXPORT_COLUMNS = (
 )
 MAX_AVAILABILITY_LENGTH = 200  # free text, e.g. "weekends; evenings after 6"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+LOOKUP_CHUNK = 500  # numbers per query when matching rows to existing volunteers
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,41 @@ class RowError:
 class ImportReport:
     created: int = 0
     updated: int = 0
+    merged: int = 0  # rows that repeat an earlier row's number (``merge_repeats``)
     errors: list[RowError] = field(default_factory=list)
+    notes: list[RowError] = field(default_factory=list)  # accepted rows worth a mention
 
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (no header, missing columns)."""
 
 
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    name: str
+    phone: str
+    language: str
+    skills: frozenset[str]
+    availability: str
+    repeat: bool  # the number already appeared on an earlier good row
+
+
 def import_volunteers(
-    session: Session, community: Community, stream: TextIO, *, source: str, now: datetime
+    session: Session,
+    community: Community,
+    stream: TextIO,
+    *,
+    source: str,
+    now: datetime,
+    merge_repeats: bool = False,
 ) -> ImportReport:
+    """Import the rows of ``stream``; the caller commits.
+
+    A number already in the community updates that volunteer. A number repeated within the
+    file is a rejected row, or with ``merge_repeats`` updates the volunteer of its first row
+    (later cells win, skills add up) and is counted as merged.
+    """
     reader = csv.DictReader(stream)
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -71,6 +99,46 @@ def import_volunteers(
         raise ImportFileError(f"line 1: the header must include {', '.join(missing)}")
     reader.fieldnames = header
     report = ImportReport()
+    rows = _parse_rows(reader, community, report, merge_repeats=merge_repeats)
+    existing = _existing(session, community, {row.phone for row in rows})
+    for row in rows:
+        volunteer = existing.get(row.phone)
+        if volunteer is None:
+            volunteer = Volunteer(
+                community_id=community.id,
+                phone=row.phone,
+                status=VolunteerStatus.NEW,
+                created_at=now,
+                skills=[],
+            )
+            session.add(volunteer)
+            existing[row.phone] = volunteer
+            report.created += 1
+        elif row.repeat:
+            report.merged += 1
+        else:
+            report.updated += 1
+        volunteer.name = row.name
+        volunteer.language = row.language
+        volunteer.skills = sorted(set(volunteer.skills or []) | row.skills)
+        if row.availability:
+            volunteer.availability = row.availability
+        if volunteer.status == VolunteerStatus.NEW:
+            volunteer.status = VolunteerStatus.ACTIVE
+        if volunteer.consent_at is None and volunteer.status != VolunteerStatus.OPTED_OUT:
+            volunteer.consent_at = now
+            volunteer.consent_source = source[:40]
+            volunteer.sms_consent_at = now  # the importer attests consent to texts
+            volunteer.consent_wording = "consent attested by the importing coordinator"
+    session.flush()
+    return report
+
+
+def _parse_rows(
+    reader: csv.DictReader[str], community: Community, report: ImportReport, *, merge_repeats: bool
+) -> list[_Row]:
+    """The good rows, in file order; each bad row becomes an error in ``report``."""
+    rows: list[_Row] = []
     seen: dict[str, int] = {}
     languages = catalog.languages()
     for row in reader:
@@ -80,13 +148,6 @@ def import_volunteers(
         name = _clean(row.get("name"))
         raw_phone = _clean(row.get("phone"))
         language = _clean(row.get("language")).lower() or "en"
-        skills = sorted(
-            {
-                s.strip().lower()
-                for s in _clean(row.get("skills")).replace("|", ";").split(";")
-                if s.strip()
-            }
-        )
         availability = _clean(row.get("availability"))
         if len(availability) > MAX_AVAILABILITY_LENGTH:
             report.errors.append(
@@ -106,48 +167,64 @@ def import_volunteers(
                 RowError(line, f"language {language!r} is not one of {', '.join(languages)}")
             )
             continue
-        if phone in seen:
+        repeat = phone in seen
+        if repeat and not merge_repeats:
             report.errors.append(RowError(line, f"phone {phone} repeats line {seen[phone]}"))
             continue
-        seen[phone] = line
-        volunteer = session.scalar(
-            select(Volunteer).where(
-                Volunteer.community_id == community.id, Volunteer.phone == phone
-            )
-        )
-        if volunteer is None:
-            volunteer = Volunteer(
-                community_id=community.id, phone=phone, status=VolunteerStatus.NEW, created_at=now
-            )
-            session.add(volunteer)
-            report.created += 1
+        if repeat:
+            # No number in the note: the console shows it to people who may not see numbers.
+            report.notes.append(RowError(line, f"same number as line {seen[phone]}: merged"))
         else:
-            report.updated += 1
-        volunteer.name = name
-        volunteer.language = language
-        volunteer.skills = sorted(set(volunteer.skills or []) | set(skills))
-        if availability:
-            volunteer.availability = availability
-        if volunteer.status == VolunteerStatus.NEW:
-            volunteer.status = VolunteerStatus.ACTIVE
-        if volunteer.consent_at is None and volunteer.status != VolunteerStatus.OPTED_OUT:
-            volunteer.consent_at = now
-            volunteer.consent_source = source[:40]
-            volunteer.sms_consent_at = now  # the importer attests consent to texts
-            volunteer.consent_wording = "consent attested by the importing coordinator"
-    session.flush()
-    return report
+            seen[phone] = line
+        rows.append(
+            _Row(line, name, phone, language, split_skills(row.get("skills")), availability, repeat)
+        )
+    return rows
 
 
-def export_volunteers(session: Session, community: Community, stream: TextIO) -> int:
+def _existing(session: Session, community: Community, phones: set[str]) -> dict[str, Volunteer]:
+    """The community's volunteers with these numbers, in a few queries (not one per row)."""
+    found: dict[str, Volunteer] = {}
+    ordered = sorted(phones)
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start : start + LOOKUP_CHUNK]
+        for volunteer in session.scalars(
+            select(Volunteer).where(
+                Volunteer.community_id == community.id, Volunteer.phone.in_(chunk)
+            )
+        ):
+            found[volunteer.phone] = volunteer
+    return found
+
+
+def split_skills(value: object) -> frozenset[str]:
+    """Skills from one cell or form field: separated by ``;``, ``|`` or ``,``; lower-cased."""
+    text = _clean(value)
+    for separator in "|,":
+        text = text.replace(separator, ";")
+    return frozenset(s.strip().lower() for s in text.split(";") if s.strip())
+
+
+def export_volunteers(
+    session: Session,
+    community: Community,
+    stream: TextIO,
+    *,
+    phone: Callable[[str], str] | None = None,
+    volunteers: Iterable[Volunteer] | None = None,
+) -> int:
+    """Write the CSV; ``phone`` may mask numbers, ``volunteers`` narrow the rows (default: all)."""
     writer = csv.writer(stream)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
-    for volunteer in _volunteers(session, community):
+    show_phone = phone or str
+    rows = volunteers if volunteers is not None else _volunteers(session, community)
+    for volunteer in rows:
         writer.writerow(
             [
                 neutralize(volunteer.name or ""),
-                volunteer.phone,  # validated E.164: digits after a plus, never a formula
+                # Validated E.164 (digits after a plus, never a formula) or its masked form.
+                show_phone(volunteer.phone),
                 volunteer.language,
                 neutralize(";".join(volunteer.skills or [])),
                 VolunteerStatus(volunteer.status).value,

@@ -424,3 +424,57 @@ def test_availability_is_imported_and_exported(db: Session, community: Community
     assert volunteers(db, community)["+12025550111"].availability == "weekends; evenings"
     rows = parse(export_to_string(db, community))
     assert rows[0][-1] == "availability" and rows[1][-1] == "weekends; evenings"
+
+
+# --- console options: merged repeats, masked and narrowed export --------------------------
+
+
+def test_merge_repeats_updates_the_first_rows_volunteer(db: Session, community: Community) -> None:
+    add_volunteer(db, community, "+12025550111", "Ana", skills=["swimmer"])
+    text = (
+        "name,phone,language,skills\n"
+        "Ana Lopez,+12025550111,es,driver\n"  # 2 updates the existing volunteer
+        "Ben,+12025550112,en,\n"  # 3 new
+        "Ana L,(202) 555-0111,en,cook\n"  # 4 repeats line 2
+        "Ben Carter,+1 202 555 0112,en,\n"  # 5 repeats line 3
+        "Bad,12345,en,\n"  # 6
+    )
+    report = import_volunteers(
+        db, community, io.StringIO(text), source="import:x", now=NOW, merge_repeats=True
+    )
+    db.commit()
+    assert (report.created, report.updated, report.merged) == (1, 1, 2)
+    assert [e.line for e in report.errors] == [6]
+    assert [str(n) for n in report.notes] == [
+        "line 4: same number as line 2: merged",
+        "line 5: same number as line 3: merged",
+    ]
+    rows = volunteers(db, community)
+    assert set(rows) == {"+12025550111", "+12025550112"}
+    assert (rows["+12025550111"].name, rows["+12025550111"].language) == ("Ana L", "en")
+    assert rows["+12025550111"].skills == ["cook", "driver", "swimmer"]
+    assert rows["+12025550112"].name == "Ben Carter"
+
+
+def test_repeats_are_rejected_without_merge_repeats(db: Session, community: Community) -> None:
+    report = run_import(db, community, "name,phone\nAna,+12025550111\nAna 2,2025550111\n")
+    assert (report.created, report.merged, report.notes) == (1, 0, [])
+    assert [str(e) for e in report.errors] == ["line 3: phone +12025550111 repeats line 2"]
+
+
+def test_skills_may_be_separated_by_commas_in_a_quoted_cell(
+    db: Session, community: Community
+) -> None:
+    run_import(db, community, 'name,phone,skills\nAna,+12025550111,"Driver, cook|x;y"\n')
+    assert volunteers(db, community)["+12025550111"].skills == ["cook", "driver", "x", "y"]
+
+
+def test_export_can_mask_numbers_and_narrow_rows(db: Session, community: Community) -> None:
+    ana = add_volunteer(db, community, "+12025550111", "Ana")
+    add_volunteer(db, community, "+12025550112", "Ben")
+    buffer = io.StringIO()
+    count = export_volunteers(
+        db, community, buffer, phone=lambda p: p[:2] + "…" + p[-4:], volunteers=[ana]
+    )
+    assert count == 1
+    assert [r[:2] for r in parse(buffer.getvalue())[1:]] == [["Ana", "+1…0111"]]
