@@ -1,0 +1,1 @@
+"""Browser tests: the console in Debian chromium, driven by Playwright."""
