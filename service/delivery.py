@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db import take_sqlite_write_lock
@@ -178,12 +178,47 @@ def _resend(session: Session, message: Message, now: datetime, due: datetime) ->
 
 
 def message_log(
-    session: Session, community: Community, *, status: str | None = None, limit: int = 50
+    session: Session,
+    community: Community,
+    *,
+    status: str | None = None,
+    direction: str | None = Direction.OUTBOUND,
+    kind: str | None = None,
+    before: Message | None = None,
+    limit: int = 50,
 ) -> list[Message]:
-    """Outbound messages of ``community``, newest first, optionally of one status."""
-    query = select(Message).where(
-        Message.community_id == community.id, Message.direction == Direction.OUTBOUND
+    """Messages of ``community``, newest first: outbound by default (``direction=None``: both),
+    optionally of one status and kind.
+
+    Paged by keyset: ``before`` is the last message of the previous page, so a page costs the
+    same however deep it is (``ix_messages_community_created`` serves the order).
+    """
+    query = message_log_query(
+        community.id, status=status, direction=direction, kind=kind, before=before
     )
+    return list(session.scalars(query.limit(limit)))
+
+
+def message_log_query(
+    community_id: int,
+    *,
+    status: str | None = None,
+    direction: str | None = None,
+    kind: str | None = None,
+    before: Message | None = None,
+) -> Select[Message]:
+    query = select(Message).where(Message.community_id == community_id)
+    if direction:
+        query = query.where(Message.direction == Direction(direction))
     if status:
         query = query.where(Message.status == MessageStatus(status))
-    return list(session.scalars(query.order_by(Message.id.desc()).limit(limit)))
+    if kind:
+        query = query.where(Message.kind == kind)
+    if before is not None:
+        query = query.where(
+            or_(
+                Message.created_at < before.created_at,
+                and_(Message.created_at == before.created_at, Message.id < before.id),
+            )
+        )
+    return query.order_by(Message.created_at.desc(), Message.id.desc())

@@ -163,6 +163,8 @@ class Broadcast(Base):
     # second coordinator approves (or "rejected").
     status: Mapped[str] = mapped_column(String(20), default="queued", server_default="queued")
     approved_by: Mapped[str | None] = mapped_column(String(120))
+    # The console form's one-time key: a double-clicked Send finds the first broadcast.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -57,6 +57,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("decided_at", service.db.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(sa.Column("request_key", sa.String(length=64), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_broadcasts_request_key"), ["request_key"])
 
     with op.batch_alter_table("communities", schema=None) as batch_op:
         batch_op.add_column(
@@ -116,6 +118,8 @@ def downgrade() -> None:
         batch_op.drop_column("require_totp")
 
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_broadcasts_request_key"), type_="unique")
+        batch_op.drop_column("request_key")
         batch_op.drop_column("decided_at")
         batch_op.drop_column("approved_by")
         batch_op.drop_column("status")

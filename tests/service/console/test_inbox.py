@@ -1,0 +1,249 @@
+"""The inbox: texts the service did not understand and HELP requests, a coordinator's reply
+through the send gate (once, however often the form is submitted), and marking handled."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import outbox
+from service.db import unit_of_work
+from service.models import (
+    AuditEvent,
+    Community,
+    Direction,
+    Message,
+    MessageStatus,
+    Volunteer,
+)
+from tests.conftest import SmsHelper
+from tests.fakes.twilio_server import FakeTwilio
+from tests.service.console.conftest import ConsoleClient
+from tests.workers.test_outbound_engine import deliver as dispatch_and_run
+
+
+def deliver(factory: sessionmaker[Session], redis: Redis) -> None:
+    """Run the send jobs the console's kick already enqueued, then whatever else is due."""
+    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+    dispatch_and_run(factory, redis)
+
+
+ANA = "+12025550161"
+BEN = "+12025550162"
+
+
+def inbound(db: Session, phone: str, attention: str | None = None) -> Message:
+    db.expire_all()
+    query = select(Message).where(
+        Message.direction == Direction.INBOUND, Message.from_address == phone
+    )
+    if attention:
+        query = query.where(Message.attention == attention)
+    found = db.scalars(query.order_by(Message.id.desc())).first()
+    assert found is not None
+    db.commit()  # end the read transaction so the app can write
+    return found
+
+
+def nonce_for(page: str, message_id: int) -> str:
+    form = page.split(f'action="/console/inbox/{message_id}/reply"', 1)[1]
+    found = re.search(r'name="nonce" value="([^"]+)"', form)
+    assert found
+    return found.group(1)
+
+
+def directs(db: Session) -> list[Message]:
+    db.expire_all()
+    rows = list(db.scalars(select(Message).where(Message.kind == "direct")))
+    db.commit()
+    return rows
+
+
+def test_the_inbox_lists_unknown_texts_and_help_newest_first(
+    console: ConsoleClient, sms: SmsHelper, db: Session
+) -> None:
+    sms.join(ANA, "Ana")
+    replies = sms.send(ANA, "blah blah")
+    sms.send(ANA, "HELP")
+    sms.send(ANA, "SHIFTS")  # understood: not in the inbox
+    page = console.text("/console/inbox")
+    assert "blah blah" in page
+    assert "HELP" in page and "not understood" in page
+    assert "Ana" in page
+    assert ANA in page  # a coordinator sees the full number
+    assert replies[0] in page  # what the service answered
+    assert page.index(">HELP<") < page.index("blah blah")  # newest first
+    assert '<li class="inbound">SHIFTS' not in page
+    assert page.count('<li class="inbound">') == 2
+
+
+def test_a_viewer_sees_masked_numbers_and_cannot_reply(
+    viewer_console: ConsoleClient, sms: SmsHelper, db: Session
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "blah blah")
+    page = viewer_console.text("/console/inbox")
+    assert "blah blah" in page
+    assert ANA not in page
+    assert "0161" in page  # masked, the last digits kept
+    assert "Send reply" not in page
+    message = inbound(db, ANA, "unknown")
+    response = viewer_console.post(
+        f"/console/inbox/{message.id}/reply", {"text": "hi", "nonce": "abcdefgh1234"}
+    )
+    assert response.status_code == 403
+    assert viewer_console.post(f"/console/inbox/{message.id}/done").status_code == 403
+    assert directs(db) == []
+    assert inbound(db, ANA).attended_at is None
+
+
+def test_a_reply_is_a_direct_text_sent_once_however_often_it_is_submitted(
+    console: ConsoleClient,
+    sms: SmsHelper,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    redis: Redis,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "can I bring my dog")
+    message = inbound(db, ANA, "unknown")
+    nonce = nonce_for(console.text("/console/inbox"), message.id)
+    form = {"text": "Yes, dogs welcome!", "nonce": nonce}
+    first = console.post(f"/console/inbox/{message.id}/reply", form)
+    assert first.status_code == 302 and first.location.endswith("/console/inbox")
+    again = console.post(f"/console/inbox/{message.id}/reply", form)  # a double click
+    assert again.status_code == 302
+    assert "already sent" in console.text("/console/inbox")
+    [reply] = directs(db)
+    assert reply.direction == Direction.OUTBOUND
+    assert reply.to_address == ANA
+    assert reply.reply_to_id == message.id
+    assert reply.body == "Riverside Flood Crew: Yes, dogs welcome!"
+    assert inbound(db, ANA).attended_at is not None
+    assert "can I bring my dog" not in console.text("/console/inbox")
+    deliver(session_factory, redis)
+    assert [m.body for m in fake_twilio.sent_to(ANA)] == [
+        "Riverside Flood Crew: Yes, dogs welcome!"
+    ]
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "replied")).all()
+    assert [e.subject for e in events] == [f"message:{message.id}"]
+    assert events[0].actor == "coord@example.org"
+    db.commit()
+
+
+def test_a_reply_to_someone_who_opted_out_is_suppressed_and_never_sent(
+    console: ConsoleClient,
+    sms: SmsHelper,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    redis: Redis,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "what is this")
+    sms.send(ANA, "STOP")
+    message = inbound(db, ANA, "unknown")
+    nonce = nonce_for(console.text("/console/inbox"), message.id)
+    console.post(f"/console/inbox/{message.id}/reply", {"text": "Sorry!", "nonce": nonce})
+    assert "Not sent" in console.text("/console/inbox")
+    [reply] = directs(db)
+    assert reply.status == MessageStatus.SUPPRESSED
+    assert "opted out" in (reply.decision or "")
+    deliver(session_factory, redis)
+    assert fake_twilio.sent_to(ANA) == []
+
+
+def test_a_reply_in_quiet_hours_waits_for_them_to_end(
+    console: ConsoleClient,
+    sms: SmsHelper,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    community: Community,
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "hmm")
+    with unit_of_work(session_factory) as session:  # quiet all day but the last minute
+        target = session.get_one(Community, community.id)
+        target.quiet_start_minute, target.quiet_end_minute = 0, 23 * 60 + 59
+    message = inbound(db, ANA, "unknown")
+    nonce = nonce_for(console.text("/console/inbox"), message.id)
+    console.post(f"/console/inbox/{message.id}/reply", {"text": "Tomorrow", "nonce": nonce})
+    [reply] = directs(db)
+    assert reply.status == MessageStatus.PENDING
+    assert "quiet hours" in (reply.decision or "")
+    assert "quiet hours" in console.text("/console/inbox")
+
+
+def test_an_empty_reply_is_refused_and_nothing_is_queued(
+    console: ConsoleClient, sms: SmsHelper, db: Session
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "eh")
+    message = inbound(db, ANA, "unknown")
+    nonce = nonce_for(console.text("/console/inbox"), message.id)
+    response = console.post(f"/console/inbox/{message.id}/reply", {"text": "  ", "nonce": nonce})
+    assert response.status_code == 400
+    assert "Write a reply first" in response.get_data(as_text=True)
+    bad_nonce = console.post(f"/console/inbox/{message.id}/reply", {"text": "hi", "nonce": "x"})
+    assert bad_nonce.status_code == 400
+    assert directs(db) == []
+    assert inbound(db, ANA).attended_at is None
+
+
+def test_mark_handled_removes_it_from_the_inbox(
+    console: ConsoleClient, sms: SmsHelper, db: Session
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "HELP")
+    message = inbound(db, ANA, "help")
+    assert console.post(f"/console/inbox/{message.id}/done").status_code == 302
+    assert inbound(db, ANA).attended_at is not None
+    assert "Nothing needs a look" in console.text("/console/inbox")
+    assert directs(db) == []
+
+
+def test_message_bodies_are_escaped(console: ConsoleClient, sms: SmsHelper, db: Session) -> None:
+    sms.join(ANA, "Ana")
+    sms.send(ANA, "<script>alert(1)</script>")
+    page = console.text("/console/inbox")
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_another_communitys_messages_are_not_found(
+    console: ConsoleClient,
+    session_factory: sessionmaker[Session],
+    other_community: Community,
+    db: Session,
+) -> None:
+    with unit_of_work(session_factory) as session:
+        volunteer = Volunteer(community_id=other_community.id, phone=BEN, name="Ben")
+        session.add(volunteer)
+        session.flush()
+        message = Message(
+            community_id=other_community.id,
+            volunteer_id=volunteer.id,
+            direction=Direction.INBOUND,
+            kind="inbound",
+            from_address=BEN,
+            to_address="+12025550111",
+            body="elsewhere",
+            status=MessageStatus.PROCESSED,
+            attention="unknown",
+        )
+        session.add(message)
+        session.flush()
+        message_id = message.id
+    assert "elsewhere" not in console.text("/console/inbox")
+    form = {"text": "hi", "nonce": "abcdefgh1234"}
+    assert console.post(f"/console/inbox/{message_id}/reply", form).status_code == 404
+    assert console.post(f"/console/inbox/{message_id}/done").status_code == 404
+    assert directs(db) == []
