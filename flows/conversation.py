@@ -21,11 +21,12 @@ from flows.engine import (
     SetLanguage,
     VolunteerStatus,
 )
+from flows.forget import FORGET
 from flows.keywords import Intent, Keyword, classify, is_opt_in_yes
 from flows.onboarding import ONBOARDING
 from flows.parsing import parse_yes
 
-FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING,)}
+FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, FORGET)}
 
 Handler = Callable[[Context, SessionState, Keyword], Outcome]
 
@@ -52,6 +53,10 @@ def _help(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
 
 def _onboard(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
     return ONBOARDING.begin(context)
+
+
+def _forget(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return FORGET.begin(context)
 
 
 def _already_joined(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
@@ -125,6 +130,8 @@ ROUTES: dict[tuple[VolunteerStatus, Intent], Handler] = {
     (_S.ACTIVE, Intent.JOIN): _already_joined,
     (_S.PAUSED, Intent.JOIN): _already_joined,
     **{(status, Intent.LANG): _language for status in _EVERYONE},
+    # Anyone may ask to be forgotten, opted out or not (the one text they asked for).
+    **{(status, Intent.FORGET): _forget for status in (*_EVERYONE, _S.OPTED_OUT)},
 }
 _MEMBER_ROUTES: dict[Intent, Handler] = {
     Intent.SHIFTS: _shifts,
@@ -161,6 +168,8 @@ def step(context: Context, session: SessionState, text: str) -> Outcome:
     keyword = classify(text)
     if keyword is not None and not _answers_onboarding(context, session, keyword):
         return ROUTES[(context.status, keyword.intent)](context, session, keyword)
+    if session.active(context.now) and session.flow == FORGET.name:
+        return FORGET.advance(session, text, context)  # before YES can mean "opt me in"
     if context.status is VolunteerStatus.OPTED_OUT:
         if is_opt_in_yes(text):  # YES re-subscribes, but only while opted out
             return _opt_in(context, session, Keyword(Intent.START))

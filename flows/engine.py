@@ -180,6 +180,11 @@ class SetLanguage(Effect):
 
 
 @dataclass(frozen=True)
+class Forget(Effect):
+    """Erase the volunteer's personal data and texts (FORGET, confirmed)."""
+
+
+@dataclass(frozen=True)
 class Outcome:
     session: SessionState
     replies: tuple[Reply, ...] = ()
@@ -321,6 +326,8 @@ def with_effects(context: Context, effects: tuple[Effect, ...]) -> Context:
             context = replace(context, status=VolunteerStatus.ACTIVE)
         elif isinstance(effect, OptOut):
             context = replace(context, status=VolunteerStatus.OPTED_OUT)
+        elif isinstance(effect, Forget):
+            context = replace(context, status=VolunteerStatus.OPTED_OUT, name=None)
     return context
 
 

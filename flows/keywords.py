@@ -1,4 +1,5 @@
-"""Global keywords, checked before any flow: the opt-out family, opt-in, HELP, JOIN, LANG.
+"""Global keywords, checked before any flow: the opt-out family, opt-in, HELP, JOIN, LANG,
+FORGET and the member commands.
 
 A keyword is the whole message (case, accents and surrounding punctuation ignored). Opt-out
 also accepts consent withdrawal in plain words ("please stop texting me", "unsubscribe me",
@@ -30,6 +31,7 @@ class Intent(StrEnum):
     RESUME = "resume"
     GIVE = "give"
     DONE = "done"
+    FORGET = "forget"
 
 
 # Carrier and Twilio opt-out words: honoured as the whole message.
@@ -70,6 +72,21 @@ PAUSE_WORDS = phrase_set(["pause", "pausa", "break", "रुकें"])
 GIVE_WORDS = phrase_set(["give", "donate", "needs", "dar", "donar", "दान"])
 DONE_WORDS = phrase_set(["done", "delivered", "dropped off", "listo", "entregado", "हो गया"])
 RESUME_WORDS = phrase_set(["resume", "unpause", "reanudar", "seguir", "फिर से"])
+# Erasure ("delete my number" stays an opt-out: it is one in plain words).
+FORGET_WORDS = phrase_set(
+    [
+        "forget",
+        "forget me",
+        "erase me",
+        "erase my data",
+        "delete my data",
+        "olvidame",
+        "borrar mis datos",
+        "borra mis datos",
+        "भूल जाओ",
+        "मुझे भूल जाओ",
+    ]
+)
 
 # Keywords that stand alone (filler words allowed around them).
 PLAIN_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]]], ...] = (
@@ -86,6 +103,7 @@ PLAIN_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]]], ...] = (
     (Intent.PAUSE, PAUSE_WORDS),
     (Intent.GIVE, GIVE_WORDS),
     (Intent.DONE, DONE_WORDS),
+    (Intent.FORGET, FORGET_WORDS),
 )
 # Keywords with an argument, and how many words it may have: "LANG es", "DROP 2",
 # "PAUSE 2 weeks".

@@ -22,6 +22,7 @@ def record(
     community_id: int,
     actor: Coordinator | None,
     action: str,
+    actor_label: str = CLI_ACTOR,
     subject: str = "",
     now: datetime | None = None,
     **detail: Any,
@@ -30,7 +31,7 @@ def record(
     event = AuditEvent(
         community_id=community_id,
         coordinator_id=actor.id if actor is not None else None,
-        actor=actor.email if actor is not None else CLI_ACTOR,
+        actor=actor.email if actor is not None else actor_label,
         action=action,
         subject=subject[:80],
         detail=detail,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from flows import catalog, donations, shifts
 from flows.engine import (
     Effect,
+    Forget,
     OptIn,
     OptOut,
     RecordConsent,
@@ -18,7 +19,7 @@ from flows.engine import (
     SetName,
     VolunteerStatus,
 )
-from service import callouts, rosters
+from service import callouts, privacy, rosters
 from service import donations as donation_service
 from service.models import Community, ConversationSession, Volunteer
 
@@ -97,6 +98,9 @@ def apply_effects(
                 )
                 volunteer.status = VolunteerStatus.ACTIVE
                 _record_consent(volunteer, source, wording, now)
+                privacy.lift_suppression(session, community.id, volunteer.phone)
+            case Forget():
+                privacy.forget_volunteer(session, volunteer, community, now)
     return results
 
 

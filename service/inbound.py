@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from flows import conversation
 from flows.engine import Context, VolunteerStatus
 from flows.sms import segment_info
+from service import privacy
 from service.db import take_sqlite_write_lock
 from service.delivery import mark_reachable
 from service.effects import apply_effects, load_session_state, save_session_state
@@ -176,7 +177,7 @@ def _process(
                 kind="reply",
                 idempotency_key=f"reply:{message.id}:{index}",
                 from_address=channel.twilio_address,
-                to_address=message.from_address,
+                to_address=privacy.ERASED if volunteer.erased_at else message.from_address,
                 body=text,
                 status=MessageStatus.REPLIED,
                 segments=info.segments,

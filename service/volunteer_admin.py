@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from flows import catalog
 from flows.engine import VolunteerStatus
 from flows.parsing import MAX_NAME_LENGTH
-from service import audit
+from service import audit, privacy
 from service.models import Community, Coordinator, Message, Volunteer
 from service.phones import InvalidPhoneNumber, to_e164
 from service.volunteer_io import MAX_AVAILABILITY_LENGTH, split_skills
@@ -173,6 +173,15 @@ class DuplicateNumber(ValueError):
         self.existing = existing
 
 
+class Forgotten(ValueError):
+    """The number (or the volunteer) was erased on request and cannot be added back."""
+
+
+def _refuse_forgotten(session: Session, community: Community, phone: str | None) -> None:
+    if phone is not None and privacy.is_suppressed(session, community.id, phone):
+        raise Forgotten(f"This number {privacy.SUPPRESSED_REASON}.")
+
+
 def parse_form(
     form: Mapping[str, str],
     community: Community,
@@ -244,6 +253,7 @@ def create_volunteer(
     """A new active volunteer; the coordinator attests their consent (source "console")."""
     if data.phone is None:
         raise ValueError("a new volunteer needs a number")
+    _refuse_forgotten(session, community, data.phone)
     existing = _holder(session, community, data.phone, None)
     if existing is not None:
         raise DuplicateNumber(existing)
@@ -285,7 +295,10 @@ def update_volunteer(
 ) -> list[str]:
     """Apply the form; returns the names of the fields that changed (audited, values not)."""
     community = session.get_one(Community, volunteer.community_id)
+    if volunteer.erased_at is not None:
+        raise Forgotten("This volunteer was erased on their request and cannot be edited.")
     if data.phone is not None and data.phone != volunteer.phone:
+        _refuse_forgotten(session, community, data.phone)
         existing = _holder(session, community, data.phone, volunteer.id)
         if existing is not None:
             raise DuplicateNumber(existing)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from flows import catalog
 from flows.engine import VolunteerStatus
 from flows.parsing import MAX_NAME_LENGTH
+from service import privacy
 from service.models import Community, Volunteer
 from service.phones import InvalidPhoneNumber, to_e164
 
@@ -100,6 +101,13 @@ def import_volunteers(
     reader.fieldnames = header
     report = ImportReport()
     rows = _parse_rows(reader, community, report, merge_repeats=merge_repeats)
+    suppressed = privacy.suppressed_among(session, community.id, [row.phone for row in rows])
+    if suppressed:  # erased on their request: only they can come back, by texting JOIN
+        for row in rows:
+            if row.phone in suppressed:
+                report.errors.append(RowError(row.line, f"this number {privacy.SUPPRESSED_REASON}"))
+        report.errors.sort(key=lambda error: error.line)
+        rows = [row for row in rows if row.phone not in suppressed]
     existing = _existing(session, community, {row.phone for row in rows})
     for row in rows:
         volunteer = existing.get(row.phone)

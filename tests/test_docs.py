@@ -292,6 +292,6 @@ def test_checks_report_omissions(name: str) -> None:
 def test_keyword_status_check_can_fail() -> None:
     wrong = misreported_keywords(
         "## Keywords\n\n| text | meaning | status |\n|---|---|---|\n"
-        "| `STOP` | opt out | coming |\n| `FORGET` | erase me | available |\n"
+        "| `STOP` | opt out | coming |\n| `TELEPORT` | beam me up | available |\n"
     )
     assert len(wrong) == 2

@@ -21,6 +21,7 @@ from service.config import Settings
 from service.db import unit_of_work
 from service.dispatcher import dispatch_due
 from service.donations import plan_cycles
+from service.privacy import apply_retention
 from service.rosters import mark_no_shows
 from workers import runtime as runtime_module
 from workers.dispatch import recover_interrupted
@@ -30,7 +31,7 @@ job_log = logging.getLogger("handsup.job")
 
 PUMP_INTERVAL = 1.0  # seconds
 MIN_PUMP_INTERVAL = 0.1  # when a paced sender gets a token sooner
-SWEEP_INTERVAL = 60.0  # seconds between no-show sweeps
+SWEEP_INTERVAL = 60.0  # seconds between sweeps (no-shows, cycles, message retention)
 
 
 class OutboxPump(threading.Thread):
@@ -56,6 +57,7 @@ class OutboxPump(threading.Thread):
                     with unit_of_work(rt.session_factory) as session:
                         mark_no_shows(session, clock.now())
                         plan_cycles(session, clock.now())
+                        apply_retention(session, clock.now())
                     last_sweep = time.monotonic()
             except Exception:  # the pump must outlive a database blip; the error is logged
                 log.exception("outbox pump failed; retrying in %.0fs", self.interval)

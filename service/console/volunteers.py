@@ -21,7 +21,7 @@ from service.donations import pledges_of
 from service.extensions import db_session
 from service.models import Role, Volunteer, VolunteerStatus
 from service.rosters import commitments_of
-from service.volunteer_admin import DuplicateNumber, VolunteerFilter
+from service.volunteer_admin import DuplicateNumber, Forgotten, VolunteerFilter
 from service.volunteer_io import (
     ImportFileError,
     ImportReport,
@@ -149,6 +149,9 @@ def volunteer_new() -> ResponseReturnValue:
         dbs.commit()
     except (DuplicateNumber, IntegrityError) as exc:
         return _duplicate(None, exc)
+    except Forgotten as exc:
+        dbs.rollback()
+        return _form_page(None, _submitted(), {"phone": str(exc)})
     flash(f"Added {created.name}.")
     return redirect(url_for("console.volunteer", volunteer_id=created.id))
 
@@ -182,6 +185,9 @@ def volunteer_edit(volunteer_id: int) -> ResponseReturnValue:
         dbs.commit()
     except (DuplicateNumber, IntegrityError) as exc:
         return _duplicate(found, exc)
+    except Forgotten as exc:
+        dbs.rollback()
+        return _form_page(found, _submitted(), {"phone": str(exc)})
     flash(f"Saved {found.name}." if changed else "Nothing changed.")
     return redirect(url_for("console.volunteer", volunteer_id=found.id))
 

@@ -30,7 +30,12 @@ from service.models.rosters import (
     Shift,
     ShiftStatus,
 )
-from service.models.volunteers import ConversationSession, Volunteer, VolunteerStatus
+from service.models.volunteers import (
+    ConversationSession,
+    Suppression,
+    Volunteer,
+    VolunteerStatus,
+)
 
 __all__ = [
     "Assignment",
@@ -64,6 +69,7 @@ __all__ = [
     "Shift",
     "ShiftStatus",
     "StandingPledge",
+    "Suppression",
     "Volunteer",
     "VolunteerStatus",
 ]

@@ -53,6 +53,8 @@ class Community(Base):
     protect_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A whole-community broadcast waits for a second coordinator's approval.
     two_person_broadcasts: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Message texts older than this many days are deleted (the rows and counts stay).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     channels: Mapped[list[Channel]] = relationship(back_populates="community")

@@ -1,4 +1,5 @@
-"""Volunteers (one per phone number per community) and their conversation sessions."""
+"""Volunteers (one per phone number per community), their conversation sessions, and the
+suppression list that outlives an erased volunteer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flows.engine import VolunteerStatus
 from service.db import Base, UTCDateTime, str_enum, utcnow
 
-__all__ = ["ConversationSession", "Volunteer", "VolunteerStatus"]
+__all__ = ["ConversationSession", "Suppression", "Volunteer", "VolunteerStatus"]
 
 
 class Volunteer(Base):
@@ -53,6 +54,9 @@ class Volunteer(Base):
     preferred_channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channels.id", ondelete="SET NULL")
     )
+    # Set when the volunteer asked to be forgotten (FORGET): the row stays, anonymous, so
+    # counts (hours served, fill rates) still add up.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -76,3 +80,20 @@ class ConversationSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     volunteer: Mapped[Volunteer] = relationship(back_populates="session")
+
+
+class Suppression(Base):
+    """A number that must never be texted again by mistake: left behind by an erasure.
+
+    Only a one-way hash of the number is kept (``service.privacy.phone_hash``), so the list
+    does not hold the number itself.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("community_id", "phone_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(40), default="forget")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -39,6 +39,7 @@ from flows.engine import (
     VolunteerStatus,
     with_effects,
 )
+from flows.forget import FORGET
 from flows.keywords import Intent, Keyword
 from flows.onboarding import ONBOARDING
 from flows.shifts import (
@@ -159,7 +160,7 @@ def test_flow_definition_error_is_a_value_error() -> None:
 
 
 def test_shipped_flows_are_registered_under_their_names() -> None:
-    assert FLOWS == {"onboarding": ONBOARDING}
+    assert FLOWS == {"onboarding": ONBOARDING, "forget": FORGET}
     for name, flow in FLOWS.items():
         assert flow.name == name
 
