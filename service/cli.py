@@ -36,6 +36,8 @@ from service.accounts import (
 )
 from service.broadcasts import BroadcastError, Segment, preview_broadcast, queue_broadcast
 from service.communities import CommunityError, create_community, find_community
+from service.community_export import export_zip
+from service.community_settings import SettingsError, parse_retention
 from service.config import ConfigError, Settings, database_url_from_env
 from service.db import make_engine, make_session_factory, unit_of_work
 from service.delivery import message_log
@@ -222,6 +224,19 @@ def set_password_cmd(email: str, forget_authenticator: bool) -> None:
         if forget_authenticator:
             reset_two_factor(coordinator)
         click.echo(f"password set for {coordinator.email}; their console sessions are signed out")
+
+
+@main.command("export-community")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="FILE.zip")
+def export_community_cmd(slug: str, out_path: str) -> None:
+    """Everything the community holds, as community.json plus a CSV per table, in a ZIP."""
+    with database() as session:
+        community = find_community(session, slug)
+        archive = export_zip(session, community, clock.now())
+        audit.record(session, community_id=community.id, actor=None, action="exported community")
+    Path(out_path).write_bytes(archive)
+    click.echo(f"wrote {out_path} ({len(archive)} bytes)")
 
 
 @main.command("import-volunteers")
@@ -589,14 +604,20 @@ def parse_offsets(raw: str) -> list[int]:
     help="Most asks and call-outs per volunteer per week (3).",
 )
 @click.option("--reminders", default=None, help="Shift reminder offsets, e.g. 24h,2h.")
+@click.option(
+    "--retention-days",
+    default=None,
+    help="Delete message texts older than N days (rows and counts stay); 'off' keeps them.",
+)
 def community_settings_cmd(
     slug: str,
     quiet_start: str | None,
     quiet_end: str | None,
     ask_limit: int | None,
     reminders: str | None,
+    retention_days: str | None,
 ) -> None:
-    """Show or change quiet hours, the weekly ask limit and shift reminder offsets."""
+    """Show or change quiet hours, ask limit, shift reminders and message retention."""
     with database() as session:
         community = find_community(session, slug)
         if quiet_start is not None:
@@ -605,6 +626,11 @@ def community_settings_cmd(
             community.quiet_end_minute = parse_clock("--quiet-end", quiet_end)
         if ask_limit is not None:
             community.ask_limit_per_week = ask_limit
+        if retention_days is not None:
+            try:
+                community.retention_days = parse_retention(retention_days, "--retention-days")
+            except SettingsError as exc:
+                raise click.ClickException(f"--retention-days: {exc}") from None
         roster = rosters.shifts_roster(session, community)
         if reminders is not None:
             roster.reminder_offsets = parse_offsets(reminders)
@@ -615,7 +641,8 @@ def community_settings_cmd(
         click.echo(
             f"{slug}: quiet hours {start // 60:02d}:{start % 60:02d}-{end // 60:02d}:"
             f"{end % 60:02d}, ask limit {community.ask_limit_per_week}/week, "
-            f"reminders {offsets or 'none'} before each shift"
+            f"reminders {offsets or 'none'} before each shift, texts kept "
+            + (f"{community.retention_days} days" if community.retention_days else "forever")
         )
 
 

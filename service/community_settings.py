@@ -95,6 +95,21 @@ def parse_ask_limit(raw: str, field: str = "ask_limit_per_week") -> int:
     return int(text)
 
 
+RETENTION_MAX_DAYS = 3650
+
+
+def parse_retention(raw: str, field: str = "retention_days") -> int | None:
+    """Days to keep message texts; blank or "off": keep them."""
+    text = raw.strip().lower()
+    if text in ("", "off", "none"):
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= RETENTION_MAX_DAYS:
+        raise SettingsError(
+            field, f"keep texts for a whole number of days, 1 to {RETENTION_MAX_DAYS}, or blank"
+        )
+    return int(text)
+
+
 def parse_content_sid(raw: str, field: str) -> str | None:
     """A WhatsApp template Content SID (``HX`` + 32 hex); blank: none."""
     text = raw.strip()
@@ -115,6 +130,7 @@ class CommunitySettings:
     reminder_offsets: list[int]
     ask_limit_per_week: int
     whatsapp_templates: dict[str, str] = field(default_factory=dict)
+    retention_days: int | None = None
     require_totp: bool = False
     protect_numbers: bool = False
     two_person_broadcasts: bool = False
@@ -127,6 +143,7 @@ class CommunitySettings:
             "quiet_end": format_clock(self.quiet_end_minute),
             "reminders": format_offsets(self.reminder_offsets),
             "ask_limit_per_week": str(self.ask_limit_per_week),
+            "retention_days": "" if self.retention_days is None else str(self.retention_days),
         }
         for kind in TEMPLATE_KINDS:
             form[f"template_{kind}"] = self.whatsapp_templates.get(kind, "")
@@ -157,6 +174,7 @@ def current_settings(session: Session, community: Community) -> CommunitySetting
         reminder_offsets=list(offsets),
         ask_limit_per_week=community.ask_limit_per_week,
         whatsapp_templates=templates,
+        retention_days=community.retention_days,
         require_totp=community.require_totp,
         protect_numbers=community.protect_numbers,
         two_person_broadcasts=community.two_person_broadcasts,
@@ -183,6 +201,7 @@ def parse_form(form: Mapping[str, str]) -> tuple[CommunitySettings | None, dict[
     values["quiet_end_minute"] = take("quiet_end", parse_clock, "quiet_end")
     values["reminder_offsets"] = take("reminders", parse_offsets, "reminders")
     values["ask_limit_per_week"] = take("ask_limit_per_week", parse_ask_limit, "ask_limit_per_week")
+    values["retention_days"] = take("retention_days", parse_retention, "retention_days")
     templates: dict[str, str] = {}
     for kind in TEMPLATE_KINDS:
         name = f"template_{kind}"

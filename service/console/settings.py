@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from service import audit
+from service import audit, clock
 from service.accounts import AccountError, create_coordinator
+from service.community_export import export_zip
 from service.community_settings import (
     FLAGS,
     apply_settings,
@@ -36,6 +37,7 @@ FIELD_LABELS = {
     "reminder_offsets": "reminders",
     "ask_limit_per_week": "weekly ask limit",
     "whatsapp_templates": "WhatsApp templates",
+    "retention_days": "message retention",
     "require_totp": "two-factor for coordinators",
     "protect_numbers": "protect numbers",
     "two_person_broadcasts": "two-person broadcasts",
@@ -228,3 +230,27 @@ def coordinator_role(membership_id: int) -> ResponseReturnValue:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@bp.get("/settings/export.zip")
+@requires(Role.OWNER)
+def community_export() -> ResponseReturnValue:
+    """The whole community as JSON + CSV in a ZIP (owners only; audited)."""
+    context = current()
+    dbs = db_session()
+    now = clock.now()
+    archive = export_zip(dbs, context.community, now)
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="exported community",
+        subject=f"community:{context.community.id}",
+    )
+    dbs.commit()
+    filename = f"handsup-{context.community.slug}-{now:%Y%m%d}.zip"
+    return Response(
+        archive,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

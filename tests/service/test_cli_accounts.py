@@ -1,4 +1,5 @@
-"""``handsup create-coordinator`` and ``handsup set-password``: accounts from the terminal."""
+"""Accounts and privacy settings from the terminal: ``create-coordinator``, ``set-password``,
+``community-settings --retention-days``."""
 
 from __future__ import annotations
 
@@ -74,3 +75,17 @@ def test_set_password_errors_are_one_line(cli: Cli, community: Community) -> Non
     assert "at least 10 characters" in one_line_error(short)
     unknown = cli("set-password", "--email", "nobody@example.org", input="long enough pass\n")
     assert "no coordinator has the email" in one_line_error(unknown)
+
+
+def test_community_settings_sets_message_retention(
+    cli: Cli, db: Session, community: Community
+) -> None:
+    result = cli("community-settings", "--community", "riverside", "--retention-days", "30")
+    assert result.exit_code == 0, result.output
+    assert "texts kept 30 days" in result.stdout
+    db.expire_all()
+    assert db.get_one(Community, community.id).retention_days == 30
+    off = cli("community-settings", "--community", "riverside", "--retention-days", "off")
+    assert "texts kept forever" in off.stdout
+    bad = cli("community-settings", "--community", "riverside", "--retention-days", "-3")
+    assert "--retention-days" in one_line_error(bad)

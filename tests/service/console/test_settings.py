@@ -318,3 +318,21 @@ def test_role_change_needs_a_known_role(
     me = membership_of(db, "owner@example.org", community)
     response = owner_console.post(f"/console/settings/coordinators/{me.id}/role", {"role": "x"})
     assert response.status_code == 400
+
+
+def test_message_retention_is_a_setting(
+    owner_console: ConsoleClient, db: Session, community: Community
+) -> None:
+    assert (
+        owner_console.post("/console/settings", {**VALID, "retention_days": "90"}).status_code
+        == 302
+    )
+    assert fresh(db, community).retention_days == 90
+    assert 'name="retention_days" value="90"' in owner_console.text("/console/settings")
+    bad = owner_console.post("/console/settings", {**VALID, "retention_days": "0"})
+    assert bad.status_code == 400 and "whole number of days" in bad.get_data(as_text=True)
+    assert fresh(db, community).retention_days == 90  # nothing saved
+    assert (
+        owner_console.post("/console/settings", {**VALID, "retention_days": ""}).status_code == 302
+    )
+    assert fresh(db, community).retention_days is None
