@@ -493,6 +493,11 @@ def measure(
     return Timing(name, path, status, samples, counter[0] // max(repeat, 1))
 
 
+# Downloads of a community's whole data: timed and printed, but their time grows with
+# everything the community holds (a backup, not a page), so the page target does not apply.
+BULK_DOWNLOADS = frozenset({"console.community_export"})
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -515,17 +520,22 @@ def report(
     print(f"{'page':<{width}}  status  median ms  p95 ms  SQL/req  x baseline  target")
     ok_all = True
     for t in timings:
-        ok = t.status in (200, 302) and t.p95 <= target
+        bulk = t.name in BULK_DOWNLOADS
+        ok = t.status in (200, 302) and (bulk or t.p95 <= target)
         ok_all &= ok
         ratio = t.median / baseline.median
+        mark = "bulk" if bulk and ok else verdict(ok)
         print(
             f"{t.path:<{width}}  {t.status:>6}  {t.median:>9.1f}  {t.p95:>6.1f}  "
-            f"{t.statements:>7}  {ratio:>9.1f}x  {verdict(ok)}"
+            f"{t.statements:>7}  {ratio:>9.1f}x  {mark}"
         )
     for line in skipped:
         print(f"skipped: {line}")
-    if timings:
-        slowest = max(timings, key=lambda t: t.p95)
+    pages = [t for t in timings if t.name not in BULK_DOWNLOADS]
+    if any(t.name in BULK_DOWNLOADS for t in timings):
+        print("bulk: a whole-community download (export), timed but not held to the page target")
+    if pages:
+        slowest = max(pages, key=lambda t: t.p95)
         print()
         print(
             f"slowest page: {slowest.path} ({slowest.name}): median {slowest.median:.1f} ms, "
@@ -535,8 +545,7 @@ def report(
         if not_ok:
             print(f"pages that did not answer 200/302: {', '.join(not_ok)}")
     print(
-        f"{verdict(ok_all)}: every console page's p95 within {target:.0f} ms "
-        f"({len(timings)} page(s))"
+        f"{verdict(ok_all)}: every console page's p95 within {target:.0f} ms ({len(pages)} page(s))"
     )
     return ok_all
 
