@@ -12,7 +12,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import console, errors, health, logs, simulator, twilio_webhooks
+from service import console, errors, health, logs, simulator, twilio_webhooks, unavailable
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.extensions import EXTENSION_KEY, Resources, close_db_session
@@ -65,6 +65,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(twilio_webhooks.bp)
     csrf.exempt(twilio_webhooks.bp)  # authenticated by Twilio's signature instead
     console.init_app(app)
+    unavailable.init_blueprint(app)  # a database outage anywhere else: 503, not 500
     if not settings.is_production:
         app.register_blueprint(simulator.bp)
 

@@ -3,6 +3,8 @@
 ``POST /twilio/inbound`` answers TwiML with the immediate reply; ``POST /twilio/status``
 records delivery status. Every request must carry a valid ``X-Twilio-Signature`` computed
 over ``PUBLIC_BASE_URL`` + path (so validation works behind a PaaS proxy) and every form field.
+While the database is unreachable both answer 503 with ``Retry-After`` (``service.unavailable``),
+never a 500: Twilio's retry of the same MessageSid is then stored once and answered.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
-from service import clock, outbox
+from service import clock, outbox, unavailable
 from service.delivery import record_status
 from service.extensions import db_session, resources
 from service.inbound import (
@@ -28,6 +31,7 @@ from service.phones import InvalidPhoneNumber, mask, parse_twilio_address
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+unavailable.init_blueprint(bp)
 
 MAX_SID_LENGTH = 64
 
@@ -124,6 +128,17 @@ def twiml(replies: tuple[str, ...] | list[str]) -> Response:
 
 
 def kick_outbox() -> None:
-    """Hand any rows this request queued to RQ now; the worker's pump retries on failure."""
+    """Hand any rows this request queued to RQ now; the worker's pump retries on failure.
+
+    The message is already processed and committed, so a database that went away since is no
+    reason to withhold the reply: the rows wait for the pump.
+    """
     res = resources()
-    outbox.enqueue_due(res.session_factory, res.redis, buckets=res.buckets)
+    try:
+        outbox.enqueue_due(res.session_factory, res.redis, buckets=res.buckets)
+    except SQLAlchemyError as exc:
+        if not unavailable.is_database_unavailable(exc):
+            raise
+        log.warning(
+            "twilio: outbox kick skipped, database unavailable (%s)", unavailable.describe(exc)
+        )
