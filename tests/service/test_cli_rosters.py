@@ -221,7 +221,7 @@ def test_community_settings(cli: Cli, community: Community, db: Session) -> None
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
         "riverside: quiet hours 22:30-07:00, ask limit 5/week, reminders 24h,2h,30m before each "
-        "shift"
+        "shift, texts kept forever"
     )
     db.expire_all()
     stored = db.get_one(Community, community.id)

@@ -5,6 +5,8 @@ owner proves the URLs name real pages (so a 404 means isolation, not a typo)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,6 +14,7 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
 
 from service import clock
 from service.console import PUBLIC_ENDPOINTS
@@ -127,6 +130,14 @@ def ids_in_community(
         return ids
 
 
+def readable(response: TestResponse) -> str:
+    """The text a response carries; for a ZIP download, the text of every file in it."""
+    if response.mimetype == "application/zip":
+        bundle = zipfile.ZipFile(io.BytesIO(response.get_data()))
+        return "\n".join(bundle.read(name).decode() for name in bundle.namelist())
+    return response.get_data(as_text=True)
+
+
 def console_rules(app: Flask) -> list[tuple[str, str, list[str]]]:
     """(endpoint, rule, methods) for every console route but the public sign-in pages."""
     rules = []
@@ -173,7 +184,7 @@ def test_every_console_route_is_closed_to_another_community(
             else:
                 continue  # acts on the stranger's own community; no id to walk
             walked += 1
-            body = response.get_data(as_text=True)
+            body = readable(response)
             if has_args:
                 assert response.status_code in (403, 404), (method, url, response.status_code)
             else:
