@@ -295,6 +295,19 @@ def reset_load_community(url: str, target: ScaleTarget) -> int:
     started = time.perf_counter()
     engine = make_engine(url)
     with engine.begin() as connection:
+        # Its messages first, with FK triggers off: ``messages.retry_of_id`` (and
+        # ``callout_id``, ``channel_id``) have no index, so a plain cascade would check each
+        # deleted message with a Seq Scan of the 5,000,000 rows (0.6 s each: hours). Only
+        # messages of the same community refer to them, and they all go.
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(
+            text(
+                "DELETE FROM messages WHERE community_id IN "
+                "(SELECT id FROM communities WHERE slug = :s)"
+            ),
+            {"s": COMMUNITY_SLUG},
+        )
+    with engine.begin() as connection:
         connection.execute(text("DELETE FROM communities WHERE slug = :s"), {"s": COMMUNITY_SLUG})
         connection.execute(text("DELETE FROM outbox"))  # jobs about the deleted community
     factory = make_session_factory(engine)

@@ -650,7 +650,7 @@ def run_checks(factory: sessionmaker[Session], community_id: int, sids: Sequence
                 .where(
                     Message.community_id == community_id,
                     Message.direction == Direction.OUTBOUND,
-                    Message.kind != "reply",
+                    Message.kind.not_in(("reply", "broadcast")),  # not the history
                 )
                 .group_by(Message.status)
             ).all()

@@ -60,6 +60,9 @@ class InboundResult:
     replies: tuple[str, ...]
     message_id: int
     duplicate: bool
+    # The step had effects, so it may have queued texts or jobs for the outbox to hand over
+    # now (a menu or a HELP queues nothing: the reply goes back in the TwiML answer).
+    queued: bool = False
 
 
 class UnknownDestination(LookupError):
@@ -201,7 +204,7 @@ def _process(
         len(texts),
         len(outcome.effects),
     )
-    return InboundResult(texts, message.id, duplicate=False)
+    return InboundResult(texts, message.id, duplicate=False, queued=bool(outcome.effects))
 
 
 def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:

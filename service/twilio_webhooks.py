@@ -67,7 +67,8 @@ def inbound() -> Response:
     except UnknownDestination:
         log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
         return twiml(())
-    kick_outbox()
+    if result.queued:  # most texts queue nothing; the worker's pump is the safety net
+        kick_outbox()
     return twiml(result.replies)
 
 
