@@ -12,7 +12,16 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import console, errors, health, logs, simulator, twilio_webhooks, unavailable
+from service import (
+    console,
+    errors,
+    health,
+    logs,
+    outbox,
+    simulator,
+    twilio_webhooks,
+    unavailable,
+)
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.extensions import EXTENSION_KEY, Resources, close_db_session
@@ -50,10 +59,12 @@ def register_config(app: Flask, settings: Settings) -> None:
 def register_resources(app: Flask, settings: Settings) -> None:
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    outbox.track_due_work(session_factory)
     app.extensions[EXTENSION_KEY] = Resources(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         redis_url=redis_url_for(settings),
     )
     app.teardown_appcontext(close_db_session)

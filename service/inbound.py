@@ -33,6 +33,7 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
+from service.outbox import queued_due_work
 from service.phones import mask
 from service.rosters import RosterLookup
 
@@ -60,8 +61,8 @@ class InboundResult:
     replies: tuple[str, ...]
     message_id: int
     duplicate: bool
-    # The step had effects, so it may have queued texts or jobs for the outbox to hand over
-    # now (a menu or a HELP queues nothing: the reply goes back in the TwiML answer).
+    # The step queued a text or a job that is due now, for the outbox to hand over at once
+    # (a menu, a HELP or a claim queues nothing due: the reply goes back in the TwiML answer).
     queued: bool = False
 
 
@@ -204,7 +205,7 @@ def _process(
         len(texts),
         len(outcome.effects),
     )
-    return InboundResult(texts, message.id, duplicate=False, queued=bool(outcome.effects))
+    return InboundResult(texts, message.id, duplicate=False, queued=queued_due_work(session))
 
 
 def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:

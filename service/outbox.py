@@ -17,12 +17,12 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock, dispatcher
 from service.db import unit_of_work
-from service.models import OutboxItem
+from service.models import Message, MessageStatus, OutboxItem
 from service.pacing import TokenBuckets
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,37 @@ def add(
     )
     session.add(item)
     return item
+
+
+HANDOVER_KEY = "handsup_due_now"  # in Session.info: this unit of work queued work due now
+
+
+def track_due_work(factory: sessionmaker[Session]) -> None:
+    """Note in each session whether it queued an outbox item or a message that is due now.
+
+    A webhook hands the outbox over only then: most texts queue nothing due (a menu, a
+    claim whose reminders are days away), and scanning for due rows on every request costs
+    more than the request itself. Anything not handed over goes with the worker's pump.
+    """
+
+    @event.listens_for(factory, "before_flush")
+    def _note(session: Session, _context: object, _instances: object) -> None:
+        if session.info.get(HANDOVER_KEY):
+            return
+        horizon = clock.now()
+        for obj in session.new:
+            if (isinstance(obj, OutboxItem) and (obj.available_at or horizon) <= horizon) or (
+                isinstance(obj, Message)
+                and obj.status == MessageStatus.PENDING
+                and (obj.not_before or horizon) <= horizon
+            ):
+                session.info[HANDOVER_KEY] = True
+                return
+
+
+def queued_due_work(session: Session) -> bool:
+    """Whether this session queued work due now (see ``track_due_work``); resets the note."""
+    return bool(session.info.pop(HANDOVER_KEY, False))
 
 
 def enqueue_due(

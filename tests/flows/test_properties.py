@@ -180,13 +180,16 @@ def test_step_never_raises_and_answers_everyone_who_has_not_opted_out(
 @SETTINGS
 @given(text=TEXTS, session=st.sampled_from(sorted(SESSIONS)))
 def test_opted_out_numbers_get_nothing_but_help_and_opt_in(text: str, session: str) -> None:
+    """...or, when they ask to be forgotten, the FORGET confirmation (nothing else is sent)."""
     context = make_context(VolunteerStatus.OPTED_OUT)
     outcome = step(context, SESSIONS[session], text)
     keys = [r.key for r in outcome.replies]
 
-    assert keys in ([], ["help"], ["optin.confirmed"])
+    assert keys in ([], ["help"], ["optin.confirmed"], ["forget.confirm"])
     if keys == ["optin.confirmed"]:
         assert outcome.effects == (OptIn("sms"),)
+    elif keys == ["forget.confirm"]:
+        assert outcome.effects == () and outcome.session.flow == "forget"
     else:
         assert outcome.effects == ()
     if not keys:
