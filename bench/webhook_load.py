@@ -942,10 +942,17 @@ def prepare_small(database_url: str) -> None:
     prepare_database(database_url)
 
 
+def gunicorn_workers() -> int:
+    """The worker count gunicorn.conf.py gives gunicorn (WEB_CONCURRENCY, else its default)."""
+    config: dict[str, object] = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), config)
+    return int(str(config.get("workers", 1)))
+
+
 def environment_line(engine: Engine, args: argparse.Namespace) -> str:
     with engine.connect() as connection:
         version = str(connection.scalar(text("SHOW server_version")))
-    workers = args.web_concurrency or 1
+    workers = args.web_concurrency or gunicorn_workers()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"environment: PostgreSQL {version}, CPUs {os.cpu_count()}, load average {load}, "
