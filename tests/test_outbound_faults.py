@@ -139,6 +139,8 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.2)
 
 # -- 1. two racing workers, one SIGKILLed mid-broadcast, a replacement started ---------------
 
+RECIPIENTS = 2_000
+
 
 def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_once(
     settings: Settings,
@@ -148,9 +150,9 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
     redis: Redis,
     tmp_path: Path,
 ) -> None:
-    phones = [f"+1202555{2000 + i:04d}" for i in range(300)]
+    phones = [f"+1202555{2000 + i:04d}" for i in range(RECIPIENTS)]
     add_volunteers(session_factory, community, phones)
-    fake_twilio.latency = 0.01  # 300 sends take several seconds: time to kill a worker
+    fake_twilio.latency = 0.01  # the sends take several seconds: time to kill a worker
     workers: list[Proc] = []
 
     def logs() -> str:
@@ -166,7 +168,7 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
 
         wait_until(both_registered, 30, "two RQ workers to register")
         with unit_of_work(session_factory) as session:
-            assert queue_broadcast(session, community, "Sandbags at the school, 6pm") == 300
+            assert queue_broadcast(session, community, "Sandbags at the school, 6pm") == RECIPIENTS
 
         wait_until(lambda: len(fake_twilio.messages) >= 60, 30, "the first 60 sends")
         # The victim is a worker in the middle of a send batch (both usually are by now).
@@ -182,13 +184,13 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
         victim.popen.wait(timeout=10)
         sent_at_kill = len(fake_twilio.messages)
         workers.append(start_worker(settings, tmp_path / "worker-3.log"))
-        assert sent_at_kill < 300, "the broadcast finished before the kill: nothing to recover"
+        assert sent_at_kill < RECIPIENTS, "the broadcast ended before the kill: nothing to recover"
 
         def all_sent() -> bool:
             for w in workers:
                 assert w is victim or w.popen.poll() is None, logs()
             counts = statuses(session_factory)
-            return sum(counts.values()) == 300 and set(counts) <= SENT_STATES
+            return sum(counts.values()) == RECIPIENTS and set(counts) <= SENT_STATES
 
         try:
             wait_until(all_sent, 90, "every broadcast row to be sent")
@@ -209,7 +211,7 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
     missing = set(phones) - set(per_recipient)
     assert not doubled, f"sent twice: {doubled}"
     assert not missing, f"never sent: {sorted(missing)}"
-    assert set(per_recipient) == set(phones) and len(fake_twilio.messages) == 300
+    assert set(per_recipient) == set(phones) and len(fake_twilio.messages) == RECIPIENTS
     with session_factory() as session:
         rows = session.execute(
             select(Message.status, Message.twilio_sid, Message.lease_until, Message.decision).where(
@@ -397,6 +399,9 @@ class RedisServer:
             self.proc = None
 
 
+REDIS_OUTAGE = 30.0  # seconds Redis stays down while volunteers text
+
+
 def test_redis_down_then_back_loses_and_doubles_nothing(
     settings: Settings,
     community: Community,
@@ -414,11 +419,16 @@ def test_redis_down_then_back_loses_and_doubles_nothing(
     try:
         assert app.test_client().get("/readyz").status_code == 200
         server.stop()
+        stopped_at = time.monotonic()
 
-        # Volunteers who text still get their answers and their texts are stored.
-        texters = ["+12025550123", "+12025550124"]
-        for phone in texters:
+        # For REDIS_OUTAGE seconds volunteers keep texting: each one still gets its answers and
+        # every text is stored.
+        texters: list[str] = []
+        while time.monotonic() - stopped_at < REDIS_OUTAGE or len(texters) < 2:
+            phone = f"+1202556{len(texters):04d}"
             sms.join(phone)
+            texters.append(phone)
+            time.sleep(0.5)
         shifts = sms.send(texters[1], "SHIFTS")
         assert shifts and all(text for text in shifts)
         with session_factory() as session:
@@ -428,11 +438,23 @@ def test_redis_down_then_back_loses_and_doubles_nothing(
                 )
             ).all()
         assert "SHIFTS" in inbound and "JOIN" in inbound
+        with session_factory() as session:
+            processed = session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.direction == Direction.INBOUND,
+                    Message.status == MessageStatus.PROCESSED,
+                    Message.from_address.in_(texters),
+                )
+            )
+        assert processed == 3 * len(texters) + 1  # JOIN, name, YES each, and the SHIFTS
+        assert len(texters) >= 20  # texting went on through the whole outage
 
         others = ["+12025550125", "+12025550126", "+12025550127"]
         add_volunteers(session_factory, community, others)
         with unit_of_work(session_factory) as session:
-            assert queue_broadcast(session, community, "Levee check at 7") == 5
+            assert queue_broadcast(session, community, "Levee check at 7") == len(texters) + 3
 
         assert outbox.enqueue_due(session_factory, unreachable) == 0
         with session_factory() as session:
@@ -460,7 +482,9 @@ def test_redis_down_then_back_loses_and_doubles_nothing(
             assert code == 0, burst.output()
             per_recipient = Counter(m.to for m in fake_twilio.messages)
             assert per_recipient == Counter(texters + others), (run, per_recipient)
-            assert fake_twilio.bodies() == ["Riverside Flood Crew: Levee check at 7"] * 5
+            assert fake_twilio.bodies() == ["Riverside Flood Crew: Levee check at 7"] * (
+                len(texters) + 3
+            )
         with session_factory() as session:
             rows = session.execute(
                 select(Message.status, Message.twilio_sid).where(
