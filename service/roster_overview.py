@@ -1,8 +1,7 @@
 """Read models for the console's shift and donation pages (and the dashboard): a fixed handful
 of queries per page, never one per row, and no writes (a GET never creates a cycle).
 
-Also ``edit_shift``, the coordinator's change of a shift's details. Imports models and service
-modules only (no Flask).
+Imports models and service modules only (no Flask).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from service.models import (
     Pledge,
     PledgeStatus,
     Shift,
-    ShiftStatus,
     Volunteer,
 )
 
@@ -162,63 +160,6 @@ def shift_roster(session: Session, shift: Shift) -> ShiftRoster:
         group.append(RosterEntry(assignment, volunteer, position))
     roster.dropped.sort(key=lambda e: e.assignment.dropped_at or e.assignment.updated_at)
     return roster
-
-
-class ShiftEditError(ValueError):
-    """A change a coordinator may not make; the message says why, in their words, and
-    ``field`` names the form field at fault."""
-
-    def __init__(self, message: str, field: str = "form") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def edit_shift(
-    session: Session,
-    shift: Shift,
-    community: Community,
-    *,
-    title: str,
-    place: str,
-    capacity: int,
-    skill: str | None,
-    starts_at: datetime,
-    ends_at: datetime,
-    now: datetime,
-) -> list[str]:
-    """Change a shift's details; returns what changed. A move re-plans the reminders
-    (``rosters.move_shift``); more places go to the waitlist first (each promoted volunteer
-    is told by the catalog text). Runs in the caller's transaction."""
-    if shift.status in (ShiftStatus.CANCELLED, ShiftStatus.DONE):
-        raise ShiftEditError(f"This shift is {shift.status.value}: it can no longer be changed.")
-    if capacity < shift.confirmed_count:
-        raise ShiftEditError(
-            f"Capacity cannot go below the {shift.confirmed_count} place(s) already taken.",
-            "capacity",
-        )
-    changed: list[str] = []
-    for name, value in (
-        ("title", title),
-        ("place", place),
-        ("skill", (skill or "").strip().lower() or None),
-    ):
-        if getattr(shift, name) != value:
-            setattr(shift, name, value)
-            changed.append(name)
-    if (starts_at, ends_at) != (shift.starts_at, shift.ends_at):
-        rosters.move_shift(session, shift, starts_at, ends_at, now)
-        changed.append("time")
-    if capacity != shift.capacity:
-        shift.capacity = capacity
-        changed.append("capacity")
-        session.flush()
-        rosters.promote_waitlist(session, community, shift.id, now)
-        session.refresh(shift)
-        shift.status = (
-            ShiftStatus.FULL if shift.confirmed_count >= shift.capacity else ShiftStatus.OPEN
-        )
-    session.flush()
-    return changed
 
 
 # ----- donations -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Shift rosters: create shifts, claim places (capacity held by the database), drop and promote
-the waitlist, check in and out, cancel and move shifts, schedule reminders, mark no-shows.
+the waitlist, check in and out, edit, cancel and move shifts, schedule reminders, mark no-shows.
 
 Functions run inside the caller's transaction and never commit. Texts come from the catalogs.
 """
@@ -593,3 +593,60 @@ def is_askable(volunteer: Volunteer, now: datetime) -> bool:
         and volunteer.paused_until is not None
         and volunteer.paused_until <= now
     )
+
+
+class ShiftEditError(ValueError):
+    """A change a coordinator may not make; the message says why, in their words, and
+    ``field`` names the form field at fault."""
+
+    def __init__(self, message: str, field: str = "form") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def edit_shift(
+    session: Session,
+    shift: Shift,
+    community: Community,
+    *,
+    title: str,
+    place: str,
+    capacity: int,
+    skill: str | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> list[str]:
+    """Change a shift's details; returns what changed. A move re-plans the reminders
+    (``move_shift``); more places go to the waitlist first (each promoted volunteer
+    is told by the catalog text). Runs in the caller's transaction."""
+    if shift.status in (ShiftStatus.CANCELLED, ShiftStatus.DONE):
+        raise ShiftEditError(f"This shift is {shift.status.value}: it can no longer be changed.")
+    if capacity < shift.confirmed_count:
+        raise ShiftEditError(
+            f"Capacity cannot go below the {shift.confirmed_count} place(s) already taken.",
+            "capacity",
+        )
+    changed: list[str] = []
+    for name, value in (
+        ("title", title),
+        ("place", place),
+        ("skill", (skill or "").strip().lower() or None),
+    ):
+        if getattr(shift, name) != value:
+            setattr(shift, name, value)
+            changed.append(name)
+    if (starts_at, ends_at) != (shift.starts_at, shift.ends_at):
+        move_shift(session, shift, starts_at, ends_at, now)
+        changed.append("time")
+    if capacity != shift.capacity:
+        shift.capacity = capacity
+        changed.append("capacity")
+        session.flush()
+        promote_waitlist(session, community, shift.id, now)
+        session.refresh(shift)
+        shift.status = (
+            ShiftStatus.FULL if shift.confirmed_count >= shift.capacity else ShiftStatus.OPEN
+        )
+    session.flush()
+    return changed

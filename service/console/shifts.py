@@ -21,7 +21,8 @@ from service.console import bp
 from service.console.access import current, requires, scoped
 from service.extensions import db_session
 from service.models import Assignment, AssignmentStatus, CallOutAsk, Community, Role, Shift
-from service.roster_overview import ShiftEditError, edit_shift, shift_roster, shift_rows
+from service.roster_overview import shift_roster, shift_rows
+from service.rosters import ShiftEditError, edit_shift
 from service.twilio_webhooks import kick_outbox
 
 TITLE_MAX, PLACE_MAX, SKILL_MAX = 80, 120, 40
