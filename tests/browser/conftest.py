@@ -23,18 +23,15 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from redis import Redis
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from service.accounts import create_coordinator
-from service.config import Environment, Settings
+from service.config import Settings
 from service.db import unit_of_work
 from service.models import Community, Coordinator, Role
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, COMMUNITY_NUMBER
-from tests.fakes.twilio_server import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -98,28 +95,9 @@ def live_server() -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def settings(
-    clean_db: Engine,
-    database_url: str,
-    redis: Redis,
-    redis_url: str,
-    fake_twilio: FakeTwilio,
-    tmp_path: Path,
-    live_server: LiveServer,
-) -> Settings:
-    """As in ``tests/conftest.py``, but webhooks are signed against the live server's URL."""
-    return Settings(
-        env=Environment.TEST,
-        database_url=database_url,
-        redis_url=redis_url,
-        secret_key="test-secret",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_api_base_url=fake_twilio.url,
-        public_base_url=live_server.url,
-        pacing=False,
-        instance_path=tmp_path / "instance",
-    )
+def settings(settings: Settings, live_server: LiveServer) -> Settings:
+    """The suite's test settings, but webhooks are signed against the live server's URL."""
+    return settings.replace(public_base_url=live_server.url)
 
 
 @pytest.fixture

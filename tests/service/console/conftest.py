@@ -107,6 +107,19 @@ def console_for(app: Flask) -> Callable[[], ConsoleClient]:
     return lambda: ConsoleClient(app.test_client())
 
 
+def _signed_in(
+    console_for: Callable[[], ConsoleClient],
+    make_coordinator: MakeCoordinator,
+    community: Community,
+    email: str,
+    role: Role,
+) -> ConsoleClient:
+    make_coordinator(community, email, role)
+    browser = console_for()
+    assert browser.login(email).status_code == 302
+    return browser
+
+
 @pytest.fixture
 def console(
     console_for: Callable[[], ConsoleClient],
@@ -114,10 +127,9 @@ def console(
     community: Community,
 ) -> ConsoleClient:
     """Signed in as a coordinator of the test community."""
-    make_coordinator(community, "coord@example.org", Role.COORDINATOR)
-    browser = console_for()
-    assert browser.login("coord@example.org").status_code == 302
-    return browser
+    return _signed_in(
+        console_for, make_coordinator, community, "coord@example.org", Role.COORDINATOR
+    )
 
 
 @pytest.fixture
@@ -126,10 +138,7 @@ def owner_console(
     make_coordinator: MakeCoordinator,
     community: Community,
 ) -> ConsoleClient:
-    make_coordinator(community, "owner@example.org", Role.OWNER)
-    browser = console_for()
-    assert browser.login("owner@example.org").status_code == 302
-    return browser
+    return _signed_in(console_for, make_coordinator, community, "owner@example.org", Role.OWNER)
 
 
 @pytest.fixture
@@ -138,7 +147,4 @@ def viewer_console(
     make_coordinator: MakeCoordinator,
     community: Community,
 ) -> ConsoleClient:
-    make_coordinator(community, "viewer@example.org", Role.VIEWER)
-    browser = console_for()
-    assert browser.login("viewer@example.org").status_code == 302
-    return browser
+    return _signed_in(console_for, make_coordinator, community, "viewer@example.org", Role.VIEWER)
