@@ -15,12 +15,15 @@ three ``YES`` to every ``SHIFTS``:
 
 1. baseline: a bare Flask app (one POST route, a fixed TwiML reply) under the SAME gunicorn
    command line and options, closed-loop with ``--clients`` clients, before and after HandsUp;
+   Then the floor: a Flask app that checks the signature, stores the text once (one
+   ``INSERT ... ON CONFLICT DO NOTHING``, committed) and answers the same fixed TwiML, the
+   least any webhook that never loses a text must do (``create_floor_app``), same command line;
 2. open loop: ``--rate`` requests/s (default 50) for ``--duration`` s (default 20), each request
    sent at its scheduled moment; latency is from that moment (queueing in the generator
    counts), p50/p95/p99, errors (not 200, or not TwiML with a ``<Message>``). Target: p99 <
    250 ms, no errors;
 3. closed loop: ``--clients`` clients as fast as HandsUp answers for ``--closed-duration`` s;
-   requests/s and its ratio to the baseline (target >= 40%);
+   requests/s and its ratio to the baseline (target >= 40%) and to the floor;
 4. memory: peak RSS (VmHWM, and the highest VmRSS sampled) of each gunicorn worker process and
    of the ``handsup worker`` process (target < 120 MB each);
 5. checks: every inbound message posted is stored exactly once and processed; the shift's
@@ -60,7 +63,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from sqlalchemy import Engine, func, insert, make_url, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
@@ -104,6 +107,51 @@ def create_bare_app() -> Flask:
         return Response(BARE_TWIML, mimetype="text/xml")
 
     return app
+
+
+FLOOR_TABLE = "bench_floor_inbound"
+
+
+def create_floor_app() -> Flask:
+    """The floor: the least a webhook that never loses a text must do before it answers. It
+    checks Twilio's signature and stores the text once (one ``INSERT ... ON CONFLICT DO
+    NOTHING`` on its MessageSid, committed, through an engine built like the app's), then
+    answers the bare app's fixed TwiML. No volunteer, no conversation, no reply of its own."""
+    from service.config import normalize_database_url
+    from service.db import make_engine
+
+    app = Flask("floor")
+    engine = make_engine(normalize_database_url(os.environ["DATABASE_URL"]))
+    validator = RequestValidator(os.environ["TWILIO_AUTH_TOKEN"])
+    url = os.environ["PUBLIC_BASE_URL"] + INBOUND_PATH
+    statement = text(
+        f"INSERT INTO {FLOOR_TABLE} (sid, sender, body) VALUES (:sid, :sender, :body) "
+        "ON CONFLICT (sid) DO NOTHING"
+    )
+
+    @app.post(INBOUND_PATH)
+    def inbound() -> Response:
+        form = request.form
+        if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+            abort(403)
+        row = {"sid": form["MessageSid"], "sender": form["From"], "body": form["Body"]}
+        with engine.begin() as connection:
+            connection.execute(statement, row)
+        return Response(BARE_TWIML, mimetype="text/xml")
+
+    return app
+
+
+def create_floor_table(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+        connection.execute(
+            text(
+                f"CREATE TABLE {FLOOR_TABLE} (sid VARCHAR(64) PRIMARY KEY, "
+                "sender VARCHAR(64) NOT NULL, body TEXT NOT NULL, "
+                "created_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        )
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -701,17 +749,27 @@ def wait_for_outbox(factory: sessionmaker[Session], community_id: int) -> None:
 # -- one run -----------------------------------------------------------------------------------
 
 
-def bare_baseline(args: argparse.Namespace, env: dict[str, str], tmpdir: Path, label: str) -> Phase:
+def baseline(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    tmpdir: Path,
+    label: str,
+    app_spec: str = "bench.webhook_load:create_bare_app()",
+    name: str = "bare",
+) -> Phase:
+    """A closed loop against another app under the Procfile's web command line."""
     port = free_port()
-    argv = procfile_web_command(port, "bench.webhook_load:create_bare_app()")
-    log_path = tmpdir / "bare.log"
-    plan = Plan(COMMUNITY_NUMBER, phones_for(VOLUNTEERS), prefix=f"bare{label}")
+    argv = procfile_web_command(port, app_spec)
+    log_path = tmpdir / f"{name}.log"
+    plan = Plan(COMMUNITY_NUMBER, phones_for(VOLUNTEERS), prefix=f"{name}{label}")
     texts = plan.storm(0, int(args.closed_duration * 4000))
     with process(argv, env, log_path) as child:
         wait_for_port(port, child, log_path)
         closed_loop(port, texts[:WARMUP_REQUESTS], 2, 10.0, need_message=True)
         phase = closed_loop(port, texts[WARMUP_REQUESTS:], args.clients, args.closed_duration, True)
-    return Phase(f"bare {label}", phase.samples, phase.seconds)
+    if phase.errors:
+        raise SystemExit(f"{name} {label} failed: {phase.first_errors()}")
+    return Phase(f"{name} {label}", phase.samples, phase.seconds)
 
 
 def handsup_run(
@@ -815,7 +873,7 @@ def phase_line(phase: Phase) -> str:
     )
 
 
-def report_run(run: Run, bare: Phase, args: argparse.Namespace) -> bool:
+def report_run(run: Run, bare: Phase, args: argparse.Namespace, floor: Phase | None = None) -> bool:
     print(f"--- {run.label}")
     print(phase_line(run.open_loop))
     for error in run.open_loop.first_errors():
@@ -855,6 +913,11 @@ def report_run(run: Run, bare: Phase, args: argparse.Namespace) -> bool:
         f"target:      closed loop >= {RATIO_TARGET:.0%} of bare: {verdict(closed_ok)} "
         f"({run.closed_loop.rate:.1f}/s vs {bare.rate:.1f}/s = {ratio:.1%})"
     )
+    if floor is not None:
+        print(
+            f"ratio:       closed loop / floor {run.closed_loop.rate / floor.rate:.1%} "
+            f"({run.closed_loop.rate:.1f}/s vs {floor.rate:.1f}/s)"
+        )
     print(
         f"target:      peak RSS < {RSS_TARGET_MB:.0f} MB: {verdict(memory_ok)} "
         f"(web worker {web_mb:.1f} MB, handsup worker {worker_mb:.1f} MB)"
@@ -979,6 +1042,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
     factory = make_session_factory(engine)
     phones = phones_for(VOLUNTEERS)
     community_id = seed_load_community(factory, COMMUNITY_NUMBER, phones)
+    create_floor_table(engine)
     analyze(engine)
     print(environment_line(engine, args))
     print(f"web command: {shlex.join(procfile_web_command(0))} (port filled in)")
@@ -987,9 +1051,10 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
     passed = True
     with FakeTwilioProcess(ACCOUNT_SID, AUTH_TOKEN) as fake:
         env = app_env(target, fake.url, tmpdir, args.web_concurrency)
-        before = bare_baseline(args, env, tmpdir, "before")
+        before = baseline(args, env, tmpdir, "before")
+        floor = baseline(args, env, tmpdir, "", "bench.webhook_load:create_floor_app()", "floor")
         small = handsup_run(args, target, fake.url, tmpdir, community_id, "small")
-        after = bare_baseline(args, env, tmpdir, "after")
+        after = baseline(args, env, tmpdir, "after")
         bare = Phase(
             "bare",
             before.samples + after.samples,
@@ -997,7 +1062,12 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
         )
         print(phase_line(before))
         print(phase_line(after))
-        passed = report_run(small, bare, args) and passed
+        print(phase_line(floor))
+        print(
+            f"floor:       {floor.rate / bare.rate:.1%} of bare: storing each text before "
+            "answering, and nothing else"
+        )
+        passed = report_run(small, bare, args, floor) and passed
         if args.scale:
             from bench import data_scale
 
@@ -1016,7 +1086,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
                 big_community,
                 "scale",
             )
-            bare_last = bare_baseline(args, env, tmpdir, "after-scale")
+            bare_last = baseline(args, env, tmpdir, "after-scale")
             print(phase_line(bare_last))
             passed = report_run(big, bare_last, args) and passed
             passed = report_scale(small, big) and passed

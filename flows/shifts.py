@@ -124,9 +124,12 @@ class ConfirmResult:
         return Reply(f"reminder.{self.outcome}", self.shift.params())
 
 
+CallOutOutcome = Literal["confirmed", "full", "declined", "already"]
+
+
 @dataclass(frozen=True)
 class CallOutResult:
-    outcome: Literal["confirmed", "full", "declined", "already"]
+    outcome: CallOutOutcome
     shift: ShiftFacts = ShiftFacts()
 
     def reply(self) -> Reply:

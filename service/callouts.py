@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.shifts import CallOutResult
+from flows.shifts import CallOutOutcome, CallOutResult
 from service import outbox
 from service.inbound_questions import ask_question
 from service.models import (
@@ -189,12 +189,15 @@ def answer(
             CallOutAsk.callout_id == callout_id, CallOutAsk.volunteer_id == volunteer.id
         )
     )
-    if ask is not None:
-        ask.answered_at = now
+
+    def answered(outcome: CallOutOutcome, answer: str | None = None) -> CallOutResult:
+        if ask is not None:  # set together, so the ask is written once, at the commit
+            ask.answered_at = now
+            ask.answer = answer or ask.answer
+        return CallOutResult(outcome, shift_facts)
+
     if not yes:
-        if ask is not None:
-            ask.answer = "no"
-        return CallOutResult("declined", shift_facts)
+        return answered("declined", "no")
     existing = session.scalar(
         select(Assignment).where(
             Assignment.shift_id == shift.id,
@@ -203,7 +206,7 @@ def answer(
         )
     )
     if existing is not None:
-        return CallOutResult("already", shift_facts)
+        return answered("already")
     took = session.execute(
         update(CallOut)
         .where(
@@ -212,12 +215,11 @@ def answer(
             CallOut.filled < CallOut.need,
         )
         .values(filled=CallOut.filled + 1)
+        .returning(CallOut.filled, CallOut.need)
         .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if not took:
-        if ask is not None:
-            ask.answer = "late"
-        return CallOutResult("full", shift_facts)
+    ).one_or_none()
+    if took is None:
+        return answered("full", "late")
     result = claim(
         session, volunteer, community, shift.id, now, source="callout", allow_waitlist=False
     )
@@ -228,18 +230,15 @@ def answer(
             .values(filled=CallOut.filled - 1)
             .execution_options(synchronize_session=False)
         )
-        if ask is not None:
-            ask.answer = "late"
-        return CallOutResult("full", shift_facts)
-    if ask is not None:
-        ask.answer = "yes"
-    session.execute(
-        update(CallOut)
-        .where(CallOut.id == callout_id, CallOut.filled >= CallOut.need)
-        .values(status=CallOutStatus.FILLED)
-        .execution_options(synchronize_session=False)
-    )
-    return CallOutResult("confirmed", shift_facts)
+        return answered("full", "late")
+    if took.filled >= took.need:  # the row stays locked by the fill until the commit
+        session.execute(
+            update(CallOut)
+            .where(CallOut.id == callout_id)
+            .values(status=CallOutStatus.FILLED)
+            .execution_options(synchronize_session=False)
+        )
+    return answered("confirmed", "yes")
 
 
 def is_open(session: Session, callout_id: int) -> bool:

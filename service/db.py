@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -106,6 +107,20 @@ def take_sqlite_write_lock(session: Session) -> None:
     dbapi_connection = session.connection().connection.dbapi_connection
     if dbapi_connection is not None and not dbapi_connection.in_transaction:
         session.execute(text("BEGIN IMMEDIATE"))
+
+
+def insert_unless_present(
+    session: Session, model: type[Base], unique_column: str
+) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT ... ON CONFLICT (unique_column) DO NOTHING`` for the session's database.
+
+    Add ``.values(...)`` and ``.returning(model)``: no row comes back when one with the same
+    value exists. On PostgreSQL an insert that meets a concurrent, uncommitted twin waits for
+    it to commit (then skips) or roll back (then inserts), so exactly one of them wins.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
+    return postgresql.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
 
 
 @contextmanager

@@ -1,9 +1,12 @@
 """Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
-step, and commit the new state with its replies and outbox rows.
+step, and commit the stored text with the new state, its replies and outbox rows at once.
 
-Two commits: the inbound message is stored first (so nothing is lost if the step fails), then
-the step's results land atomically. A retry of the same MessageSid returns the stored replies
-and changes nothing. Imports ``flows`` and ``service`` modules only.
+One transaction on the happy path: the text is inserted first with ``ON CONFLICT DO NOTHING``
+on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
+the step fails, the transaction is rolled back and the text alone is stored (``received``),
+so nothing is lost and a retry of the same MessageSid processes it. A retry of a processed
+MessageSid returns the stored replies and changes nothing. Imports ``flows`` and ``service``
+modules only.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flows import conversation
 from flows.engine import Context, VolunteerStatus
 from flows.sms import segment_info
 from service import privacy
-from service.db import take_sqlite_write_lock
+from service.db import insert_unless_present, take_sqlite_write_lock
 from service.delivery import mark_reachable
 from service.effects import apply_effects, load_session_state, save_session_state
 from service.inbound_questions import pending_question
@@ -70,72 +73,96 @@ class UnknownDestination(LookupError):
     """No community owns the number that was texted."""
 
 
-def find_channel(session: Session, kind: ChannelKind, address: str) -> Channel | None:
-    return session.scalar(select(Channel).where(Channel.kind == kind, Channel.address == address))
-
-
 def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> InboundResult:
-    channel = find_channel(session, inbound.kind, inbound.to)
-    if channel is None:
-        raise UnknownDestination(inbound.to)
-    message = _store(session, channel, inbound, now)
-    if message.status == MessageStatus.PROCESSED:
-        replies = _stored_replies(session, message)
-        session.commit()  # end the read: hand the connection back before the outbox kick
-        return InboundResult(replies, message.id, duplicate=True)
-    return _process(session, channel, message.id, inbound, now)
-
-
-def _store(session: Session, channel: Channel, inbound: InboundMessage, now: datetime) -> Message:
-    """Commit the inbound row (or find the one a previous delivery stored)."""
-    existing = session.scalar(select(Message).where(Message.twilio_sid == inbound.sid))
-    if existing is not None:
-        return existing
-    info = segment_info(inbound.body)
-    message = Message(
-        community_id=channel.community_id,
-        channel_id=channel.id,
-        direction=Direction.INBOUND,
-        kind="inbound",
-        twilio_sid=inbound.sid,
-        from_address=_address(inbound.kind, inbound.sender),
-        to_address=channel.twilio_address,
-        body=inbound.body,
-        num_media=inbound.num_media,
-        status=MessageStatus.RECEIVED,
-        segments=info.segments,
-        encoding=info.encoding.value,
-        created_at=now,
-    )
-    session.add(message)
+    """Store, dedupe and process one text in one transaction; commits (the caller's reads too)."""
+    if session.in_transaction():
+        session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
+    take_sqlite_write_lock(session)
+    channel, community = _destination(session, inbound)
+    row = _inbound_row(channel, inbound, now)
+    message = _insert(session, row)
+    if message is None:  # stored before: a retry (a concurrent one waited for the first)
+        message = session.scalars(
+            select(Message)
+            .where(Message.twilio_sid == inbound.sid)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if message.status == MessageStatus.PROCESSED:
+            replies = _stored_replies(session, message)
+            session.commit()  # end the read: hand the connection back before the outbox kick
+            return InboundResult(replies, message.id, duplicate=True)
     try:
-        session.commit()
-    except IntegrityError:  # the same MessageSid stored concurrently by a retry
+        return _process(session, channel, community, message, inbound, now)
+    except Exception:
         session.rollback()
-        existing = session.scalar(select(Message).where(Message.twilio_sid == inbound.sid))
-        if existing is None:
-            raise
-        return existing
-    return message
+        _keep_unprocessed(session, row)
+        raise
+
+
+def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community]:
+    found = session.execute(
+        select(Channel, Community)
+        .join(Community, Community.id == Channel.community_id)
+        .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
+    ).one_or_none()
+    if found is None:
+        raise UnknownDestination(inbound.to)
+    return found[0], found[1]
+
+
+def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
+    info = segment_info(inbound.body)
+    return {
+        "community_id": channel.community_id,
+        "channel_id": channel.id,
+        "direction": Direction.INBOUND,
+        "kind": "inbound",
+        "twilio_sid": inbound.sid,
+        "from_address": _address(inbound.kind, inbound.sender),
+        "to_address": channel.twilio_address,
+        "body": inbound.body,
+        "num_media": inbound.num_media,
+        "status": MessageStatus.RECEIVED,
+        "segments": info.segments,
+        "encoding": info.encoding.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert(session: Session, row: dict[str, object]) -> Message | None:
+    """The new inbound message, or None when its MessageSid is stored already."""
+    statement = insert_unless_present(session, Message, "twilio_sid").values(row)
+    return session.scalars(statement.returning(Message)).one_or_none()
+
+
+def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:
+    """After a failed step: store the text alone (``received``) so a retry can process it."""
+    try:
+        take_sqlite_write_lock(session)
+        _insert(session, row)
+        session.commit()
+    except SQLAlchemyError as exc:  # the step's own error is the one worth raising
+        session.rollback()
+        log.warning(
+            "inbound %s could not be stored after a failed step: %s", row["twilio_sid"], exc
+        )
 
 
 def _process(
-    session: Session, channel: Channel, message_id: int, inbound: InboundMessage, now: datetime
+    session: Session,
+    channel: Channel,
+    community: Community,
+    message: Message,
+    inbound: InboundMessage,
+    now: datetime,
 ) -> InboundResult:
-    """Run one flow step under the message's and then the volunteer's row lock, and commit."""
-    take_sqlite_write_lock(session)
-    message = session.scalars(
-        select(Message)
-        .where(Message.id == message_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if message.status == MessageStatus.PROCESSED:  # a concurrent retry got here first
-        replies = _stored_replies(session, message)
-        session.commit()
-        return InboundResult(replies, message.id, duplicate=True)
-    community = session.get_one(Community, channel.community_id)
+    """Run one flow step under the volunteer's row lock and commit it with the message."""
     volunteer = _lock_volunteer(session, community, inbound.sender, now)
+    # Read before the volunteer changes below: the lazy load would flush them in a statement
+    # of their own, ahead of the one UPDATE at the commit.
+    state = load_session_state(volunteer)
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
     if channel.kind == ChannelKind.WHATSAPP:
@@ -160,7 +187,7 @@ def _process(
         lookup=RosterLookup(session, volunteer, community, now),
         pending=pending_question(volunteer, now),
     )
-    outcome = conversation.step(context, load_session_state(volunteer), inbound.body)
+    outcome = conversation.step(context, state, inbound.body)
     results = apply_effects(session, volunteer, community, outcome.effects, now)
     texts = outcome.render(context, results)
     save_session_state(session, volunteer, outcome.session)
@@ -209,7 +236,11 @@ def _process(
 
 
 def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:
-    """The volunteer row for ``phone``, locked for this transaction; created when new."""
+    """The volunteer row for ``phone``, locked for this transaction; created when new.
+
+    The conversation row is read after the lock (lazily): joined into this statement it would
+    come from the snapshot taken before the lock wait, and may already be stale.
+    """
     query = (
         select(Volunteer)
         .where(Volunteer.community_id == community.id, Volunteer.phone == phone)

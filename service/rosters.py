@@ -215,19 +215,26 @@ def add_shift(
     return shift
 
 
-def _take_place(session: Session, shift_id: int) -> bool:
-    """Atomically take one place if one is free (the row lock serialises racing claims)."""
-    taken = session.execute(
+def _take_place(session: Session, shift_id: int) -> Shift | None:
+    """Atomically take one place if one is free (the row lock serialises racing claims),
+    marking the shift full when it was the last. Returns the shift as it now is, else None."""
+    return session.scalars(
         update(Shift)
         .where(
             Shift.id == shift_id,
             Shift.confirmed_count < Shift.capacity,
             Shift.status.in_((ShiftStatus.OPEN, ShiftStatus.FULL)),
         )
-        .values(confirmed_count=Shift.confirmed_count + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    return bool(taken)
+        .values(
+            confirmed_count=Shift.confirmed_count + 1,
+            status=case(
+                (Shift.confirmed_count + 1 >= Shift.capacity, ShiftStatus.FULL.value),
+                else_=ShiftStatus.OPEN.value,
+            ),
+        )
+        .returning(Shift)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def _release_place(session: Session, shift_id: int) -> None:
@@ -239,7 +246,7 @@ def _release_place(session: Session, shift_id: int) -> None:
     )
 
 
-def _refresh_status(session: Session, shift_id: int) -> Shift:
+def _refresh_status(session: Session, shift_id: int) -> None:
     session.execute(
         update(Shift)
         .where(Shift.id == shift_id, Shift.status.in_((ShiftStatus.OPEN, ShiftStatus.FULL)))
@@ -251,9 +258,6 @@ def _refresh_status(session: Session, shift_id: int) -> Shift:
         )
         .execution_options(synchronize_session=False)
     )
-    return session.scalars(
-        select(Shift).where(Shift.id == shift_id).execution_options(populate_existing=True)
-    ).one()
 
 
 def claim(
@@ -285,7 +289,8 @@ def claim(
     if assignment is not None and assignment.status in ACTIVE:
         return ClaimResult("already", shift_facts)
     seq = _next_seq(session, shift_id)  # takes the shift's row lock until commit
-    got_place = _take_place(session, shift_id)
+    placed = _take_place(session, shift_id)
+    got_place = placed is not None
     if not got_place and not allow_waitlist:
         return ClaimResult("closed", shift_facts)
     status = AssignmentStatus.CONFIRMED if got_place else AssignmentStatus.WAITLISTED
@@ -299,8 +304,8 @@ def claim(
     assignment.dropped_at = None
     assignment.confirmed_at = None
     session.flush()
-    if got_place:
-        schedule_reminders(session, assignment, _refresh_status(session, shift_id), now)
+    if placed is not None:
+        schedule_reminders(session, assignment, placed, now)
         return ClaimResult("confirmed", shift_facts)
     return ClaimResult("waitlisted", shift_facts, waitlist_position(session, assignment))
 
@@ -356,7 +361,7 @@ def promote_waitlist(session: Session, community: Community, shift_id: int, now:
             .order_by(Assignment.queue_seq, Assignment.id)
             .limit(1)
         )
-        if first is None or not _take_place(session, shift_id):
+        if first is None or _take_place(session, shift_id) is None:
             return
         first.status = AssignmentStatus.CONFIRMED
         session.flush()

@@ -39,17 +39,18 @@ from service.models import CallOutAsk, Community, Volunteer
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 
 # The most statements one inbound webhook may run, per text, counting everything in the request
-# (on SQLite two of them are BEGIN IMMEDIATE). Measured on 2026-12-01, SQLite / PostgreSQL, in
-# the comments; the bound leaves room for a feature, not for a query per row.
+# (on SQLite one of them is BEGIN IMMEDIATE). Measured on 2026-12-03, SQLite / PostgreSQL, in
+# the comments (one transaction per text: store, step and replies commit together); the bound
+# leaves room for a feature, not for a query per row.
 BOUNDS = {
-    "join": 22,  # 19 / 17: JOIN from an unknown number: store, create the volunteer, prompt
-    "name": 18,  # 15 / 13: the name during onboarding
-    "consent": 18,  # 15 / 15: YES to the consent question: active, consent record
-    "shifts": 18,  # 16 / 14: SHIFTS: the numbered menu of open shifts
-    "menu": 28,  # 24 / 22: "1" after SHIFTS: claim the place, plan its reminders
-    "callout_yes": 36,  # 32 / 30: YES to an open call-out: fill, claim, plan reminders
-    "unknown": 16,  # 14 / 12: a text no flow understands (flagged for a coordinator)
-    "stop": 18,  # 15 / 13: STOP: opt out, one confirmation
+    "join": 15,  # 12 / 11: JOIN from an unknown number: store, create the volunteer, prompt
+    "name": 12,  # 9 / 8: the name during onboarding
+    "consent": 14,  # 11 / 10: YES to the consent question: active, consent record
+    "shifts": 13,  # 10 / 9: SHIFTS: the numbered menu of open shifts
+    "menu": 20,  # 16 / 15: "1" after SHIFTS: claim the place, plan its reminders
+    "callout_yes": 27,  # 23 / 22: YES to an open call-out: fill, claim, plan reminders
+    "unknown": 11,  # 8 / 7: a text no flow understands (flagged for a coordinator)
+    "stop": 12,  # 9 / 8: STOP: opt out, one confirmation
 }
 SIZES = (5, 500)
 NEWCOMER = "+12025559900"

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
+from service import inbound
 from service.models import ConversationSession, Direction, Message, MessageStatus, Volunteer
 from tests.conftest import (
     COMMUNITY_NUMBER,
@@ -131,6 +132,31 @@ def test_retry_of_a_stored_but_unprocessed_message_processes_it(
     assert "What is your name?" in replies[0]
     assert count_messages(db, twilio_sid=sid) == 1
     assert count_messages(db, twilio_sid=sid, status=MessageStatus.PROCESSED) == 1
+
+
+def test_a_failed_step_keeps_the_text_and_its_retry_processes_it(
+    sms: SmsHelper, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The step runs in the same transaction as the store; when it fails, the text is still kept.
+    form = sms.form(ANA, "JOIN")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in a flow")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(inbound.conversation, "step", broken)
+        with pytest.raises(RuntimeError, match="a bug in a flow"):
+            sms.post("/twilio/inbound", form)
+    db.expire_all()
+    stored = db.scalars(select(Message).where(Message.twilio_sid == form["MessageSid"])).one()
+    assert (stored.body, stored.status, stored.volunteer_id) == ("JOIN", "received", None)
+    assert count_messages(db, direction=Direction.OUTBOUND) == 0
+    assert db.scalars(select(Volunteer)).all() == []  # the step's writes were rolled back
+
+    reply = sms.post("/twilio/inbound", form)  # Twilio's retry of the same MessageSid
+    assert reply.status == 200 and "What is your name?" in reply.texts[0]
+    assert count_messages(db, twilio_sid=form["MessageSid"], status=MessageStatus.PROCESSED) == 1
+    assert count_messages(db, direction=Direction.INBOUND) == 1
 
 
 def test_stop_confirms_once_then_silence_until_start(sms: SmsHelper, db: Session) -> None:
