@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
-from service import clock
+from service import clock, input_guard
 from service.extensions import db_session
 from service.inbound import MAX_BODY_LENGTH, InboundMessage, handle_inbound
 from service.models import Channel, ChannelKind, Community, Message
@@ -20,6 +20,7 @@ from service.phones import InvalidPhoneNumber, to_e164
 from service.twilio_webhooks import kick_outbox
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+input_guard.init_blueprint(bp)
 
 
 @bp.get("/")

@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 
-from service import clock, outbox, unavailable
+from service import clock, input_guard, outbox, unavailable
 from service.delivery import record_status
 from service.extensions import db_session, resources
 from service.inbound import (
@@ -53,6 +53,9 @@ def require_twilio_signature() -> None:
     if not RequestValidator(token).validate(url, request.form, signature):
         log.warning("twilio: rejected request with a bad signature for %s", request.path)
         abort(403)
+
+
+input_guard.init_blueprint(bp)  # after the signature check: unsigned requests stay 403
 
 
 @bp.post("/inbound")

@@ -28,12 +28,14 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from service import input_guard
 from service.console.access import load_context
 from service.extensions import db_session
 from service.models import Role
 from service.phones import mask
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+input_guard.init_blueprint(bp)  # first: a NUL in a search or form is a 400, signed in or not
 
 # Reachable without a session.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.login_code"})

@@ -195,3 +195,17 @@ def test_a_replayed_request_is_answered_once_and_stored_once(sms: SmsHelper, db:
         select(func.count()).select_from(Message).where(Message.direction == Direction.INBOUND)
     )
     assert inbound == 1
+
+
+@pytest.mark.parametrize("field", ["Body", "MessageSid", "ProfileName"])
+def test_a_nul_character_is_400_when_signed_and_403_when_not(
+    sms: SmsHelper, db: Session, field: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: refused up front instead of failing in an INSERT.
+    form = sms.form(ANA, "JOIN")
+    form[field] = form.get(field, "") + "\x00x"
+    assert sms.post(INBOUND, form).status == 400
+    assert sms.post(INBOUND, form, signature="forged").status == 403
+    status_form = {"MessageSid": "SM\x00" + "a" * 30, "MessageStatus": "delivered"}
+    assert sms.post("/twilio/status", status_form).status == 400
+    _nothing_stored(db)
