@@ -772,6 +772,13 @@ def baseline(
     return Phase(f"{name} {label}", phase.samples, phase.seconds)
 
 
+def bare_around(before: Phase, after: Phase) -> Phase:
+    """The baseline of a run: the bare app measured before and after it, printed and pooled."""
+    print(phase_line(before))
+    print(phase_line(after))
+    return Phase("bare", before.samples + after.samples, before.seconds + after.seconds)
+
+
 def handsup_run(
     args: argparse.Namespace,
     target: Target,
@@ -1074,13 +1081,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
         floor = baseline(args, env, tmpdir, "", "bench.webhook_load:create_floor_app()", "floor")
         small = handsup_run(args, target, fake.url, tmpdir, community_id, "small")
         after = baseline(args, env, tmpdir, "after")
-        bare = Phase(
-            "bare",
-            before.samples + after.samples,
-            before.seconds + after.seconds,
-        )
-        print(phase_line(before))
-        print(phase_line(after))
+        bare = bare_around(before, after)
         print(phase_line(floor))
         print(
             f"floor:       {floor.rate / bare.rate:.1%} of bare: storing each text before "
@@ -1107,13 +1108,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
                 "scale",
             )
             bare_last = baseline(args, env, tmpdir, "after-scale")
-            bare_big = Phase(
-                "bare",
-                bare_first.samples + bare_last.samples,
-                bare_first.seconds + bare_last.seconds,
-            )
-            print(phase_line(bare_first))
-            print(phase_line(bare_last))
+            bare_big = bare_around(bare_first, bare_last)
             passed = report_run(big, bare_big, args) and passed
             passed = report_scale(small, big, bare, bare_big) and passed
     redis.flushdb()
