@@ -247,6 +247,7 @@ def _release_place(session: Session, shift_id: int) -> None:
 
 
 def _refresh_status(session: Session, shift_id: int) -> None:
+    """Open or full by the count; the session's copy of the shift is refreshed from the row."""
     session.execute(
         update(Shift)
         .where(Shift.id == shift_id, Shift.status.in_((ShiftStatus.OPEN, ShiftStatus.FULL)))
@@ -256,8 +257,9 @@ def _refresh_status(session: Session, shift_id: int) -> None:
                 else_=ShiftStatus.OPEN.value,
             )
         )
-        .execution_options(synchronize_session=False)
-    )
+        .returning(Shift)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
 
 
 def claim(

@@ -273,6 +273,19 @@ def test_drop_frees_a_place_and_reopens_a_full_shift(db: Session, place: Communi
     assert count_messages(db, kind="notice") == 0  # nobody to promote, nobody told
 
 
+def test_claims_and_drops_keep_the_sessions_shift_current(db: Session, place: Community) -> None:
+    # The place-taking and status UPDATEs return the row, so the shift in the session (the
+    # one a caller holds) is current without a refresh or another SELECT.
+    sandbags = shift(db, place, capacity=1)
+    ana, ben = volunteer(db, place, 1), volunteer(db, place, 2)
+    rosters.claim(db, ana, place, sandbags.id, NOW)
+    assert (sandbags.status, sandbags.confirmed_count) == (ShiftStatus.FULL, 1)
+    rosters.drop(db, ana, place, assignment_of(db, sandbags.id, ana).id, NOW)
+    assert (sandbags.status, sandbags.confirmed_count) == (ShiftStatus.OPEN, 0)
+    rosters.claim(db, ben, place, sandbags.id, NOW)
+    assert (sandbags.status, sandbags.confirmed_count) == (ShiftStatus.FULL, 1)
+
+
 def test_drop_of_a_waitlist_place_keeps_the_confirmed_count(db: Session, place: Community) -> None:
     sandbags = shift(db, place, capacity=1)
     ana, ben, chi = (volunteer(db, place, i) for i in (1, 2, 3))
