@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Case, ColumnElement, case, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows import catalog
 from flows.engine import CommitmentView, NeedView, ShiftView, VolunteerStatus
@@ -215,6 +215,11 @@ def add_shift(
     return shift
 
 
+def _open_or_full(confirmed: ColumnElement[int] | InstrumentedAttribute[int]) -> Case[str]:
+    """The status a shift has with ``confirmed`` places taken: full at capacity, else open."""
+    return case((confirmed >= Shift.capacity, ShiftStatus.FULL.value), else_=ShiftStatus.OPEN.value)
+
+
 def _take_place(session: Session, shift_id: int) -> Shift | None:
     """Atomically take one place if one is free (the row lock serialises racing claims),
     marking the shift full when it was the last. Returns the shift as it now is, else None."""
@@ -227,10 +232,7 @@ def _take_place(session: Session, shift_id: int) -> Shift | None:
         )
         .values(
             confirmed_count=Shift.confirmed_count + 1,
-            status=case(
-                (Shift.confirmed_count + 1 >= Shift.capacity, ShiftStatus.FULL.value),
-                else_=ShiftStatus.OPEN.value,
-            ),
+            status=_open_or_full(Shift.confirmed_count + 1),
         )
         .returning(Shift)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -251,12 +253,7 @@ def _refresh_status(session: Session, shift_id: int) -> None:
     session.execute(
         update(Shift)
         .where(Shift.id == shift_id, Shift.status.in_((ShiftStatus.OPEN, ShiftStatus.FULL)))
-        .values(
-            status=case(
-                (Shift.confirmed_count >= Shift.capacity, ShiftStatus.FULL.value),
-                else_=ShiftStatus.OPEN.value,
-            )
-        )
+        .values(status=_open_or_full(Shift.confirmed_count))
         .returning(Shift)
         .execution_options(synchronize_session=False, populate_existing=True)
     ).all()
@@ -292,10 +289,9 @@ def claim(
         return ClaimResult("already", shift_facts)
     seq = _next_seq(session, shift_id)  # takes the shift's row lock until commit
     placed = _take_place(session, shift_id)
-    got_place = placed is not None
-    if not got_place and not allow_waitlist:
+    if placed is None and not allow_waitlist:
         return ClaimResult("closed", shift_facts)
-    status = AssignmentStatus.CONFIRMED if got_place else AssignmentStatus.WAITLISTED
+    status = AssignmentStatus.CONFIRMED if placed is not None else AssignmentStatus.WAITLISTED
     if assignment is None:
         assignment = Assignment(shift_id=shift_id, volunteer_id=volunteer.id, status=status)
         session.add(assignment)

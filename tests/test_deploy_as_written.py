@@ -252,8 +252,8 @@ def test_the_deploy_section_runs_as_written(
 
         # The community the block created, with the number given to --number.
         create = next(c for c in commands if " create-community " in c)
-        number = shlex.split(create)[shlex.split(create).index("--number") + 1]
-        slug = shlex.split(create)[shlex.split(create).index("--slug") + 1]
+        words = shlex.split(create)
+        number, slug = (words[words.index(option) + 1] for option in ("--number", "--slug"))
         with unit_of_work(session_factory) as session:
             community = session.scalars(select(Community).where(Community.slug == slug)).one()
             community_id = community.id
