@@ -3,7 +3,7 @@ process sends it, against the bare Twilio SDK loop measured in the same run.
 
 Measured (against the fake Twilio REST server in its own process, pacing off):
 
-1. enqueue: ``service.broadcasts.queue_broadcast`` + commit for N active volunteers, in one
+1. enqueue: ``service.sending.broadcasts.queue_broadcast`` + commit for N active volunteers, in one
    transaction (target: 10,000 in under 2 s; scaled linearly for another N);
 2. baseline: a plain ``client.messages.create`` loop in this process with the real SDK and the
    worker's HTTP client (``RebasingHttpClient``), min(N, 3,000) messages, run before and again
@@ -46,12 +46,12 @@ from twilio.rest import Client
 
 from flows.engine import VolunteerStatus
 from service import migrate
-from service.broadcasts import queue_broadcast, render
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.config import Environment, Settings, normalize_database_url
 from service.db import make_engine, make_session_factory, unit_of_work
 from service.models import Community, Message, MessageStatus, Volunteer
 from service.redis_conn import EmbeddedRedis, connect
+from service.sending.broadcasts import queue_broadcast, render
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_server import FakeTwilioProcess
 from workers import runtime as worker_runtime
@@ -82,7 +82,7 @@ PROFILED = (
     ("workers/dispatch.py", "_plan", "  _plan (load rows, send gate)"),
     ("workers/dispatch.py", "_record", "  _record (load + mark, before flush)"),
     ("sqlalchemy/orm/session.py", "commit", "every commit (incl. _record's flush)"),
-    ("service/dispatcher.py", "dispatch_due", "dispatch_due (hand-over to RQ)"),
+    ("service/sending/dispatcher.py", "dispatch_due", "dispatch_due (hand-over to RQ)"),
     ("workers/dispatch.py", "recover_interrupted", "recover_interrupted"),
 )
 

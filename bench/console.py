@@ -41,13 +41,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.broadcast import prepare_database
 from flows.engine import VolunteerStatus
-from service import audit, donations, rosters
-from service.accounts import create_coordinator
 from service.app import create_app
-from service.communities import create_community
+from service.communities import audit
+from service.communities.accounts import create_coordinator
+from service.communities.registry import create_community
 from service.config import Environment, Settings, normalize_database_url
 from service.db import make_session_factory, unit_of_work
-from service.extensions import resources
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -71,6 +70,9 @@ from service.models import (
     Volunteer,
 )
 from service.redis_conn import EmbeddedRedis
+from service.rosters import donations
+from service.rosters import shifts as rosters
+from service.web.extensions import resources
 
 BENCH_DATABASE = "handsup_bench_console"
 SHARED_DATABASES = frozenset({"handsup_test", "handsup", "postgres"})

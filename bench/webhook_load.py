@@ -586,11 +586,12 @@ def seed_load_community(
     """The storm's community: active volunteers, a 50-place shift and an open call-out that
     asked everyone. Returns the community id."""
     from flows.engine import VolunteerStatus
-    from service import callouts, rosters
-    from service.communities import create_community
+    from service.communities.registry import create_community
+    from service.conversations.questions import ask_question
     from service.db import unit_of_work
-    from service.inbound_questions import ask_question
     from service.models import CallOutAsk, Volunteer
+    from service.rosters import callouts
+    from service.rosters import shifts as rosters
 
     now = datetime.now(UTC)
     with unit_of_work(factory) as session:

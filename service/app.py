@@ -12,20 +12,13 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import (
-    console,
-    errors,
-    health,
-    logs,
-    outbox,
-    simulator,
-    twilio_webhooks,
-    unavailable,
-)
+from service import errors, logs
 from service.config import Settings
 from service.db import make_engine, make_session_factory
-from service.extensions import EXTENSION_KEY, Resources, close_db_session
 from service.redis_conn import redis_url_for
+from service.sending import outbox
+from service.web import console, health, simulator, twilio_webhooks, unavailable
+from service.web.extensions import EXTENSION_KEY, Resources, close_db_session
 
 csrf = CSRFProtect()
 

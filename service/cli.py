@@ -26,23 +26,22 @@ from rq.utils import import_attribute
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import audit, callouts, clock, donations, migrate, outbox, rosters
-from service.accounts import (
+from service import clock, migrate
+from service.communities import audit
+from service.communities.accounts import (
     AccountError,
     create_coordinator,
     find_coordinator,
     reset_two_factor,
     set_password,
 )
-from service.broadcasts import BroadcastError, Segment, preview_broadcast, queue_broadcast
-from service.communities import CommunityError, create_community, find_community
-from service.community_export import export_zip
-from service.community_settings import SettingsError, parse_retention
+from service.communities.demo import seed_demo
+from service.communities.export import export_zip
+from service.communities.registry import CommunityError, create_community, find_community
+from service.communities.settings import SettingsError, parse_retention
 from service.config import ConfigError, Settings, database_url_from_env
+from service.conversations.inbound import InboundMessage, handle_inbound
 from service.db import make_engine, make_session_factory, unit_of_work
-from service.delivery import message_log
-from service.demo import seed_demo
-from service.inbound import InboundMessage, handle_inbound
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -59,8 +58,6 @@ from service.models import (
     Shift,
     Volunteer,
 )
-from service.pacing import TokenBuckets, default_rate
-from service.phones import InvalidPhoneNumber, mask, to_e164
 from service.redis_conn import (
     EmbeddedRedis,
     announce,
@@ -69,13 +66,20 @@ from service.redis_conn import (
     redis_url_for,
     withdraw,
 )
-from service.send_gate import TEMPLATE_KINDS
-from service.volunteer_io import (
+from service.rosters import callouts, donations
+from service.rosters import shifts as rosters
+from service.sending import outbox
+from service.sending.broadcasts import BroadcastError, Segment, preview_broadcast, queue_broadcast
+from service.sending.delivery import message_log
+from service.sending.gate import TEMPLATE_KINDS
+from service.sending.pacing import TokenBuckets, default_rate
+from service.volunteers.import_export import (
     ImportFileError,
     export_volunteers,
     import_volunteers,
     neutralize,
 )
+from service.volunteers.phones import InvalidPhoneNumber, mask, to_e164
 
 RUN_WORKER = "workers.worker.run_worker"
 USER_ERRORS = (

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from flask import Flask, Response, g, request
 
-from service.phones import mask
+from service.volunteers.phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from service import migrate
 from service.app import create_app
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.config import Environment, Settings
 from service.db import Base, make_engine, make_session_factory, unit_of_work
 from service.models import Community, Message

@@ -17,9 +17,9 @@ import pytest
 from flows import catalog, keywords
 from flows.keywords import Intent, classify
 from flows.parsing import contains_phrase, parse_yes, tokens
-from service import demo
 from service.app import create_app
 from service.cli import main
+from service.communities import demo
 from service.config import Environment, Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, donations, outbox
+from service import clock
 from service.cli import main as cli
 from service.config import Settings
 from service.db import unit_of_work
 from service.models import Community, Message, Pledge, PledgeStatus, Volunteer
+from service.rosters import donations
+from service.sending import outbox
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 

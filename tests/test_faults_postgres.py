@@ -33,13 +33,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import migrate, outbox, rosters, twilio_webhooks
+from service import migrate
 from service.app import create_app
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.config import Environment, Settings
 from service.db import make_engine, make_session_factory, unit_of_work
 from service.models import Community, Direction, Message, MessageStatus, Volunteer
 from service.redis_conn import free_port
+from service.rosters import shifts as rosters
+from service.sending import outbox
+from service.web import twilio_webhooks
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -160,7 +163,7 @@ def test_webhooks_answer_503_with_retry_after_when_the_database_is_unreachable(
         ("/twilio/inbound", sms.form("+12025550123", "SHIFTS")),
         ("/twilio/status", status_form),
     ]
-    with caplog.at_level(logging.WARNING, logger="service.unavailable"):
+    with caplog.at_level(logging.WARNING, logger="service.web.unavailable"):
         for path, form in requests:
             signature = sms.sign(path, form)
             response = sms.client.post(path, data=form, headers={"X-Twilio-Signature": signature})

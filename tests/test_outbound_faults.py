@@ -24,9 +24,8 @@ from rq import Worker
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock, outbox
+from service import clock
 from service.app import create_app
-from service.broadcasts import queue_broadcast
 from service.config import Settings
 from service.db import unit_of_work
 from service.models import (
@@ -39,6 +38,8 @@ from service.models import (
     VolunteerStatus,
 )
 from service.redis_conn import connect, free_port
+from service.sending import outbox
+from service.sending.broadcasts import queue_broadcast
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from tests.test_processes import BIN, ROOT, process_env

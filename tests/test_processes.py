@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 
-from service.broadcasts import queue_broadcast
 from service.config import Settings
 from service.db import make_engine, unit_of_work
 from service.models import Community, Message
 from service.redis_conn import connect, free_port
+from service.sending.broadcasts import queue_broadcast
 from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, PUBLIC_BASE_URL
 from tests.fakes.twilio_server import FakeTwilio
 

@@ -32,10 +32,11 @@ from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import callouts, rosters
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.db import unit_of_work
 from service.models import CallOutAsk, Community, Volunteer
+from service.rosters import callouts
+from service.rosters import shifts as rosters
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 
 # The most statements one inbound webhook may run, per text, counting everything in the request

@@ -30,9 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import callouts, migrate, rosters
-from service.broadcasts import queue_broadcast
-from service.communities import create_community
+from service import migrate
+from service.communities.registry import create_community
 from service.config import Environment, Settings, normalize_database_url
 from service.db import make_engine, make_session_factory, unit_of_work
 from service.models import (
@@ -49,6 +48,9 @@ from service.models import (
     Volunteer,
 )
 from service.redis_conn import connect, free_port
+from service.rosters import callouts
+from service.rosters import shifts as rosters
+from service.sending.broadcasts import queue_broadcast
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, COMMUNITY_NUMBER, PUBLIC_BASE_URL
 from tests.fakes.twilio_caller import TwilioCaller, WebhookAnswer
 from tests.fakes.twilio_server import FakeTwilioProcess

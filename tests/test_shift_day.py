@@ -16,11 +16,14 @@ from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import callouts, clock, outbox, rosters
+from service import clock
 from service.cli import main as cli
 from service.config import Settings
 from service.db import unit_of_work
 from service.models import Assignment, AssignmentStatus, CallOut, Community, Shift, Volunteer
+from service.rosters import callouts
+from service.rosters import shifts as rosters
+from service.sending import outbox
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 

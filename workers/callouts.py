@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from service import clock
-from service.callouts import send_wave
 from service.db import unit_of_work
 from service.models import CallOut
+from service.rosters.callouts import send_wave
 from workers.runtime import runtime
 
 

@@ -1,7 +1,7 @@
 """Send outbound messages through the send gate, in batches, exactly once.
 
 ``send_batch(ids)`` (the job the dispatcher enqueues) claims its rows atomically (pending ->
-sending, under a lease), runs the send gate (``service.send_gate``) on each, sends what may go
+sending, under a lease), runs the send gate (``service.sending.gate``) on each, sends what may go
 over one pooled connection, and records every outcome on the row: sent, deferred until T,
 suppressed and why, retried later with backoff, or failed with the provider's reason. A job
 run twice, or two workers racing for the same rows, claim each row once.
@@ -26,11 +26,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service import clock, send_gate
+from service import clock
+from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.delivery import UNSUBSCRIBED, WINDOW_CLOSED, mark_unreachable, reason_for
-from service.dispatcher import sender_info
-from service.effects import opt_out
 from service.models import (
     CallOut,
     CallOutStatus,
@@ -42,8 +40,11 @@ from service.models import (
     Volunteer,
 )
 from service.models.messages import ASK_KINDS, STATUS_RANK, provider_status
-from service.outbound import NO_CHANNEL, recipient_for, rules_for
-from service.phones import mask
+from service.sending import gate as send_gate
+from service.sending.delivery import UNSUBSCRIBED, WINDOW_CLOSED, mark_unreachable, reason_for
+from service.sending.dispatcher import sender_info
+from service.sending.queue import NO_CHANNEL, recipient_for, rules_for
+from service.volunteers.phones import mask
 from workers.runtime import SEND_THREADS, Runtime, runtime
 from workers.senders import (
     AmbiguousSendError,

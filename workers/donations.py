@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from flows import catalog
 from service import clock
-from service import donations as donation_service
 from service.db import unit_of_work
 from service.models import (
     Community,
@@ -26,8 +25,9 @@ from service.models import (
     Volunteer,
     VolunteerStatus,
 )
-from service.outbound import queue_message
-from service.quiet_hours import quiet_until
+from service.rosters import donations as donation_service
+from service.sending.queue import queue_message
+from service.sending.quiet_hours import quiet_until
 from workers import dispatch
 from workers.outbox import Defer
 from workers.runtime import runtime

@@ -10,9 +10,9 @@ from datetime import datetime
 from rq.utils import import_attribute
 
 from service.db import unit_of_work, utcnow
-from service.dispatcher import dispatch_due
 from service.models import OutboxItem
-from service.outbox import enqueue_due
+from service.sending.dispatcher import dispatch_due
+from service.sending.outbox import enqueue_due
 from workers.runtime import runtime
 
 ALLOWED_PREFIX = "workers."

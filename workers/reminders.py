@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from flows import catalog
 from service import clock
+from service.conversations.questions import ask_question
 from service.db import unit_of_work
-from service.inbound_questions import ask_question
 from service.models import Assignment, AssignmentStatus, Community, Shift, ShiftStatus, Volunteer
-from service.outbound import queue_message
-from service.quiet_hours import quiet_until
-from service.rosters import facts, is_askable, reminder_key
+from service.rosters.shifts import facts, is_askable, reminder_key
+from service.sending.queue import queue_message
+from service.sending.quiet_hours import quiet_until
 from workers import dispatch
 from workers.outbox import Defer
 from workers.runtime import runtime

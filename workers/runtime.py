@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import make_engine, make_session_factory
-from service.pacing import TokenBuckets
 from service.redis_conn import connect, redis_url_for
+from service.sending.pacing import TokenBuckets
 from workers.senders import SenderRegistry
 
 # Concurrent sends per batch: Twilio takes 100-300 ms to answer, so one at a time would hold a

@@ -16,13 +16,14 @@ from typing import Any
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
-from service import clock, errors, logs, outbox
+from service import clock, errors, logs
 from service.config import Settings
 from service.db import unit_of_work
-from service.dispatcher import dispatch_due
-from service.donations import plan_cycles
-from service.privacy import apply_retention
-from service.rosters import mark_no_shows
+from service.rosters.donations import plan_cycles
+from service.rosters.shifts import mark_no_shows
+from service.sending import outbox
+from service.sending.dispatcher import dispatch_due
+from service.volunteers.privacy import apply_retention
 from workers import runtime as runtime_module
 from workers.dispatch import recover_interrupted
 

@@ -85,8 +85,8 @@ class ConversationSession(Base):
 class Suppression(Base):
     """A number that must never be texted again by mistake: left behind by an erasure.
 
-    Only a one-way hash of the number is kept (``service.privacy.phone_hash``), so the list
-    does not hold the number itself.
+    Only a one-way hash of the number is kept (``service.volunteers.privacy.phone_hash``), so
+    the list does not hold the number itself.
     """
 
     __tablename__ = "suppressions"

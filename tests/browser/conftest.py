@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from service.accounts import create_coordinator
+from service.communities.accounts import create_coordinator
 from service.config import Settings
 from service.db import unit_of_work
 from service.models import Community, Coordinator, Role

@@ -17,10 +17,10 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import rosters
 from service.db import unit_of_work
 from service.models import AuditEvent, Community, Role, Volunteer
-from service.phones import mask
+from service.rosters import shifts as rosters
+from service.volunteers.phones import mask
 from tests.browser.conftest import (
     REQUIRED,
     LiveSms,
@@ -125,7 +125,7 @@ def test_another_communitys_shift_is_404(
     session_factory: sessionmaker[Session],
 ) -> None:
     needs(app, "console.shift")
-    from service.communities import create_community
+    from service.communities.registry import create_community
 
     with unit_of_work(session_factory) as session:
         other = create_community(

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import callouts, rosters
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -31,6 +30,8 @@ from service.models import (
     Shift,
     Volunteer,
 )
+from service.rosters import callouts
+from service.rosters import shifts as rosters
 from tests.conftest import SmsHelper, count_messages
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch

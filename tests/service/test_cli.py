@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
 from service import migrate
-from service.accounts import verify_password
 from service.cli import main
+from service.communities.accounts import verify_password
 from service.config import Settings
 from service.models import (
     Channel,
@@ -658,7 +658,7 @@ def test_broadcast_to_a_roster_reaches_those_booked_on_its_open_shifts(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from service import rosters
+    from service.rosters import shifts as rosters
 
     people = []
     for phone in ("+12025550111", "+12025550112", "+12025550113"):
@@ -765,7 +765,7 @@ def test_messages_lists_the_gate_decisions_with_numbers_masked(
         )
     )
     db.commit()
-    from service.outbound import queue_message
+    from service.sending.queue import queue_message
 
     for volunteer in fresh(db).scalars(select(Volunteer).order_by(Volunteer.id)):
         queue_message(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts import verify_password
+from service.communities.accounts import verify_password
 from service.models import AuditEvent, Community, Coordinator
 from tests.service.conftest import Cli, one_line_error
 

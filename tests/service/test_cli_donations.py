@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import clock, donations
+from service import clock
 from service.models import (
     Community,
     CycleNeed,
@@ -27,6 +27,7 @@ from service.models import (
     PledgeStatus,
     Volunteer,
 )
+from service.rosters import donations
 from tests.service.conftest import Cli, one_line_error
 
 ZONE = ZoneInfo("America/New_York")

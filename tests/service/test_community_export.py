@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.accounts import create_coordinator
-from service.communities import create_community
+from service.communities.accounts import create_coordinator
+from service.communities.registry import create_community
 from service.db import unit_of_work
 from service.models import AuditEvent, Community, Role, Volunteer, VolunteerStatus
 from tests.conftest import SmsHelper

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import callouts, rosters
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -35,6 +34,8 @@ from service.models import (
     ShiftStatus,
     Volunteer,
 )
+from service.rosters import callouts
+from service.rosters import shifts as rosters
 from tests.conftest import SmsHelper
 
 T = TypeVar("T")

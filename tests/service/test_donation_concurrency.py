@@ -23,9 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import clock, donations
-from service.inbound_questions import ask_question
+from service import clock
+from service.conversations.questions import ask_question
 from service.models import Community, Cycle, CycleNeed, Pledge, PledgeStatus, Volunteer
+from service.rosters import donations
 from tests.conftest import SmsHelper
 
 T = TypeVar("T")

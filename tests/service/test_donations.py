@@ -16,8 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flows.engine import NeedView, VolunteerStatus
-from service import donations
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.models import (
     Community,
     Cycle,
@@ -32,6 +31,7 @@ from service.models import (
     StandingPledge,
     Volunteer,
 )
+from service.rosters import donations
 
 ZONE = ZoneInfo("America/New_York")
 SAT_9, SAT_16 = date(2030, 3, 9), date(2030, 3, 16)

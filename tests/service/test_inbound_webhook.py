@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import inbound
+from service.conversations import inbound
 from service.models import ConversationSession, Direction, Message, MessageStatus, Volunteer
 from tests.conftest import (
     COMMUNITY_NUMBER,

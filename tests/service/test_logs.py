@@ -18,11 +18,12 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock, errors, logs, outbox
+from service import clock, errors, logs
 from service.db import unit_of_work
 from service.models import Community, Volunteer
-from service.outbound import queue_message
-from service.phones import mask
+from service.sending import outbox
+from service.sending.queue import queue_message
+from service.volunteers.phones import mask
 from tests.conftest import SmsHelper
 from workers.worker import HandsUpWorker
 

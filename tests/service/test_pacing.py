@@ -6,8 +6,8 @@ import pytest
 from redis import Redis
 
 from service.models.community import ChannelKind
-from service.pacing import Grant, Rate, TokenBuckets, default_rate, sender_key
 from service.redis_conn import connect
+from service.sending.pacing import Grant, Rate, TokenBuckets, default_rate, sender_key
 
 TEN = Rate(per_second=10, burst=10)
 ONE = Rate(per_second=1, burst=1)

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, privacy, rosters
+from service import clock
 from service.db import unit_of_work
 from service.models import (
     Assignment,
@@ -23,8 +23,10 @@ from service.models import (
     Suppression,
     Volunteer,
 )
-from service.outbound import queue_message
-from service.volunteer_io import import_volunteers
+from service.rosters import shifts as rosters
+from service.sending.queue import queue_message
+from service.volunteers import privacy
+from service.volunteers.import_export import import_volunteers
 from tests.conftest import SmsHelper
 
 ANA = "+12025550123"

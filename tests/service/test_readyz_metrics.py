@@ -10,10 +10,11 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock, outbox
+from service import clock
 from service.db import unit_of_work
 from service.models import Community, Direction, Message, MessageStatus, Volunteer
-from service.outbound import queue_message
+from service.sending import outbox
+from service.sending.queue import queue_message
 
 
 def explode() -> None:

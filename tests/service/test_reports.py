@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
 from service import clock
-from service.charts import Bar, bar_chart, nice_ceiling
 from service.db import unit_of_work
 from service.models import (
     Assignment,
@@ -25,7 +24,8 @@ from service.models import (
     ShiftStatus,
     Volunteer,
 )
-from service.reports import (
+from service.web.console.read_models.charts import Bar, bar_chart, nice_ceiling
+from service.web.console.read_models.reports import (
     Period,
     fill_rate,
     hours_by_month,

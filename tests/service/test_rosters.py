@@ -13,8 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import rosters
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -28,6 +27,7 @@ from service.models import (
     ShiftStatus,
     Volunteer,
 )
+from service.rosters import shifts as rosters
 from tests.conftest import count_messages
 
 NOW = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)  # Fri 1 March 2030, 07:00 in New York

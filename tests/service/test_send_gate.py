@@ -9,7 +9,7 @@ import pytest
 
 from flows.engine import VolunteerStatus
 from service.models import ChannelKind
-from service.send_gate import (
+from service.sending.gate import (
     Defer,
     Outbound,
     Recipient,

@@ -1,4 +1,4 @@
-"""CSV import and export of volunteers (service.volunteer_io), without the CLI."""
+"""CSV import and export of volunteers (service.volunteers.import_export), without the CLI."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service.communities import create_community
+from service.communities.registry import create_community
 from service.models import Community, Volunteer
-from service.volunteer_io import (
+from service.volunteers.import_export import (
     EXPORT_COLUMNS,
     ImportFileError,
     ImportReport,

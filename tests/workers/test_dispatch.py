@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, dispatcher, outbox
-from service.broadcasts import queue_broadcast
+from service import clock
 from service.db import unit_of_work
 from service.models import Community, Message, MessageStatus, OutboxItem, Volunteer
-from service.outbound import queue_message
+from service.sending import dispatcher, outbox
+from service.sending.broadcasts import queue_broadcast
+from service.sending.queue import queue_message
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, donations, rosters
-from service.communities import create_community
+from service import clock
+from service.communities.registry import create_community
 from service.models import (
     CallOut,
     CallOutAsk,
@@ -36,6 +36,8 @@ from service.models import (
     StandingPledge,
     Volunteer,
 )
+from service.rosters import donations
+from service.rosters import shifts as rosters
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch

@@ -19,8 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, dispatcher, outbox
-from service.broadcasts import Segment, preview_broadcast, queue_broadcast
+from service import clock
 from service.db import unit_of_work
 from service.models import (
     Channel,
@@ -32,9 +31,11 @@ from service.models import (
     Priority,
     Volunteer,
 )
-from service.outbound import queue_message
-from service.pacing import TokenBuckets
 from service.redis_conn import connect
+from service.sending import dispatcher, outbox
+from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
+from service.sending.pacing import TokenBuckets
+from service.sending.queue import queue_message
 from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import dispatcher, outbox, rosters
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -28,6 +27,8 @@ from service.models import (
     Shift,
     Volunteer,
 )
+from service.rosters import shifts as rosters
+from service.sending import dispatcher, outbox
 from tests.conftest import SmsHelper, count_messages
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from service.accounts import create_coordinator
-from service.communities import create_community
+from service.communities.accounts import create_coordinator
+from service.communities.registry import create_community
 from service.db import unit_of_work
 from service.models import Community, Coordinator, Role
 

@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.accounts import reset_two_factor, set_password
-from service.console import ratelimit
+from service.communities.accounts import reset_two_factor, set_password
 from service.models import AuditEvent, Community, Coordinator, Role
+from service.web.console import ratelimit
 from tests.service.console.conftest import PASSWORD, ConsoleClient, MakeCoordinator
 
 ConsoleFor = Callable[[], ConsoleClient]

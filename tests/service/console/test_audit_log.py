@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service import audit
+from service.communities import audit
 from service.models import Community
 from tests.service.console.conftest import ConsoleClient
 

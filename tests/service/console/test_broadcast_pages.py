@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, outbox
+from service import clock
 from service.db import unit_of_work
 from service.models import AuditEvent, Broadcast, Community, Message, Role, Volunteer
-from service.rosters import add_shift, claim
+from service.rosters.shifts import add_shift, claim
+from service.sending import outbox
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
-from service import clock, donations, rosters
+from service import clock
 from service.db import unit_of_work
 from service.models import (
     Assignment,
@@ -27,7 +27,9 @@ from service.models import (
     Role,
     Volunteer,
 )
-from service.phones import mask
+from service.rosters import donations
+from service.rosters import shifts as rosters
+from service.volunteers.phones import mask
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock, donations
+from service import clock
 from service.db import unit_of_work
 from service.models import (
     AuditEvent,
@@ -21,7 +21,8 @@ from service.models import (
     PledgeStatus,
     Role,
 )
-from service.phones import mask
+from service.rosters import donations
+from service.volunteers.phones import mask
 from tests.conftest import SmsHelper
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 

@@ -11,7 +11,6 @@ from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import outbox
 from service.db import unit_of_work
 from service.models import (
     AuditEvent,
@@ -21,6 +20,7 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
+from service.sending import outbox
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient

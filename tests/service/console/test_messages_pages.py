@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import delivery
 from service.db import unit_of_work
 from service.models import Community, Direction, Message, MessageStatus, Volunteer
+from service.sending import delivery
 from tests.service.console.conftest import ConsoleClient
 
 ANA = "+12025550161"

@@ -6,9 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import rosters
-from service.accounts import verify_password
-from service.community_settings import (
+from service.communities.accounts import verify_password
+from service.communities.settings import (
     SettingsError,
     current_settings,
     parse_clock,
@@ -16,6 +15,7 @@ from service.community_settings import (
     parse_offsets,
 )
 from service.models import AuditEvent, Community, Coordinator, Membership, Role
+from service.rosters import shifts as rosters
 from tests.service.console.conftest import PASSWORD, ConsoleClient, MakeCoordinator
 
 SID = "HX" + "ab" * 16

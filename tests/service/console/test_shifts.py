@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import rosters
 from service.db import unit_of_work
 from service.models import (
     Assignment,
@@ -29,7 +28,8 @@ from service.models import (
     ShiftStatus,
     Volunteer,
 )
-from service.phones import mask
+from service.rosters import shifts as rosters
+from service.volunteers.phones import mask
 from tests.conftest import SmsHelper
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 

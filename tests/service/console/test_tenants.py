@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from service import clock
-from service.console import PUBLIC_ENDPOINTS
 from service.db import unit_of_work
-from service.donations import add_need, cycle_for, donation_schedule, next_day
 from service.models import (
     Assignment,
     AuditEvent,
@@ -37,7 +35,9 @@ from service.models import (
     Volunteer,
     VolunteerStatus,
 )
-from service.rosters import add_shift, claim
+from service.rosters.donations import add_need, cycle_for, donation_schedule, next_day
+from service.rosters.shifts import add_shift, claim
+from service.web.console import PUBLIC_ENDPOINTS
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 
 SENTINELS = ("Zed Sentinel", "Sentinel Shift", "Sentinel Rice", "Sentinel text", "Sentinel news")

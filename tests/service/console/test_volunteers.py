@@ -15,7 +15,6 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
-from service import rosters
 from service.models import (
     AuditEvent,
     Community,
@@ -24,7 +23,8 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
-from service.phones import mask
+from service.rosters import shifts as rosters
+from service.volunteers.phones import mask
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.service.console.conftest import ConsoleClient
 

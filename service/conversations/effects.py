@@ -1,0 +1,144 @@
+"""Apply flow effects to the database, inside the caller's transaction (never commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from flows import catalog, donations, shifts
+from flows.engine import (
+    Effect,
+    Forget,
+    OptIn,
+    OptOut,
+    RecordConsent,
+    Result,
+    SessionState,
+    SetLanguage,
+    SetName,
+    VolunteerStatus,
+)
+from service.models import Community, ConversationSession, Volunteer
+from service.rosters import callouts
+from service.rosters import donations as donation_service
+from service.rosters import shifts as rosters
+from service.volunteers import privacy
+
+
+def apply_effects(
+    session: Session,
+    volunteer: Volunteer,
+    community: Community,
+    effects: tuple[Effect, ...],
+    now: datetime,
+) -> list[Result]:
+    """Apply each effect; return the results whose replies the volunteer must get."""
+    results: list[Result] = []
+    for effect in effects:
+        match effect:
+            case shifts.ClaimShift(shift_id=shift_id):
+                results.append(rosters.claim(session, volunteer, community, shift_id, now))
+            case shifts.DropAssignment(assignment_id=assignment_id):
+                results.append(rosters.drop(session, volunteer, community, assignment_id, now))
+                volunteer.pending_question = None
+            case shifts.ConfirmAssignment(assignment_id=assignment_id):
+                results.append(rosters.confirm(session, volunteer, community, assignment_id, now))
+                volunteer.pending_question = None
+            case shifts.AnswerCallOut(callout_id=callout_id, yes=yes):
+                results.append(callouts.answer(session, volunteer, community, callout_id, yes, now))
+                volunteer.pending_question = None
+            case shifts.CheckIn():
+                results.append(rosters.check_in(session, volunteer, community, now))
+            case shifts.CheckOut():
+                results.append(rosters.check_out(session, volunteer, community, now))
+            case donations.PledgeNeed(
+                cycle_need_id=cycle_need_id, quantity=quantity, weekly=weekly
+            ):
+                results.append(
+                    donation_service.pledge(
+                        session, volunteer, community, cycle_need_id, quantity, now, weekly=weekly
+                    )
+                )
+                volunteer.pending_question = None
+            case donations.DropPledge(pledge_id=pledge_id):
+                results.append(
+                    donation_service.drop_pledge(session, volunteer, community, pledge_id, now)
+                )
+            case donations.MarkDone():
+                results.append(donation_service.mark_done(session, volunteer, community, now))
+            case donations.AnswerStanding(standing_id=standing_id, yes=yes):
+                results.append(
+                    donation_service.answer_standing(
+                        session, volunteer, community, standing_id, yes, now
+                    )
+                )
+                volunteer.pending_question = None
+            case shifts.Pause(until=until):
+                volunteer.status = VolunteerStatus.PAUSED
+                volunteer.paused_until = until
+            case shifts.Resume():
+                volunteer.status = VolunteerStatus.ACTIVE
+                volunteer.paused_until = None
+            case OptOut(source=source):
+                opt_out(volunteer, source, now)
+            case OptIn(source=source):
+                volunteer.status = VolunteerStatus.ACTIVE
+                volunteer.opted_out_at = None
+                volunteer.opt_out_source = None
+                if volunteer.consent_at is None:
+                    _record_consent(volunteer, f"{source}:START", "START keyword", now)
+            case SetName(name=name):
+                volunteer.name = name
+            case SetLanguage(language=language):
+                volunteer.language = language
+            case RecordConsent(source=source, wording_key=key):
+                wording = catalog.render(
+                    volunteer.language,
+                    key,
+                    {"community": community.name, "name": volunteer.name or ""},
+                )
+                volunteer.status = VolunteerStatus.ACTIVE
+                _record_consent(volunteer, source, wording, now)
+                privacy.lift_suppression(session, community.id, volunteer.phone)
+            case Forget():
+                privacy.forget_volunteer(session, volunteer, community, now)
+    return results
+
+
+def opt_out(volunteer: Volunteer, source: str, now: datetime) -> None:
+    """Record an opt-out; nothing is sent to this volunteer again until they opt back in."""
+    if volunteer.status != VolunteerStatus.OPTED_OUT:
+        volunteer.status = VolunteerStatus.OPTED_OUT
+        volunteer.opted_out_at = now
+        volunteer.opt_out_source = source
+
+
+def _record_consent(volunteer: Volunteer, source: str, wording: str, now: datetime) -> None:
+    volunteer.consent_at = now
+    volunteer.consent_source = source
+    volunteer.consent_wording = wording
+
+
+def save_session_state(session: Session, volunteer: Volunteer, state: SessionState) -> None:
+    """Persist the flow position; an idle conversation has no row."""
+    row = volunteer.session
+    if state.flow is None or state.state is None:
+        if row is not None:
+            session.delete(row)
+            volunteer.session = None
+        return
+    if row is None:
+        row = ConversationSession(volunteer_id=volunteer.id, flow=state.flow, state=state.state)
+        volunteer.session = row
+    row.flow = state.flow
+    row.state = state.state
+    row.data = dict(state.data)
+    row.expires_at = state.expires_at
+
+
+def load_session_state(volunteer: Volunteer) -> SessionState:
+    row = volunteer.session
+    if row is None:
+        return SessionState()
+    return SessionState(row.flow, row.state, dict(row.data or {}), row.expires_at)

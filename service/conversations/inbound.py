@@ -1,0 +1,275 @@
+"""Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
+step, and commit the stored text with the new state, its replies and outbox rows at once.
+
+One transaction on the happy path: the text is inserted first with ``ON CONFLICT DO NOTHING``
+on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
+the step fails, the transaction is rolled back and the text alone is stored (``received``),
+so nothing is lost and a retry of the same MessageSid processes it. A retry of a processed
+MessageSid returns the stored replies and changes nothing. Imports ``flows`` and ``service``
+modules only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from flows import conversation
+from flows.engine import Context, VolunteerStatus
+from flows.sms import segment_info
+from service.conversations.effects import apply_effects, load_session_state, save_session_state
+from service.conversations.questions import pending_question
+from service.db import insert_unless_present, take_sqlite_write_lock
+from service.models import (
+    Channel,
+    ChannelKind,
+    Community,
+    Direction,
+    Message,
+    MessageStatus,
+    Volunteer,
+)
+from service.rosters.shifts import RosterLookup
+from service.sending.delivery import mark_reachable
+from service.sending.outbox import queued_due_work
+from service.volunteers import privacy
+from service.volunteers.phones import mask
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_LENGTH = 4096  # WhatsApp's limit; SMS bodies arrive at most 1,600 characters
+# Replies that mean a coordinator should look at the text (the console's inbox), by reply key.
+ATTENTION_BY_REPLY = {"unknown": "unknown", "help": "help"}
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A validated inbound text. ``sender`` is E.164; channel is found from ``to`` and kind."""
+
+    sid: str
+    kind: ChannelKind
+    sender: str
+    to: str
+    body: str
+    num_media: int = 0
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    replies: tuple[str, ...]
+    message_id: int
+    duplicate: bool
+    # The step queued a text or a job that is due now, for the outbox to hand over at once
+    # (a menu, a HELP or a claim queues nothing due: the reply goes back in the TwiML answer).
+    queued: bool = False
+
+
+class UnknownDestination(LookupError):
+    """No community owns the number that was texted."""
+
+
+def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> InboundResult:
+    """Store, dedupe and process one text in one transaction; commits (the caller's reads too)."""
+    if session.in_transaction():
+        session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
+    take_sqlite_write_lock(session)
+    channel, community = _destination(session, inbound)
+    row = _inbound_row(channel, inbound, now)
+    message = _insert(session, row)
+    if message is None:  # stored before: a retry (a concurrent one waited for the first)
+        message = session.scalars(
+            select(Message)
+            .where(Message.twilio_sid == inbound.sid)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if message.status == MessageStatus.PROCESSED:
+            replies = _stored_replies(session, message)
+            session.commit()  # end the read: hand the connection back before the outbox kick
+            return InboundResult(replies, message.id, duplicate=True)
+    try:
+        return _process(session, channel, community, message, inbound, now)
+    except Exception:
+        session.rollback()
+        _keep_unprocessed(session, row)
+        raise
+
+
+def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community]:
+    found = session.execute(
+        select(Channel, Community)
+        .join(Community, Community.id == Channel.community_id)
+        .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
+    ).one_or_none()
+    if found is None:
+        raise UnknownDestination(inbound.to)
+    return found[0], found[1]
+
+
+def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
+    info = segment_info(inbound.body)
+    return {
+        "community_id": channel.community_id,
+        "channel_id": channel.id,
+        "direction": Direction.INBOUND,
+        "kind": "inbound",
+        "twilio_sid": inbound.sid,
+        "from_address": _address(inbound.kind, inbound.sender),
+        "to_address": channel.twilio_address,
+        "body": inbound.body,
+        "num_media": inbound.num_media,
+        "status": MessageStatus.RECEIVED,
+        "segments": info.segments,
+        "encoding": info.encoding.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert(session: Session, row: dict[str, object]) -> Message | None:
+    """The new inbound message, or None when its MessageSid is stored already."""
+    statement = insert_unless_present(session, Message, "twilio_sid").values(row)
+    return session.scalars(statement.returning(Message)).one_or_none()
+
+
+def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:
+    """After a failed step: store the text alone (``received``) so a retry can process it."""
+    try:
+        take_sqlite_write_lock(session)
+        _insert(session, row)
+        session.commit()
+    except SQLAlchemyError as exc:  # the step's own error is the one worth raising
+        session.rollback()
+        log.warning(
+            "inbound %s could not be stored after a failed step: %s", row["twilio_sid"], exc
+        )
+
+
+def _process(
+    session: Session,
+    channel: Channel,
+    community: Community,
+    message: Message,
+    inbound: InboundMessage,
+    now: datetime,
+) -> InboundResult:
+    """Run one flow step under the volunteer's row lock and commit it with the message."""
+    volunteer = _lock_volunteer(session, community, inbound.sender, now)
+    # Read before the volunteer changes below: the lazy load would flush them in a statement
+    # of their own, ahead of the one UPDATE at the commit.
+    state = load_session_state(volunteer)
+    if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
+        volunteer.preferred_channel_id = channel.id
+    if channel.kind == ChannelKind.WHATSAPP:
+        volunteer.whatsapp_inbound_at = now  # opens WhatsApp's 24-hour window
+    mark_reachable(volunteer)
+    if (
+        volunteer.status == VolunteerStatus.PAUSED
+        and volunteer.paused_until is not None
+        and volunteer.paused_until <= now
+    ):
+        volunteer.status = VolunteerStatus.ACTIVE  # the break is over
+        volunteer.paused_until = None
+    context = Context(
+        status=volunteer.status,
+        name=volunteer.name,
+        language=volunteer.language,
+        community_name=community.name,
+        channel=channel.kind.value,
+        now=now,
+        help_contact=community.help_contact,
+        zone=community.timezone,
+        lookup=RosterLookup(session, volunteer, community, now),
+        pending=pending_question(volunteer, now),
+    )
+    outcome = conversation.step(context, state, inbound.body)
+    results = apply_effects(session, volunteer, community, outcome.effects, now)
+    texts = outcome.render(context, results)
+    save_session_state(session, volunteer, outcome.session)
+    if (
+        channel.kind == ChannelKind.SMS
+        and volunteer.consent_at is not None
+        and volunteer.sms_consent_at is None
+    ):
+        volunteer.sms_consent_at = now  # consented and texting by SMS: SMS may reach them
+    for index, text in enumerate(texts):
+        info = segment_info(text)
+        session.add(
+            Message(
+                community_id=community.id,
+                channel_id=channel.id,
+                volunteer_id=volunteer.id,
+                direction=Direction.OUTBOUND,
+                kind="reply",
+                idempotency_key=f"reply:{message.id}:{index}",
+                from_address=channel.twilio_address,
+                to_address=privacy.ERASED if volunteer.erased_at else message.from_address,
+                body=text,
+                status=MessageStatus.REPLIED,
+                segments=info.segments,
+                encoding=info.encoding.value,
+                reply_to_id=message.id,
+                created_at=now,
+                sent_at=now,
+            )
+        )
+    message.volunteer_id = volunteer.id
+    message.attention = next(
+        (ATTENTION_BY_REPLY[r.key] for r in outcome.replies if r.key in ATTENTION_BY_REPLY), None
+    )
+    message.status = MessageStatus.PROCESSED
+    message.processed_at = now
+    session.commit()
+    log.info(
+        "inbound %s from %s: %d reply(ies), %d effect(s)",
+        inbound.sid,
+        mask(inbound.sender),
+        len(texts),
+        len(outcome.effects),
+    )
+    return InboundResult(texts, message.id, duplicate=False, queued=queued_due_work(session))
+
+
+def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:
+    """The volunteer row for ``phone``, locked for this transaction; created when new.
+
+    The conversation row is read after the lock (lazily): joined into this statement it would
+    come from the snapshot taken before the lock wait, and may already be stale.
+    """
+    query = (
+        select(Volunteer)
+        .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    volunteer = session.scalars(query).one_or_none()
+    if volunteer is not None:
+        return volunteer
+    try:
+        with session.begin_nested():
+            volunteer = Volunteer(
+                community_id=community.id, phone=phone, status=VolunteerStatus.NEW, created_at=now
+            )
+            session.add(volunteer)
+    except IntegrityError:  # created concurrently by another message from the same number
+        return session.scalars(query).one()
+    return volunteer
+
+
+def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
+    return tuple(
+        session.scalars(
+            select(Message.body)
+            .where(Message.reply_to_id == message.id, Message.kind == "reply")
+            .order_by(Message.id)
+        ).all()
+    )
+
+
+def _address(kind: ChannelKind, e164: str) -> str:
+    return f"whatsapp:{e164}" if kind == ChannelKind.WHATSAPP else e164

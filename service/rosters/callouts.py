@@ -1,0 +1,246 @@
+"""Urgent call-outs: ask qualified volunteers in waves (least recently asked first, within the
+weekly ask limit), fill places first-come from YES replies, stop once full.
+
+Functions run inside the caller's transaction and never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from flows import catalog
+from flows.shifts import CallOutOutcome, CallOutResult
+from service.conversations.questions import ask_question
+from service.models import (
+    Assignment,
+    CallOut,
+    CallOutAsk,
+    CallOutStatus,
+    Community,
+    DonationAsk,
+    Shift,
+    ShiftStatus,
+    Volunteer,
+    VolunteerStatus,
+)
+from service.rosters.shifts import ACTIVE, RosterError, claim, facts
+from service.sending import outbox
+from service.sending.gate import ASK_WINDOW
+from service.sending.queue import queue_message
+from service.sending.quiet_hours import quiet_until
+
+WAVE_JOB = "workers.callouts.next_wave"
+WAVE_FACTOR = 3  # ask three people per missing place in each wave
+WAVE_INTERVAL = timedelta(minutes=10)
+MAX_WAVES = 5
+ANSWER_WINDOW = timedelta(hours=12)
+
+
+def start_callout(
+    session: Session, shift: Shift, community: Community, need: int, text: str, now: datetime
+) -> CallOut:
+    if not 1 <= need <= 500:
+        raise RosterError("--need must be between 1 and 500")
+    if shift.status in (ShiftStatus.CANCELLED, ShiftStatus.DONE) or shift.ends_at <= now:
+        raise RosterError(f"shift {shift.id} is over or cancelled")
+    # A call-out adds the places it asks for, so YES replies always fit.
+    shift.capacity = max(shift.capacity, shift.confirmed_count + need)
+    if shift.status == ShiftStatus.FULL:
+        shift.status = ShiftStatus.OPEN
+    callout = CallOut(
+        community_id=community.id,
+        shift_id=shift.id,
+        need=need,
+        text=text.strip()[:300],
+        status=CallOutStatus.OPEN,
+        filled=0,
+        waves_sent=0,
+    )
+    session.add(callout)
+    session.flush()
+    send_wave(session, callout, now)
+    return callout
+
+
+def candidates(
+    session: Session,
+    callout: CallOut,
+    shift: Shift,
+    community: Community,
+    now: datetime,
+    limit: int,
+) -> list[Volunteer]:
+    """Active, un-paused, qualified volunteers not on the shift, not asked in this call-out,
+    under the weekly ask limit; least recently asked first."""
+    on_shift = select(Assignment.volunteer_id).where(
+        Assignment.shift_id == shift.id, Assignment.status.in_(ACTIVE)
+    )
+    asked_here = select(CallOutAsk.volunteer_id).where(CallOutAsk.callout_id == callout.id)
+    recent_asks = (
+        select(func.count())
+        .select_from(CallOutAsk)
+        .where(CallOutAsk.volunteer_id == Volunteer.id, CallOutAsk.asked_at > now - ASK_WINDOW)
+        .scalar_subquery()
+    ) + (
+        select(func.count())
+        .select_from(DonationAsk)
+        .where(DonationAsk.volunteer_id == Volunteer.id, DonationAsk.asked_at > now - ASK_WINDOW)
+        .scalar_subquery()
+    )
+    urgent_only = quiet_until(community, now) is not None  # at night, only those who said so
+    query = (
+        select(Volunteer)
+        .where(
+            Volunteer.urgent_ok.is_(True) if urgent_only else true(),
+            Volunteer.community_id == community.id,
+            or_(  # active, or on a break that has ended (see rosters.is_askable)
+                Volunteer.status == VolunteerStatus.ACTIVE,
+                and_(
+                    Volunteer.status == VolunteerStatus.PAUSED,
+                    Volunteer.paused_until.is_not(None),
+                    Volunteer.paused_until <= now,
+                ),
+            ),
+            Volunteer.id.not_in(on_shift),
+            Volunteer.id.not_in(asked_here),
+            recent_asks < community.ask_limit_per_week,
+        )
+        .order_by(Volunteer.last_asked_at.is_not(None), Volunteer.last_asked_at, Volunteer.id)
+    )
+    chosen: list[Volunteer] = []
+    for volunteer in session.scalars(query):
+        if shift.skill and shift.skill not in (volunteer.skills or []):
+            continue
+        chosen.append(volunteer)
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
+    """Ask the next wave; schedule the one after unless the call-out is filled."""
+    if callout.status != CallOutStatus.OPEN or callout.waves_sent >= MAX_WAVES:
+        return 0
+    shift = session.get_one(Shift, callout.shift_id)
+    if shift.status in (ShiftStatus.CANCELLED, ShiftStatus.DONE) or shift.ends_at <= now:
+        callout.status = CallOutStatus.CLOSED  # nothing left to ask for
+        return 0
+    community = session.get_one(Community, callout.community_id)
+    missing = callout.need - callout.filled
+    wave = callout.waves_sent + 1
+    asked = 0
+    for volunteer in candidates(session, callout, shift, community, now, missing * WAVE_FACTOR):
+        session.add(
+            CallOutAsk(callout_id=callout.id, volunteer_id=volunteer.id, wave=wave, asked_at=now)
+        )
+        body = catalog.render(
+            volunteer.language,
+            "callout.ask",
+            {
+                "community": community.name,
+                "need": missing,
+                "text": callout.text,
+                **facts(shift, community, volunteer.language).params(),
+            },
+        )
+        message = queue_message(
+            session,
+            volunteer=volunteer,
+            body=" ".join(body.split()),
+            kind="callout",
+            idempotency_key=f"callout:{callout.id}:{volunteer.id}",
+        )
+        message.callout_id = callout.id
+        volunteer.last_asked_at = now
+        ask_question(volunteer, "callout", callout.id, min(shift.ends_at, now + ANSWER_WINDOW))
+        asked += 1
+    callout.waves_sent = wave
+    if wave < MAX_WAVES:
+        outbox.add(
+            session,
+            job=WAVE_JOB,
+            payload={"callout_id": callout.id},
+            dedupe_key=f"callout-wave:{callout.id}:{wave + 1}",
+            available_at=now + WAVE_INTERVAL,
+            queue="replies",
+        )
+    return asked
+
+
+def answer(
+    session: Session,
+    volunteer: Volunteer,
+    community: Community,
+    callout_id: int,
+    yes: bool,
+    now: datetime,
+) -> CallOutResult:
+    """A YES fills a place first-come up to the need; later YES replies are thanked."""
+    callout = session.get(CallOut, callout_id)
+    if callout is None or callout.community_id != community.id:
+        return CallOutResult("declined")
+    shift = session.get_one(Shift, callout.shift_id)
+    shift_facts = facts(shift, community, volunteer.language)
+    ask = session.scalar(
+        select(CallOutAsk).where(
+            CallOutAsk.callout_id == callout_id, CallOutAsk.volunteer_id == volunteer.id
+        )
+    )
+
+    def answered(outcome: CallOutOutcome, answer: str | None = None) -> CallOutResult:
+        if ask is not None:  # set together, so the ask is written once, at the commit
+            ask.answered_at = now
+            ask.answer = answer or ask.answer
+        return CallOutResult(outcome, shift_facts)
+
+    if not yes:
+        return answered("declined", "no")
+    existing = session.scalar(
+        select(Assignment).where(
+            Assignment.shift_id == shift.id,
+            Assignment.volunteer_id == volunteer.id,
+            Assignment.status.in_(ACTIVE),
+        )
+    )
+    if existing is not None:
+        return answered("already")
+    took = session.execute(
+        update(CallOut)
+        .where(
+            CallOut.id == callout_id,
+            CallOut.status == CallOutStatus.OPEN,
+            CallOut.filled < CallOut.need,
+        )
+        .values(filled=CallOut.filled + 1)
+        .returning(CallOut.filled, CallOut.need)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if took is None:
+        return answered("full", "late")
+    result = claim(
+        session, volunteer, community, shift.id, now, source="callout", allow_waitlist=False
+    )
+    if result.outcome != "confirmed":  # regular sign-ups took the places: give this one back
+        session.execute(
+            update(CallOut)
+            .where(CallOut.id == callout_id)
+            .values(filled=CallOut.filled - 1)
+            .execution_options(synchronize_session=False)
+        )
+        return answered("full", "late")
+    if took.filled >= took.need:  # the row stays locked by the fill until the commit
+        session.execute(
+            update(CallOut)
+            .where(CallOut.id == callout_id)
+            .values(status=CallOutStatus.FILLED)
+            .execution_options(synchronize_session=False)
+        )
+    return answered("confirmed", "yes")
+
+
+def is_open(session: Session, callout_id: int) -> bool:
+    callout = session.get(CallOut, callout_id)
+    return callout is not None and callout.status == CallOutStatus.OPEN

@@ -1,0 +1,167 @@
+"""The dispatcher: hands due outbound messages to send jobs in batches, paced per sender.
+
+An outbound ``Message`` row is its own outbox entry. ``dispatch_due`` selects due ``pending``
+rows that no job holds (never handed over, or handed over so long ago that the job must have
+been lost), highest priority first; takes tokens from each sender's bucket (shared by every
+process through Redis), so a long code is not burst; and enqueues one
+``workers.dispatch.send_batch`` job per batch on the queue of the batch's priority. When
+Redis is down the rows stay as they are and the next run hands them over.
+
+Called by the worker's pump every second and after a web request commits. Names jobs by dotted
+path: this module never imports ``workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import clock
+from service.db import take_sqlite_write_lock, unit_of_work
+from service.models import Channel, Community, Direction, Message, MessageStatus, Priority
+from service.sending.pacing import Rate, TokenBuckets, default_rate, sender_key
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH_JOB = "workers.dispatch.send_batch"
+BATCH_SIZE = 100
+SCAN_LIMIT = 5000  # rows considered per run; the next run takes the rest
+# A row handed to a job that has not claimed it by then is handed over again (the job was
+# lost with a Redis flush, or its worker died between dequeue and claim). Claims are atomic,
+# so a second hand-over never sends twice.
+STALE_AFTER = timedelta(seconds=45)
+QUEUE_BY_PRIORITY = {Priority.URGENT: "replies", Priority.NORMAL: "default", Priority.BULK: "bulk"}
+JOB_TIMEOUT = 1200  # seconds: a batch of 100 whose every send times out (10 s) still finishes
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    enqueued: int = 0  # messages handed to send jobs
+    held_back: int = 0  # due but over their sender's rate: the next run takes them
+    retry_after: float | None = None  # seconds until a held-back sender has a token again
+
+
+@dataclass(frozen=True)
+class SenderInfo:
+    key: str
+    rate: Rate
+
+
+def dispatch_due(
+    factory: sessionmaker[Session],
+    redis: Redis,
+    buckets: TokenBuckets | None = None,
+    now: datetime | None = None,
+) -> DispatchReport:
+    """Hand due messages to send jobs; ``buckets`` None means no pacing (tests, one-offs)."""
+    now = now or clock.now()
+    with unit_of_work(factory) as session:
+        take_sqlite_write_lock(session)
+        rows = session.execute(
+            select(Message.id, Message.channel_id, Message.priority)
+            .where(
+                Message.status == MessageStatus.PENDING,
+                Message.direction == Direction.OUTBOUND,
+                Message.not_before <= now,
+                or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - STALE_AFTER),
+            )
+            .order_by(Message.priority, Message.not_before, Message.id)
+            .limit(SCAN_LIMIT)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return DispatchReport()
+        candidates = [(row.id, row.channel_id, row.priority) for row in rows]
+        chosen, held_back, retry_after = _pace(session, candidates, buckets)
+        enqueued = _enqueue(session, redis, chosen, now)
+    return DispatchReport(enqueued, held_back + len(chosen) - enqueued, retry_after)
+
+
+def _pace(
+    session: Session, rows: list[tuple[int, int | None, int]], buckets: TokenBuckets | None
+) -> tuple[list[tuple[int, int]], int, float | None]:
+    """The (id, priority) rows whose sender has a token now, in dispatch order."""
+    if buckets is None or not buckets.enabled:
+        return [(row[0], row[2]) for row in rows], 0, None
+    senders = sender_info(session, {row[1] for row in rows if row[1] is not None})
+    wanted: dict[int | None, int] = defaultdict(int)
+    for _, channel_id, _ in rows:
+        wanted[channel_id] += 1
+    granted: dict[int | None, int] = {}
+    retry_after: float | None = None
+    for channel_id, count in wanted.items():
+        info = senders.get(channel_id) if channel_id is not None else None
+        if info is None:  # no channel: the send job records the failure, no token needed
+            granted[channel_id] = count
+            continue
+        grant = buckets.take(info.key, info.rate, count)
+        granted[channel_id] = grant.granted
+        if grant.granted < count:
+            retry_after = min(retry_after or grant.retry_after, grant.retry_after)
+    chosen: list[tuple[int, int]] = []
+    for message_id, channel_id, priority in rows:
+        if granted[channel_id] > 0:
+            granted[channel_id] -= 1
+            chosen.append((message_id, priority))
+    return chosen, len(rows) - len(chosen), retry_after
+
+
+def sender_info(session: Session, channel_ids: set[int]) -> dict[int | None, SenderInfo]:
+    """Each channel's bucket key and rate (a Messaging Service paces as one sender)."""
+    senders: dict[int | None, SenderInfo] = {}
+    found = session.execute(
+        select(Channel, Community.messaging_service_sid)
+        .join(Community, Community.id == Channel.community_id)
+        .where(Channel.id.in_(channel_ids))
+    ).all()
+    for channel, service_sid in found:
+        address = channel.address
+        if service_sid and channel.kind.value == "sms":
+            address = service_sid
+        senders[channel.id] = SenderInfo(
+            sender_key(channel.kind, address),
+            default_rate(channel.kind, channel.address, channel.rate_per_second),
+        )
+    return senders
+
+
+def _enqueue(session: Session, redis: Redis, chosen: list[tuple[int, int]], now: datetime) -> int:
+    """One job per batch of the same priority; marks each batch as handed over."""
+    by_priority: dict[int, list[int]] = defaultdict(list)
+    for message_id, priority in chosen:
+        by_priority[priority].append(message_id)
+    enqueued = 0
+    try:
+        for priority in sorted(by_priority):
+            ids = by_priority[priority]
+            queue = Queue(_queue_name(priority), connection=redis)
+            for start in range(0, len(ids), BATCH_SIZE):
+                batch = ids[start : start + BATCH_SIZE]
+                queue.enqueue(SEND_BATCH_JOB, batch, job_timeout=JOB_TIMEOUT)
+                session.execute(
+                    update(Message)
+                    .where(Message.id.in_(batch))
+                    .values(enqueued_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                enqueued += len(batch)
+    except RedisError as exc:
+        log.warning(
+            "dispatch: Redis unavailable, %d message(s) wait: %s", len(chosen) - enqueued, exc
+        )
+    return enqueued
+
+
+def _queue_name(priority: int) -> str:
+    try:
+        return QUEUE_BY_PRIORITY[Priority(priority)]
+    except ValueError:
+        return QUEUE_BY_PRIORITY[Priority.BULK]

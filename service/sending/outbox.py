@@ -1,0 +1,133 @@
+"""The transactional outbox: rows written with a state change, enqueued to RQ after commit.
+
+Two kinds of rows: ``OutboxItem`` (a job to run: a reminder, a call-out wave) and outbound
+``Message`` rows (a text to send, handed over by ``service.sending.dispatcher``). ``add`` runs
+inside the caller's transaction. ``enqueue_due`` hands both to RQ; it is called after a request
+commits and, periodically, by the worker's pump, so a row whose first enqueue failed (Redis
+down) or whose job vanished is enqueued again. Jobs are named by dotted path: this module
+never imports ``workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import clock
+from service.db import unit_of_work
+from service.models import Message, MessageStatus, OutboxItem
+from service.sending import dispatcher
+from service.sending.pacing import TokenBuckets
+
+log = logging.getLogger(__name__)
+
+RUN_ITEM_JOB = "workers.outbox.run_item"
+QUEUES = ("replies", "default", "bulk")  # highest priority first
+STALE_AFTER = timedelta(minutes=5)
+BATCH = 500
+
+
+def add(
+    session: Session,
+    *,
+    job: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    queue: str = "default",
+    available_at: datetime | None = None,
+) -> OutboxItem:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    item = OutboxItem(
+        job=job,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        queue=queue,
+        available_at=available_at or clock.now(),
+    )
+    session.add(item)
+    return item
+
+
+HANDOVER_KEY = "handsup_due_now"  # in Session.info: this unit of work queued work due now
+
+
+def track_due_work(factory: sessionmaker[Session]) -> None:
+    """Note in each session whether it queued an outbox item or a message that is due now.
+
+    A webhook hands the outbox over only then: most texts queue nothing due (a menu, a
+    claim whose reminders are days away), and scanning for due rows on every request costs
+    more than the request itself. Anything not handed over goes with the worker's pump.
+    """
+
+    @event.listens_for(factory, "before_flush")
+    def _note(session: Session, _context: object, _instances: object) -> None:
+        if session.info.get(HANDOVER_KEY):
+            return
+        horizon = clock.now()
+        for obj in session.new:
+            if (isinstance(obj, OutboxItem) and (obj.available_at or horizon) <= horizon) or (
+                isinstance(obj, Message)
+                and obj.status == MessageStatus.PENDING
+                and (obj.not_before or horizon) <= horizon
+            ):
+                session.info[HANDOVER_KEY] = True
+                return
+
+
+def queued_due_work(session: Session) -> bool:
+    """Whether this session queued work due now (see ``track_due_work``); resets the note."""
+    return bool(session.info.pop(HANDOVER_KEY, False))
+
+
+def enqueue_due(
+    factory: sessionmaker[Session],
+    redis: Redis,
+    now: datetime | None = None,
+    buckets: TokenBuckets | None = None,
+) -> int:
+    """Enqueue due jobs and dispatch due messages (paced by ``buckets`` when given).
+
+    Returns how many rows were handed to RQ. Redis errors are logged and leave the rows for
+    later.
+    """
+    now = now or clock.now()
+    return enqueue_due_items(factory, redis, now) + (
+        dispatcher.dispatch_due(factory, redis, buckets, now).enqueued
+    )
+
+
+def enqueue_due_items(factory: sessionmaker[Session], redis: Redis, now: datetime) -> int:
+    """Enqueue due ``OutboxItem`` rows not yet enqueued (or enqueued long ago, unfinished)."""
+    queues = {name: Queue(name, connection=redis) for name in QUEUES}
+    with unit_of_work(factory) as session:
+        rows = session.scalars(
+            select(OutboxItem)
+            .where(
+                OutboxItem.done_at.is_(None),
+                OutboxItem.available_at <= now,
+                or_(OutboxItem.enqueued_at.is_(None), OutboxItem.enqueued_at < now - STALE_AFTER),
+            )
+            .order_by(OutboxItem.id)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        count = 0
+        try:
+            for item in rows:
+                queues[item.queue].enqueue(
+                    RUN_ITEM_JOB, item.id, job_id=f"outbox-{item.id}-{item.attempts}"
+                )
+                item.enqueued_at = now
+                item.attempts += 1
+                count += 1
+        except RedisError as exc:
+            log.warning("outbox: Redis unavailable, %d row(s) wait: %s", len(rows) - count, exc)
+        return count

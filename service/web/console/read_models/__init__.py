@@ -1,0 +1,1 @@
+"""Read models for console pages: a fixed handful of queries per page, no writes, no Flask."""

@@ -1,0 +1,257 @@
+"""Console pages: the community's settings and its coordinators (owners change them).
+
+Everyone in the community may read the settings; only owners save them or manage who
+coordinates. Validation lives in ``service.communities.settings`` (one message per field,
+nothing saved when any field is wrong); every change is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from service import clock
+from service.communities import audit
+from service.communities.accounts import AccountError, create_coordinator
+from service.communities.export import export_zip
+from service.communities.settings import (
+    FLAGS,
+    apply_settings,
+    current_settings,
+    parse_form,
+)
+from service.db import take_sqlite_write_lock
+from service.models import Community, Coordinator, Membership, Role
+from service.sending.gate import TEMPLATE_KINDS
+from service.web.console import bp
+from service.web.console.access import current, requires, scoped
+from service.web.extensions import db_session
+
+FIELD_LABELS = {
+    "timezone": "time zone",
+    "quiet_start_minute": "quiet hours start",
+    "quiet_end_minute": "quiet hours end",
+    "reminder_offsets": "reminders",
+    "ask_limit_per_week": "weekly ask limit",
+    "whatsapp_templates": "WhatsApp templates",
+    "retention_days": "message retention",
+    "require_totp": "two-factor for coordinators",
+    "protect_numbers": "protect numbers",
+    "two_person_broadcasts": "two-person broadcasts",
+}
+ROLE_CHOICES = (Role.OWNER, Role.COORDINATOR, Role.VIEWER)
+
+
+def _members() -> list[tuple[Membership, Coordinator]]:
+    rows = db_session().execute(
+        select(Membership, Coordinator)
+        .join(Coordinator, Coordinator.id == Membership.coordinator_id)
+        .where(Membership.community_id == current().community.id)
+        .order_by(Coordinator.email)
+    )
+    members = [(m, c) for m, c in rows]
+    members.sort(key=lambda mc: -mc[0].role.rank)
+    return members
+
+
+def _page(
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    *,
+    coordinator_error: str | None = None,
+    coordinator_form: dict[str, str] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    context = current()
+    if values is None:
+        values = current_settings(db_session(), context.community).as_form()
+    return render_template(
+        "console/settings_page.html",
+        values=values,
+        errors=errors or {},
+        template_kinds=TEMPLATE_KINDS,
+        members=_members() if context.is_owner else [],
+        roles=ROLE_CHOICES,
+        coordinator_error=coordinator_error,
+        coordinator_form=coordinator_form or {},
+    ), status
+
+
+@bp.get("/settings")
+@requires(Role.VIEWER)
+def settings() -> ResponseReturnValue:
+    return _page()
+
+
+@bp.post("/settings")
+@requires(Role.OWNER)
+def settings_save() -> ResponseReturnValue:
+    context = current()
+    form = {key: request.form.get(key, "") for key in request.form}
+    wanted, errors = parse_form(form)
+    if wanted is None:
+        submitted: dict[str, Any] = dict(form)
+        for flag in FLAGS:
+            submitted[flag] = bool(form.get(flag))
+        return _page(submitted, errors, status=400)
+    dbs = db_session()
+    community = dbs.get_one(Community, context.community.id)
+    changed = apply_settings(dbs, community, wanted)
+    if not changed:
+        flash("Nothing changed.")
+        return redirect(url_for("console.settings"))
+    audit.record(
+        dbs,
+        community_id=community.id,
+        actor=context.coordinator,
+        action="changed settings",
+        subject=f"community:{community.id}",
+        fields=changed,
+    )
+    dbs.commit()
+    flash("Settings saved: " + ", ".join(FIELD_LABELS.get(name, name) for name in changed) + ".")
+    return redirect(url_for("console.settings"))
+
+
+@bp.post("/settings/coordinators")
+@requires(Role.OWNER)
+def coordinator_add() -> ResponseReturnValue:
+    """Add an existing account by email, or create one with an initial password."""
+    context = current()
+    email = request.form.get("email", "").strip().lower()[:254]
+    password = request.form.get("password", "")[:1024]
+    raw_role = request.form.get("role", "")
+    kept = {"email": email, "role": raw_role}
+    try:
+        role = Role(raw_role)
+    except ValueError:
+        return _page(coordinator_error="Choose a role.", coordinator_form=kept, status=400)
+    dbs = db_session()
+    community = dbs.get_one(Community, context.community.id)
+    existing = dbs.scalar(select(Coordinator).where(Coordinator.email == email))
+    if existing is not None:
+        member = dbs.scalar(
+            select(Membership).where(
+                Membership.coordinator_id == existing.id,
+                Membership.community_id == community.id,
+            )
+        )
+        if member is not None:
+            error = f"{email} already helps run this community: change their role below."
+            return _page(coordinator_error=error, coordinator_form=kept, status=400)
+        # An existing account keeps its password: another community's owner must not reset it.
+        dbs.add(Membership(coordinator_id=existing.id, community_id=community.id, role=role))
+        added = existing
+        note = f"{email} already had an account: added as {role.value}; password unchanged."
+    else:
+        if not password:
+            error = f"No account has the email {email or '(blank)'}: give an initial password."
+            return _page(coordinator_error=error, coordinator_form=kept, status=400)
+        try:
+            added = create_coordinator(
+                dbs, community=community, email=email, password=password, role=role
+            )
+        except AccountError as exc:
+            dbs.rollback()
+            return _page(coordinator_error=_sentence(str(exc)), coordinator_form=kept, status=400)
+        note = f"Account created for {email} as {role.value}. Share the initial password safely."
+    try:
+        dbs.flush()
+    except IntegrityError:  # the same account added twice at once
+        dbs.rollback()
+        error = f"{email} was just added by someone else: check the list below."
+        return _page(coordinator_error=error, coordinator_form=kept, status=409)
+    audit.record(
+        dbs,
+        community_id=community.id,
+        actor=context.coordinator,
+        action="added coordinator",
+        subject=f"coordinator:{added.id}",
+        email=email,
+        role=role.value,
+        new_account=existing is None,
+    )
+    dbs.commit()
+    flash(note)
+    return redirect(url_for("console.settings") + "#coordinators")
+
+
+@bp.post("/settings/coordinators/<int:membership_id>/role")
+@requires(Role.OWNER)
+def coordinator_role(membership_id: int) -> ResponseReturnValue:
+    """Change a member's role; the last owner cannot step down."""
+    context = current()
+    dbs = db_session()
+    take_sqlite_write_lock(dbs)
+    # Lock the community row: two owners demoting each other at once cannot both pass.
+    dbs.scalar(select(Community).where(Community.id == context.community.id).with_for_update())
+    membership = scoped(dbs, Membership, membership_id)  # another community's: 404 first
+    try:
+        role = Role(request.form.get("role", ""))
+    except ValueError:
+        dbs.rollback()
+        return _page(coordinator_error="Choose a role.", status=400)
+    coordinator = dbs.get_one(Coordinator, membership.coordinator_id)
+    previous = membership.role
+    if previous == role:
+        flash(f"{coordinator.email} is already {role.value}.")
+        return redirect(url_for("console.settings") + "#coordinators")
+    if previous == Role.OWNER:
+        owners = dbs.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.community_id == context.community.id, Membership.role == Role.OWNER)
+        )
+        if (owners or 0) <= 1:
+            dbs.rollback()
+            error = (
+                f"{coordinator.email} is the only owner. Make someone else owner first: "
+                "a community always keeps an owner."
+            )
+            return _page(coordinator_error=error, status=400)
+    membership.role = role
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="changed coordinator role",
+        subject=f"coordinator:{coordinator.id}",
+        email=coordinator.email,
+        before=previous.value,
+        after=role.value,
+    )
+    dbs.commit()
+    flash(f"{coordinator.email} is now {role.value}.")
+    return redirect(url_for("console.settings") + "#coordinators")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@bp.get("/settings/export.zip")
+@requires(Role.OWNER)
+def community_export() -> ResponseReturnValue:
+    """The whole community as JSON + CSV in a ZIP (owners only; audited)."""
+    context = current()
+    dbs = db_session()
+    now = clock.now()
+    archive = export_zip(dbs, context.community, now)
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="exported community",
+        subject=f"community:{context.community.id}",
+    )
+    dbs.commit()
+    filename = f"handsup-{context.community.slug}-{now:%Y%m%d}.zip"
+    return Response(
+        archive,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
