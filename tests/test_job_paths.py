@@ -14,8 +14,8 @@ from pathlib import Path
 from rq.utils import import_attribute
 
 from service.cli.processes import RUN_DEV, RUN_WORKER
-from service.dispatcher import SEND_BATCH_JOB
-from service.outbox import RUN_ITEM_JOB
+from service.sending.dispatcher import SEND_BATCH_JOB
+from service.sending.outbox import RUN_ITEM_JOB
 
 ROOT = Path(__file__).resolve().parent.parent
 DOTTED_PATH = re.compile(r"^workers(\.[a-z_][a-z0-9_]*)+$")

@@ -15,9 +15,9 @@ from types import FrameType
 from typing import Any
 
 from service import migrate
+from service.communities.demo import DemoLogin, seed_demo
 from service.config import Settings
 from service.db import make_engine, make_session_factory, unit_of_work
-from service.demo import DemoLogin, seed_demo
 from service.redis_conn import EmbeddedRedis, announce, free_port, withdraw
 
 POLL_INTERVAL = 0.5  # seconds between checks that every child is still running

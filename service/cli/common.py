@@ -12,16 +12,18 @@ from contextlib import contextmanager
 import click
 from sqlalchemy.orm import Session
 
-from service import donations, outbox, rosters
-from service.accounts import AccountError
-from service.broadcasts import BroadcastError
-from service.communities import CommunityError
+from service.communities.accounts import AccountError
+from service.communities.registry import CommunityError
 from service.config import ConfigError, Settings
 from service.db import make_engine, make_session_factory, unit_of_work
-from service.pacing import TokenBuckets
-from service.phones import InvalidPhoneNumber
 from service.redis_conn import connect, redis_url_for
-from service.volunteer_io import ImportFileError
+from service.rosters import donations
+from service.rosters import shifts as rosters
+from service.sending import outbox
+from service.sending.broadcasts import BroadcastError
+from service.sending.pacing import TokenBuckets
+from service.volunteers.import_export import ImportFileError
+from service.volunteers.phones import InvalidPhoneNumber
 
 USER_ERRORS = (
     donations.DonationError,

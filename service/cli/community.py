@@ -10,14 +10,21 @@ from pathlib import Path
 
 import click
 
-from service import audit, clock, rosters
-from service.accounts import create_coordinator, find_coordinator, reset_two_factor, set_password
+from service import clock
 from service.cli.common import database, parse_clock
-from service.communities import create_community, find_community
-from service.community_export import export_zip
-from service.community_settings import SettingsError, parse_retention
-from service.demo import seed_demo
+from service.communities import audit
+from service.communities.accounts import (
+    create_coordinator,
+    find_coordinator,
+    reset_two_factor,
+    set_password,
+)
+from service.communities.demo import seed_demo
+from service.communities.export import export_zip
+from service.communities.registry import create_community, find_community
+from service.communities.settings import SettingsError, parse_retention
 from service.models import Role
+from service.rosters import shifts as rosters
 
 
 @click.command("create-community")

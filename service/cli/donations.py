@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import func, select
 
-from service import clock, donations
+from service import clock
 from service.cli.common import database, parse_clock
-from service.communities import find_community
+from service.communities.registry import find_community
 from service.models import Community, Cycle, CycleNeed, Need, Pledge, PledgeStatus, Volunteer
-from service.phones import to_e164
-from service.volunteer_io import neutralize
+from service.rosters import donations
+from service.volunteers.import_export import neutralize
+from service.volunteers.phones import to_e164
 
 
 def local_today(community: Community) -> date:

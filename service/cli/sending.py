@@ -14,15 +14,15 @@ from collections.abc import Iterator
 import click
 
 from service import clock
-from service.broadcasts import Segment, preview_broadcast, queue_broadcast
 from service.cli.common import database, kick_outbox, load_settings
-from service.communities import find_community
-from service.delivery import message_log
-from service.inbound import InboundMessage, handle_inbound
+from service.communities.registry import find_community
+from service.conversations.inbound import InboundMessage, handle_inbound
 from service.models import ChannelKind, MessageStatus
-from service.pacing import default_rate
-from service.phones import mask, to_e164
-from service.send_gate import TEMPLATE_KINDS
+from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
+from service.sending.delivery import message_log
+from service.sending.gate import TEMPLATE_KINDS
+from service.sending.pacing import default_rate
+from service.volunteers.phones import mask, to_e164
 
 
 @click.command("broadcast")

@@ -14,12 +14,14 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service import callouts, clock, rosters
+from service import clock
 from service.cli.common import database, kick_outbox, load_settings
-from service.communities import find_community
+from service.communities.registry import find_community
 from service.models import Assignment, AssignmentStatus, CallOutAsk, Community, Shift, Volunteer
-from service.phones import to_e164
-from service.volunteer_io import neutralize
+from service.rosters import callouts
+from service.rosters import shifts as rosters
+from service.volunteers.import_export import neutralize
+from service.volunteers.phones import to_e164
 
 
 def parse_moment(option: str, raw: str, community: Community) -> datetime:

@@ -13,8 +13,8 @@ import click
 
 from service import clock
 from service.cli.common import database
-from service.communities import find_community
-from service.volunteer_io import export_volunteers, import_volunteers
+from service.communities.registry import find_community
+from service.volunteers.import_export import export_volunteers, import_volunteers
 
 
 @click.command("import-volunteers")
