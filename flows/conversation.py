@@ -208,12 +208,12 @@ def compose(kinds: Sequence[RosterKind]) -> Conversation:
         for spec in kind.keywords:
             if owner.setdefault(spec.intent, kind.name) != kind.name:
                 raise FlowDefinitionError(
-                    f"{kind.name}: intent {spec.intent!r} is {owner[spec.intent]}'s already"
+                    f"{kind.name}: intent '{spec.intent}' is {owner[spec.intent]}'s already"
                 )
             keywords.append(spec)
         for intent, handler in kind.commands.items():
             if owner.get(intent) != kind.name:
-                raise FlowDefinitionError(f"{kind.name}: a command for {intent!r}, no keyword")
+                raise FlowDefinitionError(f"{kind.name}: a command for '{intent}', no keyword")
             routes.update(_member_routes(intent, handler))
     _check_phrases(keywords)
     intents = tuple(dict.fromkeys(owner))
@@ -254,7 +254,7 @@ def _check_phrases(keywords: Sequence[KeywordSpec]) -> None:
             other = meaning.setdefault(phrase, spec.intent)
             if other != spec.intent:
                 raise FlowDefinitionError(
-                    f"{' '.join(phrase)!r} means both {other!r} and {spec.intent!r}"
+                    f"{' '.join(phrase)!r} means both '{other}' and '{spec.intent}'"
                 )
 
 
@@ -269,7 +269,7 @@ def _check_routes(
         raise FlowDefinitionError(f"no handler for {names}")
     stray = set(routes) - expected
     if stray:
-        raise FlowDefinitionError(f"routes for unknown intents {sorted(i for _, i in stray)}")
+        raise FlowDefinitionError(f"routes for unknown intents {sorted(str(i) for _, i in stray)}")
 
 
 # The shipped roster kinds. A new kind is a module declaring a RosterKind, added here.

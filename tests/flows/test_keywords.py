@@ -16,6 +16,7 @@ from flows.commitments import CommitmentIntent
 from flows.conversation import ARGUMENT_KEYWORDS, PLAIN_KEYWORDS, classify
 from flows.donations import DONE_WORDS, GIVE_WORDS, DonationIntent
 from flows.keywords import (
+    GLOBAL_KEYWORDS,
     HELP_WORDS,
     JOIN_WORDS,
     LANG_WORDS,
@@ -557,3 +558,19 @@ def test_only_a_plain_yes_re_subscribes(text: str, expected: bool) -> None:
     from flows.keywords import is_opt_in_yes
 
     assert is_opt_in_yes(text) is expected
+
+
+def test_flows_keywords_declares_only_the_global_family() -> None:
+    """Roster keywords are declared by their kind's module (a new one touches no other)."""
+    assert {intent.value for intent in Intent} == {
+        "stop",
+        "start",
+        "help",
+        "join",
+        "lang",
+        "forget",
+    }
+    assert {spec.intent for spec in GLOBAL_KEYWORDS} <= set(Intent)
+    assert {ShiftIntent.SHIFTS, DonationIntent.GIVE, CommitmentIntent.MY} <= {
+        intent for intent, _ in PLAIN_KEYWORDS
+    }
