@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from types import MappingProxyType
 from typing import Protocol, TypeVar
 
 from flows import catalog, commitments, donations, shifts
@@ -225,10 +226,10 @@ def compose(kinds: Sequence[RosterKind]) -> Conversation:
             raise FlowDefinitionError(f"two flows are named {flow.name!r}")
     return Conversation(
         keywords=tuple(keywords),
-        routes=routes,
+        routes=MappingProxyType(routes),
         intents=intents,
-        flows=flows,
-        questions=questions,
+        flows=MappingProxyType(flows),
+        questions=MappingProxyType(questions),
         kind_intents=frozenset(owner) - frozenset(Intent),
     )
 

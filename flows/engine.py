@@ -55,8 +55,8 @@ NO_LOOKUP: object = _NoLookup()
 class PendingQuestion:
     """The last question we texted that a bare YES / NO / DROP answers."""
 
-    kind: str  # "reminder" (id: assignment) or "callout" (id: call-out)
-    id: int
+    kind: str  # a roster kind's question ("reminder", "callout", "gap", "standing")
+    id: int  # what it is about (an assignment, a call-out, a cycle need, a standing pledge)
 
 
 @dataclass(frozen=True)
