@@ -1,18 +1,31 @@
-"""One conversation step: global keywords first, then the volunteer's open flow, then a default.
+"""One conversation step, composed from the declared roster kinds into one routing table.
 
-``step(context, session, text)`` is the only entry point the shell calls. The routing reads as
-a table: (volunteer status, keyword) → handler. Pure; imports only ``flows``.
+``compose(kinds)`` builds a ``Conversation`` from the global keywords (``flows.keywords``) and
+every kind's declarations (``flows.kinds.RosterKind``): keywords, routes (volunteer status,
+intent) → handler, flows to resume and pending questions to answer. It checks, when this
+module is imported, that every (status, intent) pair has a handler and that no phrase means two
+keywords. ``step(context, session, text)`` is the only entry point the shell calls: global
+keywords first, then the volunteer's open flow, then the pending question, then a default.
+Pure; imports only ``flows``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Protocol, TypeVar
 
-from flows import catalog, donations, shifts
+from flows import catalog, commitments, donations, shifts
+from flows import keywords as global_keywords
+from flows.commitments import CommitmentLookup
+from flows.donations import DonationLookup
 from flows.engine import (
     IDLE,
     Context,
     Flow,
+    FlowDefinitionError,
     OptIn,
     OptOut,
     Outcome,
@@ -22,13 +35,22 @@ from flows.engine import (
     VolunteerStatus,
 )
 from flows.forget import FORGET
-from flows.keywords import Intent, Keyword, classify, is_opt_in_yes
+from flows.keywords import (
+    GLOBAL_KEYWORDS,
+    Intent,
+    Keyword,
+    KeywordSpec,
+    is_opt_in_yes,
+    is_opt_out,
+)
+from flows.kinds import Dropper, Handler, RosterKind
 from flows.onboarding import ONBOARDING
-from flows.parsing import parse_yes
+from flows.shifts import ShiftLookup
 
+_T = TypeVar("_T")
+
+# The conversations every volunteer may have, whatever the roster kinds.
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, FORGET)}
-
-Handler = Callable[[Context, SessionState, Keyword], Outcome]
 
 
 def _opt_out(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
@@ -70,52 +92,11 @@ def _language(context: Context, session: SessionState, keyword: Keyword) -> Outc
     return Outcome(session, (Reply("language.switched"),), (SetLanguage(keyword.argument),))
 
 
-def _shifts(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return shifts.show_menu(context)
-
-
-def _more(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    start = int(session.data.get("next", 0)) if session.flow == "shifts" else 0
-    return shifts.show_menu(context, start)
-
-
-def _my(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return shifts.list_commitments(context)
-
-
-def _drop(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return shifts.drop(context, keyword.argument)
-
-
-def _check_in(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return Outcome(IDLE, (), (shifts.CheckIn(),))
-
-
-def _check_out(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return Outcome(IDLE, (), (shifts.CheckOut(),))
-
-
-def _pause(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return shifts.pause(context, keyword.argument)
-
-
-def _resume(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return shifts.resume(context)
-
-
-def _give(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return donations.show_needs(context)
-
-
-def _done(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
-    return donations.done(context)
-
-
 _S = VolunteerStatus
 _EVERYONE = (_S.NEW, _S.ACTIVE, _S.PAUSED)
 
 # (status, keyword) → handler. Opted-out numbers get nothing but START and HELP answered.
-ROUTES: dict[tuple[VolunteerStatus, Intent], Handler] = {
+GLOBAL_ROUTES: dict[tuple[VolunteerStatus, str], Handler] = {
     **{(status, Intent.STOP): _opt_out for status in _EVERYONE},
     (_S.OPTED_OUT, Intent.STOP): _silent,
     (_S.OPTED_OUT, Intent.START): _opt_in,
@@ -133,69 +114,188 @@ ROUTES: dict[tuple[VolunteerStatus, Intent], Handler] = {
     # Anyone may ask to be forgotten, opted out or not (the one text they asked for).
     **{(status, Intent.FORGET): _forget for status in (*_EVERYONE, _S.OPTED_OUT)},
 }
-_MEMBER_ROUTES: dict[Intent, Handler] = {
-    Intent.SHIFTS: _shifts,
-    Intent.MORE: _more,
-    Intent.MY: _my,
-    Intent.DROP: _drop,
-    Intent.IN: _check_in,
-    Intent.OUT: _check_out,
-    Intent.PAUSE: _pause,
-    Intent.RESUME: _resume,
-    Intent.GIVE: _give,
-    Intent.DONE: _done,
-}
-for _intent, _handler in _MEMBER_ROUTES.items():
-    ROUTES[(_S.ACTIVE, _intent)] = _handler
-    ROUTES[(_S.PAUSED, _intent)] = _handler
-    ROUTES[(_S.NEW, _intent)] = _onboard  # consent first
-    ROUTES[(_S.OPTED_OUT, _intent)] = _silent
 
 
-def _answers_onboarding(context: Context, session: SessionState, keyword: Keyword) -> bool:
-    """During onboarding a member keyword is an answer, not a command: "Dar" is a name, and
-    "listo" (DONE) to the consent question is not a request to start over."""
-    return (
-        context.status is VolunteerStatus.NEW
-        and session.active(context.now)
-        and session.flow == ONBOARDING.name
-        and keyword.intent in _MEMBER_ROUTES
+def _member_routes(intent: str, handler: Handler) -> dict[tuple[VolunteerStatus, str], Handler]:
+    """A roster kind's command answers members; a new number is onboarded first (consent
+    first) and an opted-out one hears nothing."""
+    return {
+        (_S.ACTIVE, intent): handler,
+        (_S.PAUSED, intent): handler,
+        (_S.NEW, intent): _onboard,
+        (_S.OPTED_OUT, intent): _silent,
+    }
+
+
+def _answer(questions: Mapping[str, Flow], context: Context, text: str) -> Outcome | None:
+    """The pending question's answer to ``text``, if one is open and takes it."""
+    pending = context.pending
+    question = questions.get(pending.kind) if pending is not None else None
+    if pending is None or question is None:
+        return None
+    return question.answer(text, context, {"id": pending.id})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A routing table composed from roster kinds (build it with ``compose``)."""
+
+    keywords: tuple[KeywordSpec, ...]
+    routes: Mapping[tuple[VolunteerStatus, str], Handler]
+    intents: tuple[str, ...]
+    flows: Mapping[str, Flow]
+    questions: Mapping[str, Flow]
+    kind_intents: frozenset[str]
+
+    def classify(self, text: str) -> Keyword | None:
+        """The keyword in ``text``, global or a composed kind's, or None."""
+        return global_keywords.classify(text, self.keywords)
+
+    def step(self, context: Context, session: SessionState, text: str) -> Outcome:
+        """Answer one inbound text. Never raises for any text; always returns an Outcome."""
+        keyword = self.classify(text)
+        if keyword is not None and not self._answers_onboarding(context, session, keyword):
+            return self.routes[(context.status, keyword.intent)](context, session, keyword)
+        is_open = session.active(context.now)
+        if is_open and session.flow == FORGET.name:
+            forgetting = FORGET.advance(session, text, context)  # before YES can opt in
+            if forgetting is not None:
+                return forgetting
+        if context.status is VolunteerStatus.OPTED_OUT:
+            if is_opt_in_yes(text):  # YES re-subscribes, but only while opted out
+                return _opt_in(context, session, Keyword(Intent.START))
+            return Outcome(session)
+        if context.status is VolunteerStatus.NEW and not is_open:
+            return ONBOARDING.begin(context)
+        if not text.strip():  # media without text, or an empty message
+            return Outcome(session, (Reply("empty"),))
+        flow = self.flows.get(session.flow or "") if is_open else None
+        if flow is not None:
+            outcome = flow.advance(session, text, context)
+            if outcome is not None:
+                return outcome
+        answered = _answer(self.questions, context, text)
+        if answered is not None:
+            return answered
+        return Outcome(IDLE, (Reply("unknown"),))
+
+    def _answers_onboarding(
+        self, context: Context, session: SessionState, keyword: Keyword
+    ) -> bool:
+        """During onboarding a roster keyword is an answer, not a command: "Dar" is a name, and
+        "listo" (DONE) to the consent question is not a request to start over."""
+        return (
+            context.status is VolunteerStatus.NEW
+            and session.active(context.now)
+            and session.flow == ONBOARDING.name
+            and keyword.intent in self.kind_intents
+        )
+
+
+def compose(kinds: Sequence[RosterKind]) -> Conversation:
+    """One routing table from the global keywords and ``kinds`` (plus MY and DROP over their
+    commitments). Raises FlowDefinitionError when the table is incomplete or ambiguous."""
+    questions: dict[str, Flow] = {}
+    drops: dict[str, Dropper] = {}
+    for kind in kinds:
+        questions.update(_unique(kind.name, "question", questions, kind.questions))
+        drops.update(_unique(kind.name, "commitment kind", drops, kind.drops))
+    every = (*kinds, commitments.kind(drops, partial(_answer, questions)))
+
+    keywords: list[KeywordSpec] = list(GLOBAL_KEYWORDS)
+    owner: dict[str, str] = {intent: "global" for intent in Intent}
+    routes = dict(GLOBAL_ROUTES)
+    for kind in every:
+        for spec in kind.keywords:
+            if owner.setdefault(spec.intent, kind.name) != kind.name:
+                raise FlowDefinitionError(
+                    f"{kind.name}: intent '{spec.intent}' is {owner[spec.intent]}'s already"
+                )
+            keywords.append(spec)
+        for intent, handler in kind.commands.items():
+            if owner.get(intent) != kind.name:
+                raise FlowDefinitionError(f"{kind.name}: a command for '{intent}', no keyword")
+            routes.update(_member_routes(intent, handler))
+    _check_phrases(keywords)
+    intents = tuple(dict.fromkeys(owner))
+    _check_routes(routes, intents)
+
+    flows: dict[str, Flow] = dict(FLOWS)
+    for flow in (*(f for kind in every for f in kind.flows), *questions.values()):
+        if flows.setdefault(flow.name, flow) is not flow:
+            raise FlowDefinitionError(f"two flows are named {flow.name!r}")
+    return Conversation(
+        keywords=tuple(keywords),
+        routes=MappingProxyType(routes),
+        intents=intents,
+        flows=MappingProxyType(flows),
+        questions=MappingProxyType(questions),
+        kind_intents=frozenset(owner) - frozenset(Intent),
     )
+
+
+def _unique(
+    kind: str, what: str, known: Mapping[str, _T], declared: Mapping[str, _T]
+) -> Mapping[str, _T]:
+    taken = set(known) & set(declared)
+    if taken:
+        raise FlowDefinitionError(f"{kind}: {what} {sorted(taken)} declared twice")
+    return declared
+
+
+def _check_phrases(keywords: Sequence[KeywordSpec]) -> None:
+    """One meaning per phrase, and no keyword that the opt-out family would swallow."""
+    meaning: dict[tuple[str, ...], str] = {}
+    for spec in keywords:
+        for phrase in spec.words:
+            if not phrase or is_opt_out(phrase):
+                raise FlowDefinitionError(
+                    f"{spec.intent}: {' '.join(phrase)!r} cannot be a keyword"
+                )
+            other = meaning.setdefault(phrase, spec.intent)
+            if other != spec.intent:
+                raise FlowDefinitionError(
+                    f"{' '.join(phrase)!r} means both '{other}' and '{spec.intent}'"
+                )
+
+
+def _check_routes(
+    routes: Mapping[tuple[VolunteerStatus, str], Handler], intents: Sequence[str]
+) -> None:
+    """Route completeness: every (volunteer status, intent) pair has exactly one handler."""
+    expected = {(status, intent) for status in VolunteerStatus for intent in intents}
+    missing = expected - set(routes)
+    if missing:
+        names = sorted(f"{status.value}/{intent}" for status, intent in missing)
+        raise FlowDefinitionError(f"no handler for {names}")
+    stray = set(routes) - expected
+    if stray:
+        raise FlowDefinitionError(f"routes for unknown intents {sorted(str(i) for _, i in stray)}")
+
+
+# The shipped roster kinds. A new kind is a module declaring a RosterKind, added here.
+KINDS: tuple[RosterKind, ...] = (shifts.KIND, donations.KIND)
+SHIPPED = compose(KINDS)
+ROUTES = SHIPPED.routes
+INTENTS = SHIPPED.intents
+# The composed keyword table: (intent, words) that stand alone, and (intent, words, how many
+# words of argument) for keywords with one.
+PLAIN_KEYWORDS = tuple((spec.intent, spec.words) for spec in SHIPPED.keywords if spec.plain)
+ARGUMENT_KEYWORDS = tuple(
+    (spec.intent, spec.words, spec.arguments) for spec in SHIPPED.keywords if spec.arguments
+)
+
+
+class Lookup(ShiftLookup, DonationLookup, CommitmentLookup, Protocol):
+    """The read-only port the shell implements for the shipped kinds (each kind declares its
+    part; a context without one sees nothing open)."""
+
+
+def classify(text: str) -> Keyword | None:
+    """The keyword in ``text`` among the global and the shipped kinds' keywords."""
+    return SHIPPED.classify(text)
 
 
 def step(context: Context, session: SessionState, text: str) -> Outcome:
     """Answer one inbound text. Never raises for any text; always returns an Outcome."""
-    keyword = classify(text)
-    if keyword is not None and not _answers_onboarding(context, session, keyword):
-        return ROUTES[(context.status, keyword.intent)](context, session, keyword)
-    if session.active(context.now) and session.flow == FORGET.name:
-        return FORGET.advance(session, text, context)  # before YES can mean "opt me in"
-    if context.status is VolunteerStatus.OPTED_OUT:
-        if is_opt_in_yes(text):  # YES re-subscribes, but only while opted out
-            return _opt_in(context, session, Keyword(Intent.START))
-        return Outcome(session)
-    if context.status is VolunteerStatus.NEW and not session.active(context.now):
-        return ONBOARDING.begin(context)
-    if not text.strip():  # media without text, or an empty message
-        return Outcome(session, (Reply("empty"),))
-    if session.active(context.now) and session.flow in FLOWS:
-        return FLOWS[session.flow].advance(session, text, context)
-    if session.active(context.now) and session.flow == "shifts":
-        number = shifts.parse_number(text)
-        if number is not None:
-            return shifts.choose(context, session, number)
-    if session.active(context.now) and session.flow == "give":
-        chosen = donations.in_menu(context, session, text)
-        if chosen is not None:
-            return chosen
-    gap = donations.answer_gap(context, text)
-    if gap is not None:
-        return gap
-    yes = parse_yes(text)
-    if yes is not None:
-        answered = shifts.answer_pending(context, yes) or donations.answer_standing(context, yes)
-        if answered is not None:
-            return answered
-        if context.pending is not None and context.pending.kind == "gap" and not yes:
-            return Outcome(IDLE, (Reply("gap.declined"),))
-    return Outcome(IDLE, (Reply("unknown"),))
+    return SHIPPED.step(context, session, text)

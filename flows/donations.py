@@ -1,26 +1,36 @@
-"""Donation rosters by text: the GIVE menu of what the next cycle still needs, pledges by
-number and quantity ("1 5", "5 weekly"), DONE on the day, and answers to gap asks and to the
-weekly check of a standing pledge. Pure; imports only ``flows``.
+"""The donation roster kind: the GIVE menu of what the next cycle still needs, pledges by
+number and quantity ("1 5", "5 weekly"), DONE on the day, and the answers to gap asks and to
+the weekly check of a standing pledge, declared for ``flows.conversation`` as ``KIND``.
+Pure; imports ``flows`` modules but no other roster kind.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from flows import catalog
 from flows.engine import (
+    DEFER,
+    END,
+    IDLE,
+    STAY,
     Context,
+    Data,
     Effect,
-    NeedView,
+    Flow,
     Outcome,
     Reply,
     SessionState,
+    State,
+    Transition,
 )
-from flows.parsing import fold_accents, normalize, parse_yes
+from flows.keywords import Keyword, KeywordSpec
+from flows.kinds import RosterKind
+from flows.parsing import fold_accents, normalize, parse_yes, phrase_set
 from flows.sms import fits_menu_budget
 
 MAX_QUANTITY = 9999
@@ -31,6 +41,52 @@ _UNIT = rf"(?:(?!{_WEEKLY}){_LETTER}{{1,12}}\.?)"
 _DECIMAL = re.compile(r"\d[.,]\d")  # "5.5" is not menu number 5 and quantity 5
 _QUANTITY = re.compile(rf"^(\d{{1,4}})\s*{_UNIT}?\s*({_WEEKLY})?$")
 _CHOICE_AND_QUANTITY = re.compile(rf"^(\d{{1,2}})\s+(\d{{1,4}})\s*{_UNIT}?\s*({_WEEKLY})?$")
+GAP = "gap"  # the pending question of a gap ask (id: the cycle need)
+STANDING = "standing"  # the weekly check of a standing pledge (id: the standing pledge)
+
+
+# ----- keywords ----------------------------------------------------------------------------
+class DonationIntent(StrEnum):
+    GIVE = "give"
+    DONE = "done"
+
+
+GIVE_WORDS = phrase_set(["give", "donate", "needs", "dar", "donar", "दान"])
+DONE_WORDS = phrase_set(["done", "delivered", "dropped off", "listo", "entregado", "हो गया"])
+KEYWORDS = (
+    KeywordSpec(DonationIntent.GIVE, GIVE_WORDS),
+    KeywordSpec(DonationIntent.DONE, DONE_WORDS),
+)
+
+
+# ----- what the flows read: the lookup port and its views ----------------------------------
+@dataclass(frozen=True)
+class NeedView:
+    """A donation need of the next cycle, as the GIVE menu shows it."""
+
+    id: int  # the cycle need id
+    item: str
+    unit: str
+    missing: int
+    target: int
+    when: str
+
+
+@runtime_checkable
+class DonationLookup(Protocol):
+    """The shell's query for the GIVE menu: the next cycle's needs."""
+
+    def open_needs(self) -> Sequence[NeedView]: ...
+
+
+class _NoNeeds:
+    def open_needs(self) -> Sequence[NeedView]:
+        return ()
+
+
+def _lookup(context: Context) -> DonationLookup:
+    lookup = context.lookup
+    return lookup if isinstance(lookup, DonationLookup) else _NoNeeds()
 
 
 # ----- effects and results -----------------------------------------------------------------
@@ -126,7 +182,7 @@ def parse_choice_and_quantity(text: str) -> tuple[int, int, bool] | None:
     return int(match.group(1)), int(match.group(2)), match.group(3) is not None
 
 
-# ----- handlers ----------------------------------------------------------------------------
+# ----- the GIVE menu and its quantity question ---------------------------------------------
 def _line(language: str, number: int, need: NeedView) -> str:
     return catalog.render(
         language,
@@ -141,11 +197,117 @@ def _line(language: str, number: int, need: NeedView) -> str:
     )
 
 
+def _menu_number(text: str) -> int | None:
+    match = re.fullmatch(r"\s*#?(\d{1,2})[.)]?\s*", text)
+    return int(match.group(1)) if match else None
+
+
+def _digit_led(text: str) -> str | None:
+    """ "1 0", "1 lots", "5.5": a menu reply gone wrong (or a quantity for a gap ask)."""
+    return text if re.match(r"\s*#?\d", text) else None
+
+
+def _ids(data: Data) -> list[int]:
+    return list(data.get("ids", []))
+
+
+def _listed(number: int, context: Context, data: Data) -> bool:
+    return 1 <= number <= len(_ids(data))
+
+
+def _choice_listed(choice: tuple[int, int, bool], context: Context, data: Data) -> bool:
+    return _listed(choice[0], context, data)
+
+
+def _pledge_choice(
+    choice: tuple[int, int, bool], context: Context, data: Data
+) -> tuple[Effect, ...]:
+    number, amount, weekly = choice
+    return (PledgeNeed(_ids(data)[number - 1], amount, weekly),)
+
+
+def _count(value: Any, context: Context, data: Data) -> Mapping[str, object]:
+    return {"count": len(_ids(data))}
+
+
+def _choose(number: int, context: Context, data: Data) -> Data:
+    return {**data, "need": _ids(data)[number - 1]}
+
+
+def _not_a_gap_answer(text: str, context: Context, data: Data) -> bool:
+    pending = context.pending
+    return not (pending is not None and pending.kind == GAP and parse_quantity(text) is not None)
+
+
+def _chosen_need(context: Context, data: Data) -> Mapping[str, object]:
+    needs: Mapping[str, Mapping[str, object]] = data.get("needs", {})
+    return dict(needs.get(str(int(data.get("need", 0))), {}))
+
+
+def _pledge_chosen(quantity: tuple[int, bool], context: Context, data: Data) -> tuple[Effect, ...]:
+    return (PledgeNeed(int(data.get("need", 0)), quantity[0], quantity[1]),)
+
+
+def _answers_pending(answer: bool, context: Context, data: Data) -> bool:
+    """YES / NO answers the question we texted since (a gap ask takes only NO)."""
+    pending = context.pending
+    return pending is not None and (pending.kind != GAP or not answer)
+
+
+# Entered with {"ids": the need ids numbered, "needs": what the quantity question says of each}.
+MENU = Flow(
+    name="give",
+    start="menu",
+    restart=False,  # only GIVE opens it, with the needs it numbers
+    renew_on_retry=False,  # the numbers mean the list shown; it goes stale a day after
+    states=(
+        State(
+            name="menu",
+            prompt="raw",  # the menu, computed when it is shown
+            reprompt=None,  # words are not for the menu
+            transitions=(
+                Transition(
+                    parse=parse_choice_and_quantity,
+                    to=END,
+                    when=_choice_listed,
+                    effects=_pledge_choice,
+                ),
+                Transition(
+                    parse=parse_choice_and_quantity,
+                    to=STAY,
+                    say="give.pick_number",
+                    params=_count,
+                ),
+                Transition(parse=_menu_number, to="quantity", when=_listed, data=_choose),
+                Transition(parse=_menu_number, to=STAY, say="give.pick_number", params=_count),
+                Transition(
+                    parse=_digit_led,
+                    to=STAY,
+                    when=_not_a_gap_answer,
+                    say="give.pick_number",
+                    params=_count,
+                ),
+            ),
+        ),
+        State(
+            name="quantity",
+            prompt="give.ask_quantity",
+            reprompt="give.ask_quantity",
+            params=_chosen_need,
+            transitions=(
+                Transition(parse=parse_quantity, to=END, effects=_pledge_chosen),
+                Transition(parse=parse_yes, to=DEFER, when=_answers_pending),
+            ),
+        ),
+    ),
+)
+
+
 def show_needs(context: Context) -> Outcome:
     """GIVE: the next cycle's needs that are still short, numbered."""
-    needs = [n for n in context.lookup.open_needs() if n.missing > 0]
+    needs = [n for n in _lookup(context).open_needs() if n.missing > 0]
     if not needs:
-        return Outcome(SessionState(), (Reply("give.none"),))
+        return Outcome(IDLE, (Reply("give.none"),))
     params = context.params()
     text = ""
     shown = 0
@@ -160,69 +322,72 @@ def show_needs(context: Context) -> Outcome:
     data = {
         "ids": [n.id for n in needs[:shown]],
         "needs": {str(n.id): _need_data(n) for n in needs[:shown]},
-        "params": {"count": shown},
     }
-    session = SessionState("give", "menu", data, context.now + timedelta(hours=24))
-    return Outcome(session, (Reply("raw", {"text": text}),))
+    return MENU.begin(context, data, {"text": text})
 
 
 def _need_data(need: NeedView) -> dict[str, object]:
     return {"item": need.item, "unit": need.unit, "missing": need.missing}
 
 
-def in_menu(context: Context, session: SessionState, text: str) -> Outcome | None:
-    """A reply while the GIVE menu or the quantity question is open; None if not one."""
-    ids: list[int] = list(session.data.get("ids", []))
-    needs: Mapping[str, Mapping[str, object]] = session.data.get("needs", {})
-    if session.state == "quantity":
-        quantity = parse_quantity(text)
-        need_id = int(session.data.get("need", 0))
-        if quantity is None:
-            answer, pending = parse_yes(text), context.pending
-            if answer is not None and pending is not None and (pending.kind != "gap" or not answer):
-                return None  # YES / NO answers the question we texted since
-            return Outcome(
-                session, (Reply("give.ask_quantity", dict(needs.get(str(need_id), {}))),)
-            )
-        return Outcome(SessionState(), (), (PledgeNeed(need_id, quantity[0], quantity[1]),))
-    both = parse_choice_and_quantity(text)
-    if both is not None:
-        number, amount, weekly = both
-        if 1 <= number <= len(ids):
-            return Outcome(SessionState(), (), (PledgeNeed(ids[number - 1], amount, weekly),))
-        return Outcome(session, (Reply("give.pick_number", {"count": len(ids)}),))
-    match = re.fullmatch(r"\s*#?(\d{1,2})[.)]?\s*", text)
-    if match is None:
-        # "1 0", "1 lots", "5.5": a menu reply gone wrong (unless it answers a gap ask)
-        if re.match(r"\s*#?\d", text) and answer_gap(context, text) is None:
-            return Outcome(session, (Reply("give.pick_number", {"count": len(ids)}),))
-        return None
-    number = int(match.group(1))
-    if not 1 <= number <= len(ids):
-        return Outcome(session, (Reply("give.pick_number", {"count": len(ids)}),))
-    need_id = ids[number - 1]
-    data = {**session.data, "need": need_id}
-    asking = SessionState("give", "quantity", data, context.now + timedelta(hours=24))
-    return Outcome(asking, (Reply("give.ask_quantity", dict(needs.get(str(need_id), {}))),))
+# ----- answers to the questions we text ----------------------------------------------------
+def _no(text: str) -> bool | None:
+    return True if parse_yes(text) is False else None
 
 
-def answer_gap(context: Context, text: str) -> Outcome | None:
-    """A quantity in reply to a gap ask pledges it directly."""
-    pending = context.pending
-    if pending is None or pending.kind != "gap":
-        return None
-    quantity = parse_quantity(text)
-    if quantity is None:
-        return None
-    return Outcome(SessionState(), (), (PledgeNeed(pending.id, quantity[0], quantity[1]),))
+def _pledge_asked(quantity: tuple[int, bool], context: Context, data: Data) -> tuple[Effect, ...]:
+    return (PledgeNeed(int(data["id"]), quantity[0], quantity[1]),)
 
 
-def answer_standing(context: Context, yes: bool) -> Outcome | None:
-    pending = context.pending
-    if pending is None or pending.kind != "standing":
-        return None
-    return Outcome(SessionState(), (), (AnswerStanding(pending.id, yes),))
+def _answer_standing(yes: bool, context: Context, data: Data) -> tuple[Effect, ...]:
+    return (AnswerStanding(int(data["id"]), yes),)
 
 
-def done(context: Context) -> Outcome:
-    return Outcome(SessionState(), (), (MarkDone(),))
+# A gap ask (id: the cycle need): a quantity pledges it, NO declines.
+GAP_ASK = Flow(
+    name="gap",
+    start="asked",
+    states=(
+        State(
+            name="asked",
+            prompt="gap.ask",
+            reprompt=None,
+            transitions=(
+                Transition(parse=parse_quantity, to=END, effects=_pledge_asked),
+                Transition(parse=_no, to=END, say="gap.declined"),
+            ),
+        ),
+    ),
+)
+# The weekly check of a standing pledge (id: the standing pledge): YES brings it, NO skips.
+STANDING_CHECK = Flow(
+    name="standing",
+    start="asked",
+    states=(
+        State(
+            name="asked",
+            prompt="standing.ask",
+            reprompt=None,
+            transitions=(Transition(parse=parse_yes, to=END, effects=_answer_standing),),
+        ),
+    ),
+)
+
+
+# ----- commands ----------------------------------------------------------------------------
+def _give(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return show_needs(context)
+
+
+def _done(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return Outcome(IDLE, (), (MarkDone(),))
+
+
+KIND = RosterKind(
+    name="donations",
+    keywords=KEYWORDS,
+    commands={DonationIntent.GIVE: _give, DonationIntent.DONE: _done},
+    flows=(MENU,),
+    questions={GAP: GAP_ASK, STANDING: STANDING_CHECK},
+    drops={"pledge": DropPledge},
+)

@@ -1,9 +1,11 @@
 """The flow engine: typed values that flows exchange with the shell, and declarative flows.
 
-A flow is a table of states; each state names the prompt it asks and the transitions that a
-reply can take (a parser, a target state, a reply and effects). ``Flow`` validates itself when
-it is built, so a broken flow fails at import, not in a volunteer's SMS. Pure; imports only
-the stdlib and ``flows.catalog``.
+A flow is a table of states; each state names the prompt it asks (a catalog key) and the
+transitions a reply can take: a parser, a guard, a target (a state, END, STAY or DEFER), a reply,
+effects and the data the session keeps, each computable from the session's data and the
+context. ``Flow`` validates itself when it is built, so a broken flow fails at import, not in a
+volunteer's SMS. Nothing here knows a roster kind. Pure; imports only the stdlib,
+``flows.catalog`` and ``flows.sms``.
 """
 
 from __future__ import annotations
@@ -28,72 +30,33 @@ class VolunteerStatus(StrEnum):
     OPTED_OUT = "opted_out"
 
 
-@dataclass(frozen=True)
-class ShiftView:
-    """An open shift as a menu line shows it (times already in the community's zone)."""
-
-    id: int
-    title: str
-    place: str
-    when: str
-    spots_left: int
-
-
-@dataclass(frozen=True)
-class CommitmentView:
-    """One of the volunteer's upcoming commitments, as ``MY`` lists it."""
-
-    id: int  # the assignment id (or pledge id, for kind "pledge")
-    title: str
-    place: str
-    when: str
-    status: str  # confirmed, waitlisted, checked_in; pledged
-    position: int | None = None  # waitlist position
-    kind: str = "shift"  # or "pledge"
-
-
-@dataclass(frozen=True)
-class NeedView:
-    """A donation need of the next cycle, as the GIVE menu shows it."""
-
-    id: int  # the cycle need id
-    item: str
-    unit: str
-    missing: int
-    target: int
-    when: str
-
-
-class Lookup(Protocol):
-    """Read-only queries a flow may make; the shell implements them over the database."""
-
-    def open_shifts(self) -> Sequence[ShiftView]: ...
-
-    def commitments(self) -> Sequence[CommitmentView]: ...
-
-    def open_needs(self) -> Sequence[NeedView]: ...
-
-
 class _NoLookup:
-    def open_shifts(self) -> Sequence[ShiftView]:
-        return ()
+    """The lookup of a context built without one: every query finds nothing."""
 
-    def commitments(self) -> Sequence[CommitmentView]:
-        return ()
+    def __getattr__(self, name: str) -> Callable[..., tuple[()]]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _nothing
 
-    def open_needs(self) -> Sequence[NeedView]:
-        return ()
+    def __repr__(self) -> str:
+        return "NO_LOOKUP"
 
 
-NO_LOOKUP: Lookup = _NoLookup()
+def _nothing(*args: object, **kwargs: object) -> tuple[()]:
+    return ()
+
+
+# The read-only queries a flow may make are declared by each roster kind as a Protocol (its
+# port); the shell passes one object answering all of them. The engine knows none of them.
+NO_LOOKUP: object = _NoLookup()
 
 
 @dataclass(frozen=True)
 class PendingQuestion:
     """The last question we texted that a bare YES / NO / DROP answers."""
 
-    kind: str  # "reminder" (id: assignment) or "callout" (id: call-out)
-    id: int
+    kind: str  # a roster kind's question ("reminder", "callout", "gap", "standing")
+    id: int  # what it is about (an assignment, a call-out, a cycle need, a standing pledge)
 
 
 @dataclass(frozen=True)
@@ -107,7 +70,7 @@ class Context:
     channel: str
     now: datetime
     help_contact: str = ""
-    lookup: Lookup = field(default_factory=lambda: NO_LOOKUP, compare=False)
+    lookup: object = field(default_factory=lambda: NO_LOOKUP, compare=False)
     pending: PendingQuestion | None = None
     zone: str = "UTC"  # the community's IANA time zone, for dates shown to the volunteer
 
@@ -204,6 +167,12 @@ class Outcome:
 Parser = Callable[[str], Any]  # returns None when the text does not match
 Data = Mapping[str, Any]  # the session's data, e.g. which shift each menu number means
 
+# Targets besides a state's name: END closes the conversation; STAY keeps the current state
+# (its prompt is not asked again; only the transition's ``say`` is); DEFER leaves the text
+# untaken, to the rest of the routing (an answer to a question we texted since).
+STAY = "__stay__"
+DEFER = "__defer__"
+
 
 def _no_effects(value: Any, context: Context, data: Data) -> tuple[Effect, ...]:
     return ()
@@ -213,23 +182,48 @@ def _no_params(value: Any, context: Context, data: Data) -> Mapping[str, object]
     return {}
 
 
+def _always(value: Any, context: Context, data: Data) -> bool:
+    return True
+
+
+def _same_data(value: Any, context: Context, data: Data) -> Data:
+    return data
+
+
+def _stored_params(context: Context, data: Data) -> Mapping[str, object]:
+    return dict(data.get("params", {}))
+
+
 @dataclass(frozen=True)
 class Transition:
-    """If ``parse(text)`` is not None: go to ``to``, say ``say``, emit ``effects(value, ctx)``."""
+    """If ``parse(text)`` is not None and ``when(value, ctx, data)`` holds: go to ``to`` (a
+    state, END, STAY or DEFER), say ``say``, emit ``effects``, and keep ``data(...)``.
+
+    Everything but the target may be computed from the parsed value, the context (its lookup,
+    its pending question) and the session's data; a parser may match in several transitions
+    whose guards pick one (a number on the menu, a number beyond it).
+    """
 
     parse: Parser
     to: str
     say: str | None = None
     effects: Callable[[Any, Context, Data], tuple[Effect, ...]] = _no_effects
     params: Callable[[Any, Context, Data], Mapping[str, object]] = _no_params
+    when: Callable[[Any, Context, Data], bool] = _always
+    data: Callable[[Any, Context, Data], Data] = _same_data
 
 
 @dataclass(frozen=True)
 class State:
+    """A question and the replies it takes. ``reprompt`` None: the state does not insist, a
+    text no transition takes is passed on (a menu open behind other conversation).
+    ``params`` fill the prompt and reprompt from the session's data."""
+
     name: str
     prompt: str
     transitions: tuple[Transition, ...]
-    reprompt: str
+    reprompt: str | None
+    params: Callable[[Context, Data], Mapping[str, object]] = _stored_params
 
 
 class FlowDefinitionError(ValueError):
@@ -238,9 +232,17 @@ class FlowDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class Flow:
+    """A table of states. ``restart``: a stored state that no longer exists starts the flow
+    over (False: the text is passed on, for flows only entered with data, like a menu).
+    ``renew_on_retry``: a text that leaves the state where it is (a reprompt, STAY) restarts
+    the session's lifetime (False: a state lives SESSION_LIFETIME from when it was entered,
+    so a menu's numbers go stale a day after it was shown)."""
+
     name: str
     start: str
     states: tuple[State, ...]
+    restart: bool = True
+    renew_on_retry: bool = True
 
     def __post_init__(self) -> None:
         by_name = {s.name: s for s in self.states}
@@ -251,10 +253,11 @@ class Flow:
         for state in self.states:
             if not state.transitions:
                 raise FlowDefinitionError(f"{self.name}.{state.name}: no way out (trap state)")
-            for key in (state.prompt, state.reprompt):
-                _require_key(self.name, key)
+            _require_key(self.name, state.prompt)
+            if state.reprompt is not None:
+                _require_key(self.name, state.reprompt)
             for transition in state.transitions:
-                if transition.to != END and transition.to not in by_name:
+                if transition.to not in (END, STAY, DEFER) and transition.to not in by_name:
                     raise FlowDefinitionError(
                         f"{self.name}.{state.name}: transition to unknown state {transition.to!r}"
                     )
@@ -264,7 +267,7 @@ class Flow:
         frontier = [self.start]
         while frontier:
             for transition in by_name[frontier.pop()].transitions:
-                if transition.to != END and transition.to not in reachable:
+                if transition.to in by_name and transition.to not in reachable:
                     reachable.add(transition.to)
                     frontier.append(transition.to)
         unreachable = set(by_name) - reachable
@@ -274,41 +277,85 @@ class Flow:
     def state(self, name: str | None) -> State | None:
         return next((s for s in self.states if s.name == name), None)
 
-    def begin(self, context: Context, data: Mapping[str, Any] | None = None) -> Outcome:
+    def begin(
+        self,
+        context: Context,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> Outcome:
         """Enter the start state and ask its prompt."""
-        start = self.state(self.start)
-        assert start is not None
-        session = SessionState(self.name, start.name, dict(data or {}), _expiry(context))
-        return Outcome(session=session, replies=(Reply(start.prompt),))
+        return self.enter(self.start, context, data, params)
 
-    def advance(self, session: SessionState, text: str, context: Context) -> Outcome:
-        """Apply one inbound text to the current state."""
+    def enter(
+        self,
+        name: str,
+        context: Context,
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> Outcome:
+        """Enter state ``name`` with ``data`` (e.g. the ids a menu numbers) and ask its prompt,
+        filled with the state's params and ``params`` (e.g. the menu text computed on entry)."""
+        target = self.state(name)
+        if target is None:
+            raise FlowDefinitionError(f"{self.name}: cannot enter unknown state {name!r}")
+        kept = dict(data or {})
+        session = SessionState(self.name, target.name, kept, _expiry(context))
+        prompt_params = {**target.params(context, kept), **(params or {})}
+        return Outcome(session=session, replies=(Reply(target.prompt, prompt_params),))
+
+    def advance(self, session: SessionState, text: str, context: Context) -> Outcome | None:
+        """Apply one inbound text to the current state; None when the text is passed on."""
         current = self.state(session.state)
-        if current is None:  # a stored state that no longer exists: start over
-            return self.begin(context)
+        if current is None:  # a stored state that no longer exists
+            return self.begin(context) if self.restart else None
         for transition in current.transitions:
             value = transition.parse(text)
-            if value is None:
+            if value is None or not transition.when(value, context, session.data):
                 continue
-            effects = transition.effects(value, context, session.data)
-            params = dict(transition.params(value, with_effects(context, effects), session.data))
-            replies: list[Reply] = []
-            if transition.say is not None:
-                replies.append(Reply(transition.say, params))
-            if transition.to == END:
-                next_session = IDLE
-            else:
-                target = self.state(transition.to)
-                assert target is not None
-                next_session = SessionState(
-                    self.name, target.name, dict(session.data), _expiry(context)
-                )
-                replies.append(Reply(target.prompt, params))
-            return Outcome(next_session, tuple(replies), effects)
-        return Outcome(
-            SessionState(self.name, current.name, dict(session.data), _expiry(context)),
-            (Reply(current.reprompt, dict(session.data.get("params", {}))),),
-        )
+            if transition.to == DEFER:
+                return None
+            return self._follow(current, transition, value, session, context)
+        if current.reprompt is None:
+            return None
+        reply = Reply(current.reprompt, dict(current.params(context, session.data)))
+        return Outcome(self._retry(current, session, session.data, context), (reply,))
+
+    def answer(self, text: str, context: Context, data: Mapping[str, Any]) -> Outcome | None:
+        """Apply a text to the start state as if it were open with ``data``: the answer to a
+        question we texted earlier (a reminder, a call-out), for which no session was stored."""
+        return self.advance(SessionState(self.name, self.start, dict(data)), text, context)
+
+    def _follow(
+        self,
+        current: State,
+        transition: Transition,
+        value: Any,
+        session: SessionState,
+        context: Context,
+    ) -> Outcome:
+        effects = transition.effects(value, context, session.data)
+        after = with_effects(context, effects)
+        params = dict(transition.params(value, after, session.data))
+        data = transition.data(value, context, session.data)
+        replies: list[Reply] = []
+        if transition.say is not None:
+            replies.append(Reply(transition.say, params))
+        if transition.to == END:
+            next_session = IDLE
+        elif transition.to == STAY:
+            next_session = self._retry(current, session, data, context)
+        else:
+            target = self.state(transition.to)
+            assert target is not None
+            next_session = SessionState(self.name, target.name, dict(data), _expiry(context))
+            replies.append(Reply(target.prompt, {**target.params(after, data), **params}))
+        return Outcome(next_session, tuple(replies), effects)
+
+    def _retry(
+        self, current: State, session: SessionState, data: Data, context: Context
+    ) -> SessionState:
+        expires = _expiry(context) if self.renew_on_retry else session.expires_at
+        return SessionState(self.name, current.name, dict(data), expires)
 
 
 def _expiry(context: Context) -> datetime:

@@ -1,14 +1,16 @@
-"""Global keywords, checked before any flow: the opt-out family, opt-in, HELP, JOIN, LANG,
-FORGET and the member commands.
+"""Keyword matching, and the global keywords checked before any flow: the opt-out family,
+opt-in, HELP, JOIN, LANG and FORGET.
 
 A keyword is the whole message (case, accents and surrounding punctuation ignored). Opt-out
 also accepts consent withdrawal in plain words ("please stop texting me", "unsubscribe me",
-"no me escriban mas", "मैसेज मत भेजो"), as US rules require since April 2025.
-Pure; imports only ``flows.parsing``.
+"no me escriban mas", "मैसेज मत भेजो"), as US rules require since April 2025. Roster kinds
+declare their own keywords (``KeywordSpec``) in their modules; ``flows.conversation`` matches
+them all together. Pure; imports only ``flows.parsing``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,22 +18,29 @@ from flows.parsing import contains_phrase, phrase_set, tokens
 
 
 class Intent(StrEnum):
+    """The global keywords' intents (roster kinds declare theirs: ``flows.shifts.ShiftIntent``)."""
+
     STOP = "stop"
     START = "start"
     HELP = "help"
     JOIN = "join"
     LANG = "lang"
-    SHIFTS = "shifts"
-    MORE = "more"
-    MY = "my"
-    DROP = "drop"
-    IN = "in"
-    OUT = "out"
-    PAUSE = "pause"
-    RESUME = "resume"
-    GIVE = "give"
-    DONE = "done"
     FORGET = "forget"
+
+
+@dataclass(frozen=True)
+class KeywordSpec:
+    """A keyword: its intent and its words in every shipped language.
+
+    ``plain``: the words alone (filler words allowed around them) are the keyword;
+    ``arguments``: how many words may follow as its argument ("LANG es", "DROP 2",
+    "PAUSE 2 weeks"); 0 for none.
+    """
+
+    intent: str
+    words: frozenset[tuple[str, ...]]
+    plain: bool = True
+    arguments: int = 0
 
 
 # Carrier and Twilio opt-out words: honoured as the whole message.
@@ -62,16 +71,6 @@ OPT_IN_YES_WORDS = phrase_set(["yes", "si", "sí", "हाँ", "हां"])
 HELP_WORDS = phrase_set(["help", "info", "help me", "ayuda", "मदद"])
 JOIN_WORDS = phrase_set(["join", "unirme", "unir", "जुड़ें"])
 LANG_WORDS = phrase_set(["lang", "language", "idioma", "भाषा"])
-SHIFTS_WORDS = phrase_set(["shifts", "shift", "turnos", "turno", "शिफ्ट"])
-MORE_WORDS = phrase_set(["more", "mas", "और"])
-MY_WORDS = phrase_set(["my", "mine", "my shifts", "mis turnos", "mis", "मेरे"])
-DROP_WORDS = phrase_set(["drop", "soltar", "dejar", "छोड़ें"])
-IN_WORDS = phrase_set(["in", "check in", "checkin", "llegue", "entrada", "पहुंचा", "पहुँचा"])
-OUT_WORDS = phrase_set(["out", "check out", "checkout", "salida", "गया"])
-PAUSE_WORDS = phrase_set(["pause", "pausa", "break", "रुकें"])
-GIVE_WORDS = phrase_set(["give", "donate", "needs", "dar", "donar", "दान"])
-DONE_WORDS = phrase_set(["done", "delivered", "dropped off", "listo", "entregado", "हो गया"])
-RESUME_WORDS = phrase_set(["resume", "unpause", "reanudar", "seguir", "फिर से"])
 # Erasure ("delete my number" stays an opt-out: it is one in plain words).
 FORGET_WORDS = phrase_set(
     [
@@ -88,29 +87,13 @@ FORGET_WORDS = phrase_set(
     ]
 )
 
-# Keywords that stand alone (filler words allowed around them).
-PLAIN_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]]], ...] = (
-    (Intent.START, START_WORDS),
-    (Intent.HELP, HELP_WORDS),
-    (Intent.JOIN, JOIN_WORDS),
-    (Intent.SHIFTS, SHIFTS_WORDS),
-    (Intent.MORE, MORE_WORDS),
-    (Intent.MY, MY_WORDS),
-    (Intent.IN, IN_WORDS),
-    (Intent.OUT, OUT_WORDS),
-    (Intent.RESUME, RESUME_WORDS),
-    (Intent.DROP, DROP_WORDS),
-    (Intent.PAUSE, PAUSE_WORDS),
-    (Intent.GIVE, GIVE_WORDS),
-    (Intent.DONE, DONE_WORDS),
-    (Intent.FORGET, FORGET_WORDS),
-)
-# Keywords with an argument, and how many words it may have: "LANG es", "DROP 2",
-# "PAUSE 2 weeks".
-ARGUMENT_KEYWORDS: tuple[tuple[Intent, frozenset[tuple[str, ...]], int], ...] = (
-    (Intent.LANG, LANG_WORDS, 1),
-    (Intent.DROP, DROP_WORDS, 1),
-    (Intent.PAUSE, PAUSE_WORDS, 2),
+# The global keywords, in the order they are tried (a phrase means one keyword only).
+GLOBAL_KEYWORDS: tuple[KeywordSpec, ...] = (
+    KeywordSpec(Intent.START, START_WORDS),
+    KeywordSpec(Intent.HELP, HELP_WORDS),
+    KeywordSpec(Intent.JOIN, JOIN_WORDS),
+    KeywordSpec(Intent.FORGET, FORGET_WORDS),
+    KeywordSpec(Intent.LANG, LANG_WORDS, plain=False, arguments=1),
 )
 
 # Words that do not change the meaning of a short opt-out ("please stop now").
@@ -220,24 +203,24 @@ NEGATIONS = phrase_set(
 
 @dataclass(frozen=True)
 class Keyword:
-    intent: Intent
+    intent: str  # an ``Intent`` or a roster kind's intent
     argument: str = ""
 
 
-def classify(text: str) -> Keyword | None:
-    """The global keyword in ``text``, or None when the text is not one."""
+def classify(text: str, keywords: Sequence[KeywordSpec] = GLOBAL_KEYWORDS) -> Keyword | None:
+    """The keyword in ``text`` (opt-out first, then ``keywords``), or None when there is none."""
     words = tokens(text)
     if not words:
         return None
     if is_opt_out(words):
         return Keyword(Intent.STOP)
     meaningful = _without_filler(words)
-    for intent, vocabulary in PLAIN_KEYWORDS:
-        if words in vocabulary or meaningful in vocabulary:
-            return Keyword(intent)
-    for intent, vocabulary, max_words in ARGUMENT_KEYWORDS:
-        if words[:1] in vocabulary and len(words) <= 1 + max_words:
-            return Keyword(intent, "".join(words[1:]))
+    for spec in keywords:
+        if spec.plain and (words in spec.words or meaningful in spec.words):
+            return Keyword(spec.intent)
+    for spec in keywords:
+        if spec.arguments and words[:1] in spec.words and len(words) <= 1 + spec.arguments:
+            return Keyword(spec.intent, "".join(words[1:]))
     return None
 
 

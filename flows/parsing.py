@@ -6,6 +6,7 @@ is not "yes" and "I can't stop by" is not an opt-out.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -102,6 +103,12 @@ def parse_yes(text: str) -> bool | None:
     if words in NO_WORDS:
         return False
     return None
+
+
+def parse_number(text: str) -> int | None:
+    """A menu or list number: ``2``, ``#2``, ``2.``, ``2)`` (up to three digits)."""
+    match = re.fullmatch(r"\s*#?(\d{1,3})[.)]?\s*", text)
+    return int(match.group(1)) if match else None
 
 
 _NAME_PREFIXES = phrase_set(

@@ -1,8 +1,10 @@
-"""Shift rosters by text: the SHIFTS menu, sign-up by number, MY, DROP n, IN / OUT, answers
-to reminders and call-outs, and PAUSE / RESUME.
+"""The shift roster kind: the SHIFTS menu (MORE pages on, a number signs up), IN / OUT,
+PAUSE / RESUME, and the answers to reminders and call-outs, declared for
+``flows.conversation`` as ``KIND``.
 
 Effects whose outcome only the database can decide (a claim on the last place) come back as
-Results whose replies are defined here too. Pure; imports only ``flows``.
+Results whose replies are defined here too. Pure; imports ``flows`` modules but no other roster
+kind.
 """
 
 from __future__ import annotations
@@ -11,23 +13,87 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from flows import catalog
-from flows.donations import DropPledge
+from flows.commitments import parse_drop
 from flows.engine import (
-    CommitmentView,
+    END,
+    IDLE,
+    STAY,
     Context,
+    Data,
     Effect,
+    Flow,
     Outcome,
     Reply,
     SessionState,
-    ShiftView,
+    State,
+    Transition,
 )
+from flows.keywords import Keyword, KeywordSpec
+from flows.kinds import RosterKind
+from flows.parsing import parse_number, parse_yes, phrase_set
 from flows.sms import fits_menu_budget
 
 MAX_PAUSE = timedelta(days=365)
+
+
+# ----- keywords ----------------------------------------------------------------------------
+class ShiftIntent(StrEnum):
+    SHIFTS = "shifts"
+    MORE = "more"
+    IN = "in"
+    OUT = "out"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+SHIFTS_WORDS = phrase_set(["shifts", "shift", "turnos", "turno", "शिफ्ट"])
+MORE_WORDS = phrase_set(["more", "mas", "और"])
+IN_WORDS = phrase_set(["in", "check in", "checkin", "llegue", "entrada", "पहुंचा", "पहुँचा"])
+OUT_WORDS = phrase_set(["out", "check out", "checkout", "salida", "गया"])
+PAUSE_WORDS = phrase_set(["pause", "pausa", "break", "रुकें"])
+RESUME_WORDS = phrase_set(["resume", "unpause", "reanudar", "seguir", "फिर से"])
+KEYWORDS = (
+    KeywordSpec(ShiftIntent.SHIFTS, SHIFTS_WORDS),
+    KeywordSpec(ShiftIntent.MORE, MORE_WORDS),
+    KeywordSpec(ShiftIntent.IN, IN_WORDS),
+    KeywordSpec(ShiftIntent.OUT, OUT_WORDS),
+    KeywordSpec(ShiftIntent.RESUME, RESUME_WORDS),
+    KeywordSpec(ShiftIntent.PAUSE, PAUSE_WORDS, arguments=2),  # "PAUSE 2 weeks"
+)
+
+
+# ----- what the flows read: the lookup port and its views ----------------------------------
+@dataclass(frozen=True)
+class ShiftView:
+    """An open shift as a menu line shows it (times already in the community's zone)."""
+
+    id: int
+    title: str
+    place: str
+    when: str
+    spots_left: int
+
+
+@runtime_checkable
+class ShiftLookup(Protocol):
+    """The shell's query for the SHIFTS menu: open shifts this volunteer may take."""
+
+    def open_shifts(self) -> Sequence[ShiftView]: ...
+
+
+class _NoShifts:
+    def open_shifts(self) -> Sequence[ShiftView]:
+        return ()
+
+
+def _lookup(context: Context) -> ShiftLookup:
+    lookup = context.lookup
+    return lookup if isinstance(lookup, ShiftLookup) else _NoShifts()
 
 
 # ----- effects ---------------------------------------------------------------------------
@@ -174,11 +240,6 @@ def menu_page(
 
 
 # ----- parsers ---------------------------------------------------------------------------
-def parse_number(text: str) -> int | None:
-    match = re.fullmatch(r"\s*#?(\d{1,3})[.)]?\s*", text)
-    return int(match.group(1)) if match else None
-
-
 _DURATION = re.compile(
     r"^(\d{1,3})(d|day|days|dia|dias|w|wk|wks|week|weeks|semana|semanas|m|"
     r"month|months|mes|meses)$"
@@ -199,111 +260,161 @@ def parse_duration(argument: str) -> timedelta | None:
     return duration if timedelta(0) < duration <= MAX_PAUSE else None
 
 
-# ----- handlers (routed from flows.conversation) ----------------------------------------
+# ----- the SHIFTS menu --------------------------------------------------------------------
+def _listed(number: int, context: Context, data: Data) -> bool:
+    return 1 <= number <= len(data.get("ids", []))
+
+
+def _claim(number: int, context: Context, data: Data) -> tuple[Effect, ...]:
+    return (ClaimShift(list(data["ids"])[number - 1]),)
+
+
+def _count(value: Any, context: Context, data: Data) -> Mapping[str, object]:
+    return {"count": len(data.get("ids", []))}
+
+
+# Entered with {"ids": the shift ids numbered so far, "next": the first one not shown yet}.
+MENU = Flow(
+    name="shifts",
+    start="menu",
+    restart=False,  # only SHIFTS and MORE open it, with a page
+    renew_on_retry=False,  # the numbers mean the list shown; it goes stale a day after
+    states=(
+        State(
+            name="menu",
+            prompt="raw",  # the page, computed when it is shown
+            reprompt=None,  # a text that is not a number is not for the menu
+            transitions=(
+                Transition(parse=parse_number, to=END, when=_listed, effects=_claim),
+                Transition(parse=parse_number, to=STAY, say="shifts.pick_number", params=_count),
+            ),
+        ),
+    ),
+)
+
+
 def show_menu(context: Context, start: int = 0) -> Outcome:
     """SHIFTS (start=0) or MORE: the next page of open shifts as a numbered menu."""
-    shifts = list(context.lookup.open_shifts())
+    shifts = list(_lookup(context).open_shifts())
     if not shifts:
-        return Outcome(SessionState(), (Reply("shifts.none"),))
+        return Outcome(IDLE, (Reply("shifts.none"),))
     if start >= len(shifts):
         start = 0
     text, shown = menu_page(shifts, start, context.language, context.params())
-    data = {
-        "ids": [s.id for s in shifts[: start + shown]],
-        "next": start + shown,
-        "params": {"count": start + shown},
-    }
-    session = SessionState("shifts", "menu", data, context.now + timedelta(hours=24))
-    return Outcome(session, (Reply("raw", {"text": text}),))
+    data = {"ids": [s.id for s in shifts[: start + shown]], "next": start + shown}
+    return MENU.begin(context, data, {"text": text})
 
 
-def choose(context: Context, session: SessionState, number: int) -> Outcome:
-    """A number while the menu is open: claim that shift, or ask again."""
-    ids = list(session.data.get("ids", []))
-    if 1 <= number <= len(ids):
-        return Outcome(SessionState(), (), (ClaimShift(ids[number - 1]),))
-    return Outcome(session, (Reply("shifts.pick_number", {"count": len(ids)}),))
+# ----- answers to the questions we text ----------------------------------------------------
+def _yes(text: str) -> bool | None:
+    return True if parse_yes(text) is True else None
 
 
-def list_commitments(context: Context) -> Outcome:
-    items = list(context.lookup.commitments())
-    if not items:
-        return Outcome(SessionState(), (Reply("my.none"),))
-    lines = [
-        catalog.render(
-            context.language,
-            "my.line_waitlist" if item.status == "waitlisted" else "my.line",
-            {
-                "n": i,
-                "title": item.title,
-                "when": item.when,
-                "place": item.place,
-                "position": item.position or "",
-            },
-        )
-        for i, item in enumerate(items, start=1)
-    ]
-    # Like the SHIFTS menu, the list fits in two segments: the soonest commitments first.
-    shown = 1
-    for end in range(2, len(lines) + 1):
-        text = catalog.render(
-            context.language, "my.list", {**context.params(), "lines": "\n".join(lines[:end])}
-        )
-        if not fits_menu_budget(text):
-            break
-        shown = end
-    return Outcome(SessionState(), (Reply("my.list", {"lines": "\n".join(lines[:shown])}),))
+def _no(text: str) -> bool | None:
+    return True if parse_yes(text) is False else None
 
 
-def drop(context: Context, argument: str) -> Outcome:
-    """DROP n (n from MY), or a bare DROP answering a reminder or with one commitment."""
-    items = list(context.lookup.commitments())
-    number = parse_number(argument) if argument else None
-    if number is not None:
-        if 1 <= number <= len(items):
-            return Outcome(SessionState(), (), (_drop(items[number - 1]),))
-        return Outcome(SessionState(), (Reply("drop.which"),))
-    if context.pending is not None and context.pending.kind == "reminder":
-        return Outcome(SessionState(), (), (DropAssignment(context.pending.id),))
-    if len(items) == 1:
-        return Outcome(SessionState(), (), (_drop(items[0]),))
-    return Outcome(SessionState(), (Reply("drop.which"),))
+def _confirm(value: bool, context: Context, data: Data) -> tuple[Effect, ...]:
+    return (ConfirmAssignment(int(data["id"])),)
 
 
-def _drop(item: CommitmentView) -> Effect:
-    if item.kind == "pledge":
-        return DropPledge(item.id)
-    return DropAssignment(item.id)
+def _drop_assignment(value: bool, context: Context, data: Data) -> tuple[Effect, ...]:
+    return (DropAssignment(int(data["id"])),)
 
 
-def answer_pending(context: Context, yes: bool) -> Outcome | None:
-    """YES / NO to the last reminder or call-out, if one is waiting."""
-    pending = context.pending
-    if pending is None:
-        return None
-    if pending.kind == "callout":
-        return Outcome(SessionState(), (), (AnswerCallOut(pending.id, yes),))
-    if pending.kind == "reminder":
-        if yes:
-            return Outcome(SessionState(), (), (ConfirmAssignment(pending.id),))
-        return Outcome(SessionState(), (Reply("reminder.no"),))
-    return None
+def _answer_call_out(yes: bool, context: Context, data: Data) -> tuple[Effect, ...]:
+    return (AnswerCallOut(int(data["id"]), yes),)
+
+
+# The reminder before a shift (id: the assignment): YES confirms, NO asks to DROP, DROP drops.
+REMINDER = Flow(
+    name="reminder",
+    start="asked",
+    states=(
+        State(
+            name="asked",
+            prompt="reminder.text",
+            reprompt=None,
+            transitions=(
+                Transition(parse=_yes, to=END, effects=_confirm),
+                Transition(parse=_no, to=END, say="reminder.no"),
+                Transition(parse=parse_drop, to=END, effects=_drop_assignment),
+            ),
+        ),
+    ),
+)
+# An urgent call-out (id: the call-out): YES or NO, first come first served.
+CALL_OUT = Flow(
+    name="callout",
+    start="asked",
+    states=(
+        State(
+            name="asked",
+            prompt="callout.ask",
+            reprompt=None,
+            transitions=(Transition(parse=parse_yes, to=END, effects=_answer_call_out),),
+        ),
+    ),
+)
+
+
+# ----- commands (what the keywords do for a member) ------------------------------------------
+def _shifts(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return show_menu(context)
+
+
+def _more(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    start = int(session.data.get("next", 0)) if session.flow == MENU.name else 0
+    return show_menu(context, start)
+
+
+def _check_in(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return Outcome(IDLE, (), (CheckIn(),))
+
+
+def _check_out(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return Outcome(IDLE, (), (CheckOut(),))
+
+
+def _pause(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return pause(context, keyword.argument)
+
+
+def _resume(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
+    return resume(context)
 
 
 def pause(context: Context, argument: str) -> Outcome:
     if not argument:
-        return Outcome(SessionState(), (Reply("pause.open"),), (Pause(None),))
+        return Outcome(IDLE, (Reply("pause.open"),), (Pause(None),))
     duration = parse_duration(argument)
     if duration is None:
-        return Outcome(SessionState(), (Reply("pause.usage"),))
+        return Outcome(IDLE, (Reply("pause.usage"),))
     until = context.now + duration
     local = until.astimezone(ZoneInfo(context.zone))
     return Outcome(
-        SessionState(),
+        IDLE,
         (Reply("pause.until", {"until": f"{local.day}/{local.month}"}),),
         (Pause(until),),
     )
 
 
 def resume(context: Context) -> Outcome:
-    return Outcome(SessionState(), (Reply("resume.done"),), (Resume(),))
+    return Outcome(IDLE, (Reply("resume.done"),), (Resume(),))
+
+
+KIND = RosterKind(
+    name="shifts",
+    keywords=KEYWORDS,
+    commands={
+        ShiftIntent.SHIFTS: _shifts,
+        ShiftIntent.MORE: _more,
+        ShiftIntent.IN: _check_in,
+        ShiftIntent.OUT: _check_out,
+        ShiftIntent.PAUSE: _pause,
+        ShiftIntent.RESUME: _resume,
+    },
+    flows=(MENU,),
+    questions={"reminder": REMINDER, "callout": CALL_OUT},
+    drops={"shift": DropAssignment},
+)

@@ -15,7 +15,8 @@ import click
 import pytest
 
 from flows import catalog, keywords
-from flows.keywords import Intent, classify
+from flows.conversation import classify
+from flows.keywords import Intent
 from flows.parsing import contains_phrase, parse_yes, tokens
 from service.app import create_app
 from service.cli import main

@@ -175,6 +175,7 @@ def _process(
     ):
         volunteer.status = VolunteerStatus.ACTIVE  # the break is over
         volunteer.paused_until = None
+    lookup: conversation.Lookup = RosterLookup(session, volunteer, community, now)  # lazy
     context = Context(
         status=volunteer.status,
         name=volunteer.name,
@@ -184,7 +185,7 @@ def _process(
         now=now,
         help_contact=community.help_contact,
         zone=community.timezone,
-        lookup=RosterLookup(session, volunteer, community, now),
+        lookup=lookup,
         pending=pending_question(volunteer, now),
     )
     outcome = conversation.step(context, state, inbound.body)

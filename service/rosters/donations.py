@@ -15,8 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.donations import DoneResult, PledgeFacts, PledgeResult, StandingResult
-from flows.engine import NeedView
+from flows.donations import DoneResult, NeedView, PledgeFacts, PledgeResult, StandingResult
 from flows.shifts import DropResult, ShiftFacts, format_when
 from service.conversations.questions import ask_question
 from service.models import (

@@ -15,13 +15,16 @@ from sqlalchemy import Case, ColumnElement, case, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows import catalog
-from flows.engine import CommitmentView, NeedView, ShiftView, VolunteerStatus
+from flows.commitments import CommitmentView
+from flows.donations import NeedView
+from flows.engine import VolunteerStatus
 from flows.shifts import (
     AttendanceResult,
     ClaimResult,
     ConfirmResult,
     DropResult,
     ShiftFacts,
+    ShiftView,
     format_when,
 )
 from service.models import (
@@ -121,7 +124,7 @@ def waitlist_position(session: Session, assignment: Assignment) -> int:
 
 @dataclass
 class RosterLookup:
-    """The flows' read-only port (flows.engine.Lookup) over the database."""
+    """The flows' read-only port (flows.conversation.Lookup) over the database."""
 
     session: Session
     volunteer: Volunteer

@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flows.commitments import CommitmentView
 from flows.donations import (
     AnswerStanding,
     DoneResult,
     DropPledge,
     MarkDone,
+    NeedView,
     PledgeFacts,
     PledgeNeed,
     PledgeResult,
     StandingResult,
 )
-from flows.engine import CommitmentView, Effect, NeedView, Outcome, Result, ShiftView
+from flows.engine import Effect, Outcome, Result
 from flows.shifts import (
     AnswerCallOut,
     AttendanceResult,
@@ -30,6 +32,7 @@ from flows.shifts import (
     DropAssignment,
     DropResult,
     ShiftFacts,
+    ShiftView,
 )
 
 

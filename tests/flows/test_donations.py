@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from flows import catalog
+from flows.commitments import CommitmentView
 from flows.conversation import step
 from flows.donations import (
     MAX_QUANTITY,
@@ -23,6 +24,7 @@ from flows.donations import (
     DoneResult,
     DropPledge,
     MarkDone,
+    NeedView,
     PledgeFacts,
     PledgeNeed,
     PledgeResult,
@@ -32,10 +34,8 @@ from flows.donations import (
 )
 from flows.engine import (
     IDLE,
-    CommitmentView,
     Context,
     Effect,
-    NeedView,
     OptOut,
     Outcome,
     PendingQuestion,

@@ -12,18 +12,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flows import conversation
-from flows.conversation import FLOWS, ROUTES, step
-from flows.donations import AnswerStanding, DropPledge, MarkDone, PledgeNeed
+from flows.commitments import CommitmentIntent, CommitmentView
+from flows.conversation import FLOWS, INTENTS, ROUTES, step
+from flows.donations import (
+    AnswerStanding,
+    DonationIntent,
+    DropPledge,
+    MarkDone,
+    NeedView,
+    PledgeNeed,
+)
 from flows.engine import (
     END,
     IDLE,
     NO_LOOKUP,
     SESSION_LIFETIME,
-    CommitmentView,
     Context,
     Flow,
     FlowDefinitionError,
-    NeedView,
     OptIn,
     OptOut,
     Outcome,
@@ -33,7 +39,6 @@ from flows.engine import (
     SessionState,
     SetLanguage,
     SetName,
-    ShiftView,
     State,
     Transition,
     VolunteerStatus,
@@ -51,6 +56,8 @@ from flows.shifts import (
     DropAssignment,
     Pause,
     Resume,
+    ShiftIntent,
+    ShiftView,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -393,9 +400,9 @@ def test_values_are_frozen() -> None:
 
 
 def test_routes_cover_every_status_and_intent() -> None:
-    expected = {(status, intent) for status in VolunteerStatus for intent in Intent}
+    expected = {(status, intent) for status in VolunteerStatus for intent in INTENTS}
     assert set(ROUTES) == expected
-    assert len(ROUTES) == len(VolunteerStatus) * len(Intent)
+    assert len(ROUTES) == len(VolunteerStatus) * len(INTENTS)
     assert all(callable(handler) for handler in ROUTES.values())
 
 
@@ -438,10 +445,10 @@ def _contexts(status: VolunteerStatus) -> list[Context]:
 
 
 @pytest.mark.parametrize("status", list(VolunteerStatus))
-@pytest.mark.parametrize("intent", list(Intent))
+@pytest.mark.parametrize("intent", list(INTENTS))
 @pytest.mark.parametrize("argument", ["", "es", "2", "2w"])
 def test_every_route_returns_an_outcome(
-    status: VolunteerStatus, intent: Intent, argument: str
+    status: VolunteerStatus, intent: str, argument: str
 ) -> None:
     for context in _contexts(status):
         outcome = ROUTES[(status, intent)](context, IDLE, Keyword(intent, argument))
@@ -484,45 +491,69 @@ def test_every_route_returns_an_outcome(
         (VolunteerStatus.ACTIVE, Intent.LANG, ["language.switched"], [SetLanguage("es")]),
         (VolunteerStatus.PAUSED, Intent.LANG, ["language.switched"], [SetLanguage("es")]),
         # shift keywords, with nothing open and nothing booked
-        (VolunteerStatus.ACTIVE, Intent.SHIFTS, ["shifts.none"], []),
-        (VolunteerStatus.PAUSED, Intent.SHIFTS, ["shifts.none"], []),
-        (VolunteerStatus.ACTIVE, Intent.MORE, ["shifts.none"], []),
-        (VolunteerStatus.ACTIVE, Intent.MY, ["my.none"], []),
-        (VolunteerStatus.ACTIVE, Intent.DROP, ["drop.which"], []),
-        (VolunteerStatus.ACTIVE, Intent.IN, [], [CheckIn()]),
-        (VolunteerStatus.PAUSED, Intent.IN, [], [CheckIn()]),
-        (VolunteerStatus.ACTIVE, Intent.OUT, [], [CheckOut()]),
-        (VolunteerStatus.ACTIVE, Intent.PAUSE, ["pause.open"], [Pause(None)]),
-        (VolunteerStatus.PAUSED, Intent.PAUSE, ["pause.open"], [Pause(None)]),
-        (VolunteerStatus.ACTIVE, Intent.RESUME, ["resume.done"], [Resume()]),
-        (VolunteerStatus.PAUSED, Intent.RESUME, ["resume.done"], [Resume()]),
+        (VolunteerStatus.ACTIVE, ShiftIntent.SHIFTS, ["shifts.none"], []),
+        (VolunteerStatus.PAUSED, ShiftIntent.SHIFTS, ["shifts.none"], []),
+        (VolunteerStatus.ACTIVE, ShiftIntent.MORE, ["shifts.none"], []),
+        (VolunteerStatus.ACTIVE, CommitmentIntent.MY, ["my.none"], []),
+        (VolunteerStatus.ACTIVE, CommitmentIntent.DROP, ["drop.which"], []),
+        (VolunteerStatus.ACTIVE, ShiftIntent.IN, [], [CheckIn()]),
+        (VolunteerStatus.PAUSED, ShiftIntent.IN, [], [CheckIn()]),
+        (VolunteerStatus.ACTIVE, ShiftIntent.OUT, [], [CheckOut()]),
+        (VolunteerStatus.ACTIVE, ShiftIntent.PAUSE, ["pause.open"], [Pause(None)]),
+        (VolunteerStatus.PAUSED, ShiftIntent.PAUSE, ["pause.open"], [Pause(None)]),
+        (VolunteerStatus.ACTIVE, ShiftIntent.RESUME, ["resume.done"], [Resume()]),
+        (VolunteerStatus.PAUSED, ShiftIntent.RESUME, ["resume.done"], [Resume()]),
         # donation keywords, with nothing needed
-        (VolunteerStatus.ACTIVE, Intent.GIVE, ["give.none"], []),
-        (VolunteerStatus.PAUSED, Intent.GIVE, ["give.none"], []),
-        (VolunteerStatus.ACTIVE, Intent.DONE, [], [MarkDone()]),
-        (VolunteerStatus.PAUSED, Intent.DONE, [], [MarkDone()]),
+        (VolunteerStatus.ACTIVE, DonationIntent.GIVE, ["give.none"], []),
+        (VolunteerStatus.PAUSED, DonationIntent.GIVE, ["give.none"], []),
+        (VolunteerStatus.ACTIVE, DonationIntent.DONE, [], [MarkDone()]),
+        (VolunteerStatus.PAUSED, DonationIntent.DONE, [], [MarkDone()]),
         # consent first: a new number is onboarded whatever it asks for
         *[
             (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
-            for intent in (Intent.SHIFTS, Intent.MORE, Intent.MY, Intent.DROP, Intent.IN)
+            for intent in (
+                ShiftIntent.SHIFTS,
+                ShiftIntent.MORE,
+                CommitmentIntent.MY,
+                CommitmentIntent.DROP,
+                ShiftIntent.IN,
+            )
         ],
         *[
             (VolunteerStatus.NEW, intent, ["onboarding.ask_name"], [])
-            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME, Intent.GIVE, Intent.DONE)
+            for intent in (
+                ShiftIntent.OUT,
+                ShiftIntent.PAUSE,
+                ShiftIntent.RESUME,
+                DonationIntent.GIVE,
+                DonationIntent.DONE,
+            )
         ],
         # an opted-out number hears nothing
         *[
             (VolunteerStatus.OPTED_OUT, intent, [], [])
-            for intent in (Intent.SHIFTS, Intent.MORE, Intent.MY, Intent.DROP, Intent.IN)
+            for intent in (
+                ShiftIntent.SHIFTS,
+                ShiftIntent.MORE,
+                CommitmentIntent.MY,
+                CommitmentIntent.DROP,
+                ShiftIntent.IN,
+            )
         ],
         *[
             (VolunteerStatus.OPTED_OUT, intent, [], [])
-            for intent in (Intent.OUT, Intent.PAUSE, Intent.RESUME, Intent.GIVE, Intent.DONE)
+            for intent in (
+                ShiftIntent.OUT,
+                ShiftIntent.PAUSE,
+                ShiftIntent.RESUME,
+                DonationIntent.GIVE,
+                DonationIntent.DONE,
+            )
         ],
     ],
 )
 def test_route_table_contract(
-    status: VolunteerStatus, intent: Intent, keys: list[str], effects: list[object]
+    status: VolunteerStatus, intent: str, keys: list[str], effects: list[object]
 ) -> None:
     arg = "es" if intent is Intent.LANG else ""
     outcome = ROUTES[(status, intent)](make_context(status), IDLE, Keyword(intent, arg))

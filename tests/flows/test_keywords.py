@@ -12,23 +12,23 @@ import itertools
 
 import pytest
 
+from flows.commitments import CommitmentIntent
+from flows.conversation import ARGUMENT_KEYWORDS, PLAIN_KEYWORDS, classify
+from flows.donations import DONE_WORDS, GIVE_WORDS, DonationIntent
 from flows.keywords import (
-    ARGUMENT_KEYWORDS,
-    DONE_WORDS,
-    GIVE_WORDS,
+    GLOBAL_KEYWORDS,
     HELP_WORDS,
     JOIN_WORDS,
     LANG_WORDS,
-    PLAIN_KEYWORDS,
     START_WORDS,
     STOP_WORDS,
     WITHDRAWAL_PHRASES,
     Intent,
     Keyword,
-    classify,
     is_opt_out,
 )
 from flows.parsing import tokens
+from flows.shifts import ShiftIntent
 
 DESIGN_OPT_OUT_WORDS = [
     "STOP",
@@ -298,24 +298,24 @@ def test_lang_with_argument(text: str, argument: str) -> None:
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
-        ("SHIFTS", Intent.SHIFTS),
-        ("shift", Intent.SHIFTS),
-        ("Turnos", Intent.SHIFTS),
-        ("शिफ्ट", Intent.SHIFTS),
-        ("MORE", Intent.MORE),
-        ("mas", Intent.MORE),
-        ("MY", Intent.MY),
-        ("my shifts", Intent.MY),
-        ("mis turnos", Intent.MY),
-        ("IN", Intent.IN),
-        ("check-in", Intent.IN),
-        ("OUT", Intent.OUT),
-        ("check out", Intent.OUT),
-        ("DROP", Intent.DROP),
-        ("PAUSE", Intent.PAUSE),
-        ("pausa", Intent.PAUSE),
-        ("RESUME", Intent.RESUME),
-        ("reanudar", Intent.RESUME),
+        ("SHIFTS", ShiftIntent.SHIFTS),
+        ("shift", ShiftIntent.SHIFTS),
+        ("Turnos", ShiftIntent.SHIFTS),
+        ("शिफ्ट", ShiftIntent.SHIFTS),
+        ("MORE", ShiftIntent.MORE),
+        ("mas", ShiftIntent.MORE),
+        ("MY", CommitmentIntent.MY),
+        ("my shifts", CommitmentIntent.MY),
+        ("mis turnos", CommitmentIntent.MY),
+        ("IN", ShiftIntent.IN),
+        ("check-in", ShiftIntent.IN),
+        ("OUT", ShiftIntent.OUT),
+        ("check out", ShiftIntent.OUT),
+        ("DROP", CommitmentIntent.DROP),
+        ("PAUSE", ShiftIntent.PAUSE),
+        ("pausa", ShiftIntent.PAUSE),
+        ("RESUME", ShiftIntent.RESUME),
+        ("reanudar", ShiftIntent.RESUME),
     ],
 )
 def test_shift_keywords(text: str, intent: Intent) -> None:
@@ -328,19 +328,19 @@ def test_shift_keywords(text: str, intent: Intent) -> None:
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
-        ("GIVE", Intent.GIVE),
-        ("donate", Intent.GIVE),
-        ("needs", Intent.GIVE),
-        ("dar", Intent.GIVE),
-        ("Donar", Intent.GIVE),
-        ("दान", Intent.GIVE),
-        ("DONE", Intent.DONE),
-        ("delivered", Intent.DONE),
-        ("dropped off", Intent.DONE),
-        ("dropped-off", Intent.DONE),
-        ("listo", Intent.DONE),
-        ("Entregado", Intent.DONE),
-        ("हो गया", Intent.DONE),
+        ("GIVE", DonationIntent.GIVE),
+        ("donate", DonationIntent.GIVE),
+        ("needs", DonationIntent.GIVE),
+        ("dar", DonationIntent.GIVE),
+        ("Donar", DonationIntent.GIVE),
+        ("दान", DonationIntent.GIVE),
+        ("DONE", DonationIntent.DONE),
+        ("delivered", DonationIntent.DONE),
+        ("dropped off", DonationIntent.DONE),
+        ("dropped-off", DonationIntent.DONE),
+        ("listo", DonationIntent.DONE),
+        ("Entregado", DonationIntent.DONE),
+        ("हो गया", DonationIntent.DONE),
     ],
 )
 def test_donation_keywords(text: str, intent: Intent) -> None:
@@ -368,21 +368,23 @@ def test_donation_keywords(text: str, intent: Intent) -> None:
 )
 def test_donation_words_inside_a_sentence_are_no_donation_keyword(text: str) -> None:
     keyword = classify(text)
-    assert keyword is None or keyword.intent not in (Intent.GIVE, Intent.DONE), keyword
+    assert keyword is None or keyword.intent not in (DonationIntent.GIVE, DonationIntent.DONE), (
+        keyword
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "keyword"),
     [
-        ("DROP 2", Keyword(Intent.DROP, "2")),
-        ("drop #2", Keyword(Intent.DROP, "2")),
-        ("Drop 2.", Keyword(Intent.DROP, "2")),
-        ("soltar 1", Keyword(Intent.DROP, "1")),
-        ("PAUSE 2w", Keyword(Intent.PAUSE, "2w")),
-        ("pause 2 weeks", Keyword(Intent.PAUSE, "2weeks")),
-        ("PAUSE 3 days", Keyword(Intent.PAUSE, "3days")),
-        ("pausa 2 semanas", Keyword(Intent.PAUSE, "2semanas")),
-        ("pause soon", Keyword(Intent.PAUSE, "soon")),
+        ("DROP 2", Keyword(CommitmentIntent.DROP, "2")),
+        ("drop #2", Keyword(CommitmentIntent.DROP, "2")),
+        ("Drop 2.", Keyword(CommitmentIntent.DROP, "2")),
+        ("soltar 1", Keyword(CommitmentIntent.DROP, "1")),
+        ("PAUSE 2w", Keyword(ShiftIntent.PAUSE, "2w")),
+        ("pause 2 weeks", Keyword(ShiftIntent.PAUSE, "2weeks")),
+        ("PAUSE 3 days", Keyword(ShiftIntent.PAUSE, "3days")),
+        ("pausa 2 semanas", Keyword(ShiftIntent.PAUSE, "2semanas")),
+        ("pause soon", Keyword(ShiftIntent.PAUSE, "soon")),
     ],
 )
 def test_shift_keywords_with_an_argument(text: str, keyword: Keyword) -> None:
@@ -556,3 +558,19 @@ def test_only_a_plain_yes_re_subscribes(text: str, expected: bool) -> None:
     from flows.keywords import is_opt_in_yes
 
     assert is_opt_in_yes(text) is expected
+
+
+def test_flows_keywords_declares_only_the_global_family() -> None:
+    """Roster keywords are declared by their kind's module (a new one touches no other)."""
+    assert {intent.value for intent in Intent} == {
+        "stop",
+        "start",
+        "help",
+        "join",
+        "lang",
+        "forget",
+    }
+    assert {spec.intent for spec in GLOBAL_KEYWORDS} <= set(Intent)
+    assert {ShiftIntent.SHIFTS, DonationIntent.GIVE, CommitmentIntent.MY} <= {
+        intent for intent, _ in PLAIN_KEYWORDS
+    }

@@ -10,13 +10,16 @@ from typing import Any, get_args, get_type_hints
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from flows.conversation import step
+from flows.commitments import CommitmentView
+from flows.conversation import classify, step
 from flows.donations import (
     MAX_QUANTITY,
     AnswerStanding,
+    DonationIntent,
     DoneResult,
     DropPledge,
     MarkDone,
+    NeedView,
     PledgeFacts,
     PledgeNeed,
     PledgeResult,
@@ -26,21 +29,18 @@ from flows.donations import (
 )
 from flows.engine import (
     IDLE,
-    CommitmentView,
     Context,
     Effect,
-    NeedView,
     OptIn,
     Outcome,
     PendingQuestion,
     Result,
     SessionState,
     SetName,
-    ShiftView,
     VolunteerStatus,
     with_effects,
 )
-from flows.keywords import Intent, Keyword, classify
+from flows.keywords import Intent, Keyword
 from flows.parsing import parse_name, parse_yes, tokens
 from flows.shifts import (
     AnswerCallOut,
@@ -57,6 +57,7 @@ from flows.shifts import (
     Pause,
     Resume,
     ShiftFacts,
+    ShiftView,
     format_when,
 )
 from flows.sms import Encoding, is_gsm7, segment_info, short_name
@@ -704,7 +705,7 @@ def test_give_conversations_never_raise_and_always_answer_briefly(
                 assert effect.pledge_id in {i.id for i in items if i.kind == "pledge"}
             elif isinstance(effect, MarkDone):
                 keyword = classify(text)
-                assert keyword is not None and keyword.intent is Intent.DONE
+                assert keyword is not None and keyword.intent is DonationIntent.DONE
 
         results = shell_results(data, lookup, outcome.effects)
         rendered = outcome.render(context, results)

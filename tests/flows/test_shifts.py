@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from flows import catalog
+from flows.commitments import CommitmentView
 from flows.conversation import step
 from flows.engine import (
     IDLE,
-    CommitmentView,
     Context,
     Outcome,
     PendingQuestion,
@@ -26,7 +26,6 @@ from flows.engine import (
     Result,
     SessionState,
     SetLanguage,
-    ShiftView,
     VolunteerStatus,
     with_effects,
 )
@@ -46,6 +45,7 @@ from flows.shifts import (
     Pause,
     Resume,
     ShiftFacts,
+    ShiftView,
     format_when,
     menu_page,
     parse_duration,

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flows.engine import NeedView, VolunteerStatus
+from flows.donations import NeedView
+from flows.engine import VolunteerStatus
 from service.communities.registry import create_community
 from service.models import (
     Community,
