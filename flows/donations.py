@@ -41,8 +41,17 @@ _UNIT = rf"(?:(?!{_WEEKLY}){_LETTER}{{1,12}}\.?)"
 _DECIMAL = re.compile(r"\d[.,]\d")  # "5.5" is not menu number 5 and quantity 5
 _QUANTITY = re.compile(rf"^(\d{{1,4}})\s*{_UNIT}?\s*({_WEEKLY})?$")
 _CHOICE_AND_QUANTITY = re.compile(rf"^(\d{{1,2}})\s+(\d{{1,4}})\s*{_UNIT}?\s*({_WEEKLY})?$")
-GAP = "gap"  # the pending question of a gap ask (id: the cycle need)
-STANDING = "standing"  # the weekly check of a standing pledge (id: the standing pledge)
+
+
+class DonationQuestion(StrEnum):
+    """The questions a donation roster texts that a bare answer answers."""
+
+    GAP = "gap"  # a gap ask (id: the cycle need)
+    STANDING = "standing"  # the weekly check of a standing pledge (id: the standing pledge)
+
+
+GAP = DonationQuestion.GAP
+STANDING = DonationQuestion.STANDING
 
 
 # ----- keywords ----------------------------------------------------------------------------
@@ -345,7 +354,7 @@ def _answer_standing(yes: bool, context: Context, data: Data) -> tuple[Effect, .
 
 # A gap ask (id: the cycle need): a quantity pledges it, NO declines.
 GAP_ASK = Flow(
-    name="gap",
+    name=DonationQuestion.GAP,
     start="asked",
     states=(
         State(
@@ -361,7 +370,7 @@ GAP_ASK = Flow(
 )
 # The weekly check of a standing pledge (id: the standing pledge): YES brings it, NO skips.
 STANDING_CHECK = Flow(
-    name="standing",
+    name=DonationQuestion.STANDING,
     start="asked",
     states=(
         State(

@@ -55,7 +55,7 @@ NO_LOOKUP: object = _NoLookup()
 class PendingQuestion:
     """The last question we texted that a bare YES / NO / DROP answers."""
 
-    kind: str  # a roster kind's question ("reminder", "callout", "gap", "standing")
+    kind: str  # a roster kind's question, a StrEnum value (shifts.ShiftQuestion, ...)
     id: int  # what it is about (an assignment, a call-out, a cycle need, a standing pledge)
 
 

@@ -51,6 +51,13 @@ class ShiftIntent(StrEnum):
     RESUME = "resume"
 
 
+class ShiftQuestion(StrEnum):
+    """The questions a shift roster texts that a bare YES / NO / DROP answers."""
+
+    REMINDER = "reminder"  # a reminder before a shift (id: the assignment)
+    CALLOUT = "callout"  # an urgent call-out (id: the call-out)
+
+
 SHIFTS_WORDS = phrase_set(["shifts", "shift", "turnos", "turno", "शिफ्ट"])
 MORE_WORDS = phrase_set(["more", "mas", "और"])
 IN_WORDS = phrase_set(["in", "check in", "checkin", "llegue", "entrada", "पहुंचा", "पहुँचा"])
@@ -328,7 +335,7 @@ def _answer_call_out(yes: bool, context: Context, data: Data) -> tuple[Effect, .
 
 # The reminder before a shift (id: the assignment): YES confirms, NO asks to DROP, DROP drops.
 REMINDER = Flow(
-    name="reminder",
+    name=ShiftQuestion.REMINDER,
     start="asked",
     states=(
         State(
@@ -345,7 +352,7 @@ REMINDER = Flow(
 )
 # An urgent call-out (id: the call-out): YES or NO, first come first served.
 CALL_OUT = Flow(
-    name="callout",
+    name=ShiftQuestion.CALLOUT,
     start="asked",
     states=(
         State(
@@ -415,6 +422,6 @@ KIND = RosterKind(
         ShiftIntent.RESUME: _resume,
     },
     flows=(MENU,),
-    questions={"reminder": REMINDER, "callout": CALL_OUT},
+    questions={ShiftQuestion.REMINDER: REMINDER, ShiftQuestion.CALLOUT: CALL_OUT},
     drops={"shift": DropAssignment},
 )

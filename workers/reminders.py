@@ -8,6 +8,7 @@ volunteer is active, and quiet hours (it waits for them to end unless that is af
 from __future__ import annotations
 
 from flows import catalog
+from flows.shifts import ShiftQuestion
 from service import clock
 from service.conversations.questions import ask_question
 from service.db import unit_of_work
@@ -56,6 +57,6 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
             idempotency_key=reminder_key(assignment, shift, offset),
             send_before=shift.starts_at,
         )
-        ask_question(volunteer, "reminder", assignment.id, shift.starts_at)
+        ask_question(volunteer, ShiftQuestion.REMINDER, assignment.id, shift.starts_at)
         message_id = message.id
     return dispatch.send_message(message_id)

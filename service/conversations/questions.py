@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from flows.engine import PendingQuestion
 from service.models import Volunteer
@@ -19,7 +20,9 @@ def pending_question(volunteer: Volunteer, now: datetime) -> PendingQuestion | N
     return question if now < expires else None
 
 
-def ask_question(volunteer: Volunteer, kind: str, question_id: int, expires_at: datetime) -> None:
+def ask_question(
+    volunteer: Volunteer, kind: StrEnum, question_id: int, expires_at: datetime
+) -> None:
     """Remember that a bare YES / NO / DROP from this volunteer answers this question."""
     volunteer.pending_question = {
         "kind": kind,

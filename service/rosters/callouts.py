@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.shifts import CallOutOutcome, CallOutResult
+from flows.shifts import CallOutOutcome, CallOutResult, ShiftQuestion
 from service.conversations.questions import ask_question
 from service.models import (
     Assignment,
@@ -155,7 +155,9 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
         )
         message.callout_id = callout.id
         volunteer.last_asked_at = now
-        ask_question(volunteer, "callout", callout.id, min(shift.ends_at, now + ANSWER_WINDOW))
+        ask_question(
+            volunteer, ShiftQuestion.CALLOUT, callout.id, min(shift.ends_at, now + ANSWER_WINDOW)
+        )
         asked += 1
     callout.waves_sent = wave
     if wave < MAX_WAVES:

@@ -15,7 +15,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.donations import DoneResult, NeedView, PledgeFacts, PledgeResult, StandingResult
+from flows.donations import (
+    DonationQuestion,
+    DoneResult,
+    NeedView,
+    PledgeFacts,
+    PledgeResult,
+    StandingResult,
+)
 from flows.shifts import DropResult, ShiftFacts, format_when
 from service.conversations.questions import ask_question
 from service.models import (
@@ -602,7 +609,7 @@ def ask_gaps(session: Session, cycle: Cycle, now: datetime) -> int:
                 idempotency_key=f"gap:{cycle_need.id}:{volunteer.id}",
             )
             volunteer.last_asked_at = now
-            ask_question(volunteer, "gap", cycle_need.id, cycle.ends_at)
+            ask_question(volunteer, DonationQuestion.GAP, cycle_need.id, cycle.ends_at)
             asked += 1
     return asked
 
@@ -645,7 +652,7 @@ def check_standing(session: Session, cycle: Cycle, now: datetime) -> int:
             params={"quantity": standing.quantity},
             idempotency_key=f"standing:{standing.id}:{cycle.id}",
         )
-        ask_question(volunteer, "standing", standing.id, cycle.starts_at)
+        ask_question(volunteer, DonationQuestion.STANDING, standing.id, cycle.starts_at)
         asked += 1
     return asked
 
