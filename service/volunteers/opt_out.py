@@ -54,6 +54,7 @@ def opt_out(volunteer: Volunteer, source: str, now: datetime) -> GivenBack:
         volunteer.status = VolunteerStatus.OPTED_OUT
         volunteer.opted_out_at = now
         volunteer.opt_out_source = source
+    volunteer.pending_question = None  # a YES after START must not answer an old reminder
     session = object_session(volunteer)
     if session is None:  # a detached row: nothing to give back through
         return GivenBack()

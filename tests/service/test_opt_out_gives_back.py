@@ -43,7 +43,7 @@ from service.models import (
 from service.rosters import donations
 from service.rosters import shifts as rosters
 from service.sending.queue import queue_message
-from service.volunteers.opt_out import GIVEN_BACK
+from service.volunteers.opt_out import GIVEN_BACK, opt_out
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import PASSWORD, ConsoleClient
@@ -306,3 +306,16 @@ def test_while_opted_out_a_question_after_forget_gets_no_answer(
     clock.freeze(monday + timedelta(minutes=5))
     (erased,) = sms.send(ANA, yes)
     assert erased.startswith(done)
+
+
+def test_an_opt_out_forgets_the_question_we_last_asked(
+    db: Session, community: Community, monday: datetime
+) -> None:
+    """After START, a YES must not answer a reminder sent before the opt-out."""
+    ana = Volunteer(community_id=community.id, phone=ANA, status=VolunteerStatus.ACTIVE)
+    ana.pending_question = {"kind": "reminder", "id": 1, "until": local(9, 9).isoformat()}
+    db.add(ana)
+    db.flush()
+    assert not opt_out(ana, "sms", monday)  # nothing to give back
+    assert (ana.status, ana.pending_question) == (VolunteerStatus.OPTED_OUT, None)
+    assert _given_back(db) == []  # and nothing to tell coordinators
