@@ -17,7 +17,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
-from flows import catalog, commitments, donations, shifts
+from flows import catalog, commitments, donations, forget, shifts
 from flows import keywords as global_keywords
 from flows.commitments import CommitmentLookup
 from flows.donations import DonationLookup
@@ -158,6 +158,8 @@ class Conversation:
             return self.routes[(context.status, keyword.intent)](context, session, keyword)
         is_open = session.active(context.now)
         if is_open and session.flow == FORGET.name:
+            if context.status is VolunteerStatus.OPTED_OUT and not forget.is_answer(text):
+                return Outcome(session)  # opted out: only the YES or NO is answered
             forgetting = FORGET.advance(session, text, context)  # before YES can opt in
             if forgetting is not None:
                 return forgetting

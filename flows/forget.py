@@ -1,13 +1,31 @@
 """FORGET: erase my data from this community, after a confirmation.
 
-The erasure itself (name, number, texts; a hashed suppression entry left behind) is the
-shell's ``Forget`` effect. Pure; imports ``flows.engine`` and ``flows.parsing``.
+The erasure itself (name, number, texts; a hashed suppression entry left behind; upcoming
+places and pledges given back) is the shell's ``Forget`` effect. An opted-out number may ask
+too; it hears nothing but the question and the answer to its YES or NO (``is_answer``).
+Pure; imports ``flows.engine`` and ``flows.parsing``.
 """
 
 from __future__ import annotations
 
-from flows.engine import END, Context, Data, Effect, Flow, Forget, State, Transition
+from flows.engine import (
+    END,
+    Context,
+    Data,
+    Effect,
+    Flow,
+    Forget,
+    State,
+    Transition,
+    VolunteerStatus,
+)
 from flows.parsing import parse_yes
+
+
+def is_answer(text: str) -> bool:
+    """YES or NO: what the confirmation takes from an opted-out number (nothing else is
+    answered while opted out, not even with a reminder of the question)."""
+    return parse_yes(text) is not None
 
 
 def _yes(text: str) -> bool | None:
@@ -22,6 +40,10 @@ def _forget(value: bool, context: Context, data: Data) -> tuple[Effect, ...]:
     return (Forget(),)
 
 
+def _opted_out(value: bool, context: Context, data: Data) -> bool:
+    return context.status is VolunteerStatus.OPTED_OUT
+
+
 FORGET = Flow(
     name="forget",
     start="confirm",
@@ -32,6 +54,7 @@ FORGET = Flow(
             reprompt="forget.confirm_again",
             transitions=(
                 Transition(parse=_yes, to=END, say="forget.done", effects=_forget),
+                Transition(parse=_no, to=END, say="forget.kept_unsubscribed", when=_opted_out),
                 Transition(parse=_no, to=END, say="forget.kept"),
             ),
         ),

@@ -1,10 +1,17 @@
-"""SMS encoding rules: GSM-7 detection and segment counting. Pure; imports only the stdlib."""
+"""SMS encoding rules: GSM-7 detection, and counting and splitting segments the way Twilio does.
+
+Twilio never splits a user-perceived character (a grapheme cluster: an emoji with its skin tone,
+a ZWJ sequence, a flag, a Devanagari consonant with its vowel sign) across two parts; nor do we.
+Pure; imports the stdlib and ``regex`` (a text library, for its grapheme clusters).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+import regex
 
 # GSM 03.38 basic character set (one septet each).
 GSM7_BASIC = frozenset(
@@ -36,27 +43,62 @@ def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
 
 
-def segment_info(text: str) -> SegmentInfo:
-    """How many SMS segments ``text`` costs, and in which encoding.
+_GRAPHEME = regex.compile(r"\X")
 
-    Multi-part messages are packed the way handsets split them: an escape pair (GSM-7) or a
-    surrogate pair (UCS-2) is never split across two parts.
+
+def graphemes(text: str) -> list[str]:
+    """The user-perceived characters of ``text`` (Unicode extended grapheme clusters).
+
+    A CR LF pair counts as two, as in Twilio's calculator (it may be split across parts).
     """
+    clusters: list[str] = []
+    for cluster in _GRAPHEME.findall(text):
+        if cluster == "\r\n":
+            clusters.extend(cluster)
+        else:
+            clusters.append(cluster)
+    return clusters
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def split(text: str) -> tuple[str, ...]:
+    """The parts Twilio sends ``text`` in: one part while it fits a single segment (160
+    septets or 70 UTF-16 units), else parts of 153 septets or 67 units, each filled with whole
+    grapheme clusters (an escape pair or an emoji with its modifiers is never cut in two)."""
+    return _pack(text)[1]
+
+
+def segment_info(text: str) -> SegmentInfo:
+    """How many SMS segments ``text`` costs, and in which encoding (as Twilio counts them)."""
+    info, _ = _pack(text)
+    return info
+
+
+def _pack(text: str) -> tuple[SegmentInfo, tuple[str, ...]]:
+    clusters = graphemes(text)
     if is_gsm7(text):
-        widths = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
+        widths = [sum(2 if ch in GSM7_EXTENDED else 1 for ch in c) for c in clusters]
         single, multi, encoding = GSM7_SINGLE_SEGMENT, GSM7_MULTI_SEGMENT, Encoding.GSM7
     else:
-        widths = [len(ch.encode("utf-16-le", "surrogatepass")) // 2 for ch in text]
+        widths = [_utf16_units(cluster) for cluster in clusters]
         single, multi, encoding = UCS2_SINGLE_SEGMENT, UCS2_MULTI_SEGMENT, Encoding.UCS2
     units = sum(widths)
     if units <= single:
-        return SegmentInfo(encoding=encoding, units=units, segments=min(units, 1))
-    segments, used = 1, 0
-    for width in widths:
-        if used + width > multi:
-            segments, used = segments + 1, 0
+        parts: tuple[str, ...] = (text,) if text else ()
+        return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
+    packed: list[list[str]] = [[]]
+    used = 0
+    for cluster, width in zip(clusters, widths, strict=True):
+        if used + width > multi and packed[-1]:
+            packed.append([])
+            used = 0
+        packed[-1].append(cluster)
         used += width
-    return SegmentInfo(encoding=encoding, units=units, segments=segments)
+    parts = tuple("".join(part) for part in packed)
+    return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
 
 
 def gsm_safe(text: str) -> str:
@@ -78,9 +120,10 @@ MAX_SHORT_NAME = 20
 
 
 def short_name(name: str) -> str:
-    """The name as replies use it: the first word, GSM-safe, at most 20 characters."""
+    """The name as replies use it: the first word, GSM-safe, at most 20 user-perceived
+    characters (a cut never separates a letter from its accent or vowel sign)."""
     first = name.split()[0] if name.split() else ""
-    return gsm_safe(first)[:MAX_SHORT_NAME]
+    return "".join(graphemes(gsm_safe(first))[:MAX_SHORT_NAME])
 
 
 # A menu or list may use two segments in GSM-7; in UCS-2 (Hindi) a segment holds less than half

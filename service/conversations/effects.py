@@ -1,4 +1,8 @@
-"""Apply flow effects to the database, inside the caller's transaction (never commits)."""
+"""Apply flow effects to the database, inside the caller's transaction (never commits).
+
+An opt-out (``OptOut``, and ``Forget``) gives back the volunteer's upcoming places and pledges
+(``service.volunteers.opt_out``). Imports ``flows`` and ``service`` modules.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from service.rosters import callouts
 from service.rosters import donations as donation_service
 from service.rosters import shifts as rosters
 from service.volunteers import privacy
+
+# Re-exported: the delivery paths (status callback, dispatcher) record carrier opt-outs with it.
+from service.volunteers.opt_out import opt_out as opt_out
 
 
 def apply_effects(
@@ -102,16 +109,8 @@ def apply_effects(
                 _record_consent(volunteer, source, wording, now)
                 privacy.lift_suppression(session, community.id, volunteer.phone)
             case Forget():
-                privacy.forget_volunteer(session, volunteer, community, now)
+                privacy.forget_volunteer(session, volunteer, now)
     return results
-
-
-def opt_out(volunteer: Volunteer, source: str, now: datetime) -> None:
-    """Record an opt-out; nothing is sent to this volunteer again until they opt back in."""
-    if volunteer.status != VolunteerStatus.OPTED_OUT:
-        volunteer.status = VolunteerStatus.OPTED_OUT
-        volunteer.opted_out_at = now
-        volunteer.opt_out_source = source
 
 
 def _record_consent(volunteer: Volunteer, source: str, wording: str, now: datetime) -> None:

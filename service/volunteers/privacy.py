@@ -1,7 +1,8 @@
 """Privacy: erasing a volunteer on request (FORGET), the hashed suppression list, message
 retention, and the checks that keep an erased number from being added back by mistake.
 
-Runs in the caller's transaction. Imports models and ``service.rosters.shifts``/``donations``.
+Runs in the caller's transaction. Imports models, ``service.communities.audit`` and
+``service.volunteers.opt_out`` (what an erasure gives back, as any opt-out does).
 """
 
 from __future__ import annotations
@@ -14,16 +15,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows.engine import VolunteerStatus
 from service.communities import audit
-from service.models import (
-    Community,
-    Message,
-    MessageStatus,
-    StandingPledge,
-    Suppression,
-    Volunteer,
-)
-from service.rosters import donations as donation_service
-from service.rosters import shifts as rosters
+from service.models import Community, Message, MessageStatus, Suppression, Volunteer
+from service.volunteers.opt_out import FORGET_SOURCE, give_back
 
 ERASED = "erased"  # what an erased volunteer's addresses read in the message log
 RETENTION_BATCH = 5_000  # message bodies cleared per community per run (short transactions)
@@ -71,19 +64,10 @@ def lift_suppression(session: Session, community_id: int, e164: str) -> None:
     )
 
 
-def forget_volunteer(
-    session: Session, volunteer: Volunteer, community: Community, now: datetime
-) -> None:
-    """Give back the volunteer's upcoming places and pledges, then erase them (see ``erase``)."""
-    for assignment in rosters.commitments_of(session, volunteer, now):
-        rosters.drop(session, volunteer, community, assignment.id, now)
-    for pledge in donation_service.pledges_of(session, volunteer, now):
-        donation_service.drop_pledge(session, volunteer, community, pledge.id, now)
-    session.execute(
-        update(StandingPledge)
-        .where(StandingPledge.volunteer_id == volunteer.id)
-        .values(active=False)
-    )
+def forget_volunteer(session: Session, volunteer: Volunteer, now: datetime) -> None:
+    """Give back the volunteer's upcoming places and pledges (as any opt-out does), then erase
+    them (see ``erase``)."""
+    give_back(session, volunteer, now, source=FORGET_SOURCE)
     erase(session, volunteer, now)
 
 
@@ -142,7 +126,7 @@ def erase(session: Session, volunteer: Volunteer, now: datetime) -> None:
     if volunteer.status != VolunteerStatus.OPTED_OUT:
         volunteer.status = VolunteerStatus.OPTED_OUT
         volunteer.opted_out_at = now
-        volunteer.opt_out_source = "forget"
+        volunteer.opt_out_source = FORGET_SOURCE
     volunteer.erased_at = now
     audit.record(
         session,

@@ -77,3 +77,44 @@ def test_the_confirmation_expires() -> None:
     phone.waits(timedelta(days=2))
     turn = phone.sends("yes")
     assert Forget() not in turn.effects
+
+
+@pytest.mark.parametrize(
+    ("language", "forget", "question", "yes"),
+    [
+        ("en", "FORGET", "?", "YES"),
+        ("es", "olvidame", "¿qué?", "si"),
+        ("hi", "मुझे भूल जाओ", "क्या?", "हाँ"),
+    ],
+)
+def test_opted_out_only_the_confirmation_is_answered(
+    language: str, forget: str, question: str, yes: str
+) -> None:
+    """While opted out, a question after FORGET gets no answer; the YES still erases."""
+    phone = Phone.volunteer(VolunteerStatus.OPTED_OUT, language=language)
+    assert phone.sends(forget).keys == ["forget.confirm"]
+    for text in (question, "what do you mean", "1", "why?"):
+        turn = phone.sends(text)
+        assert (turn.texts, turn.effects) == ([], []), text
+    assert phone.session.flow == "forget"  # the question stays open
+    turn = phone.sends(yes)
+    assert turn.keys == ["forget.done"] and turn.effects == [Forget()]
+
+
+@pytest.mark.parametrize(("language", "no"), [("en", "NO"), ("es", "no"), ("hi", "नहीं")])
+def test_opted_out_no_keeps_the_data_and_says_they_stay_unsubscribed(
+    language: str, no: str
+) -> None:
+    phone = Phone.volunteer(VolunteerStatus.OPTED_OUT, language=language)
+    phone.sends("FORGET")
+    turn = phone.sends(no)
+    assert turn.keys == ["forget.kept_unsubscribed"] and turn.effects == []
+    assert "START" in turn.text
+    assert phone.status is VolunteerStatus.OPTED_OUT
+    assert phone.sends("?").texts == []  # and then nothing more
+
+
+def test_an_active_volunteer_is_still_asked_again() -> None:
+    phone = joined()
+    phone.sends("FORGET")
+    assert phone.sends("?").keys == ["forget.confirm_again"]

@@ -3,6 +3,7 @@ session, roster (shifts and donation needs) and pending question (hypothesis).""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args, get_type_hints
@@ -32,6 +33,7 @@ from flows.engine import (
     Context,
     Effect,
     OptIn,
+    OptOut,
     Outcome,
     PendingQuestion,
     Result,
@@ -60,7 +62,16 @@ from flows.shifts import (
     ShiftView,
     format_when,
 )
-from flows.sms import Encoding, is_gsm7, segment_info, short_name
+from flows.sms import (
+    GSM7_EXTENDED,
+    Encoding,
+    graphemes,
+    is_gsm7,
+    segment_info,
+    short_name,
+    split,
+)
+from tests.flows.opt_out_corpus import NEAR_MISSES, OPT_OUTS
 from tests.flows.roster_fakes import FakeLookup
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -197,6 +208,60 @@ def test_opted_out_numbers_get_nothing_but_help_and_opt_in(text: str, session: s
         assert outcome.session == SESSIONS[session]  # nothing changes at all
 
 
+FORGET_OPEN = SessionState("forget", "confirm", {}, NOW + timedelta(hours=1))
+CORPUS_OPT_OUTS = [text for texts in OPT_OUTS.values() for text in texts]
+CORPUS_NEAR_MISSES = [text for texts in NEAR_MISSES.values() for text in texts]
+
+
+@SETTINGS
+@given(
+    text=st.one_of(TEXTS, st.sampled_from(["?", "what?", "¿qué?", "क्या?", "1", "ok?", "why"])),
+    language=st.sampled_from(["en", "es", "hi"]),
+)
+def test_opted_out_with_forget_open_only_the_confirmation_is_answered(
+    text: str, language: str
+) -> None:
+    """Opted out, with the FORGET question open: START, HELP, FORGET again, or the YES / NO to
+    the question are answered, briefly; anything else changes nothing and gets nothing."""
+    context = make_context(VolunteerStatus.OPTED_OUT, language)
+    outcome = step(context, FORGET_OPEN, text)
+    keys = [r.key for r in outcome.replies]
+
+    assert keys in (
+        [],
+        ["help"],
+        ["optin.confirmed"],
+        ["forget.confirm"],
+        ["forget.done"],
+        ["forget.kept_unsubscribed"],
+    )
+    if keys in (["forget.done"], ["forget.kept_unsubscribed"]):
+        assert parse_yes(text) is not None
+    if not keys:
+        assert (outcome.session, outcome.effects) == (FORGET_OPEN, ())
+    for reply in outcome.render(context):
+        check_length(language, reply, gsm=language != "hi")
+
+
+@SETTINGS
+@given(
+    text=st.one_of(st.sampled_from(CORPUS_OPT_OUTS), st.sampled_from(CORPUS_NEAR_MISSES)),
+    noise=NOISE,
+    language=st.sampled_from(["en", "es", "hi"]),
+)
+def test_corpus_texts_with_noise_get_a_brief_reply_and_opt_out_only_when_meant(
+    text: str, noise: str, language: str
+) -> None:
+    """Any phrase of the opt-out corpus, wrapped in punctuation, in any language: the reply
+    fits the SMS budget, and only an opt-out opts out."""
+    context = make_context(VolunteerStatus.ACTIVE, language)
+    outcome = step(context, IDLE, noise + text + noise)
+    opted_out = any(isinstance(effect, OptOut) for effect in outcome.effects)
+    assert opted_out == (text in CORPUS_OPT_OUTS)
+    for reply in outcome.render(context):
+        check_length(language, reply, gsm=language != "hi")
+
+
 @SETTINGS
 @given(
     text=OPT_OUT_TEXTS,
@@ -280,8 +345,15 @@ def test_keywords_ignore_case_and_surrounding_punctuation(text: str, padding: st
     assert classify(padding + text + padding) == expected
 
 
+# Texts of grapheme clusters Twilio never splits (skin tones, ZWJ sequences, flags, vowel signs).
+CLUSTER_TEXTS = st.lists(
+    st.sampled_from(["a", "€", "é", "क", "की", "😀", "👍🏽", "🇺🇸", "👩\u200d👩\u200d👧\u200d👦"]),
+    max_size=200,
+).map("".join)
+
+
 @SETTINGS
-@given(text=st.text())
+@given(text=st.one_of(st.text(), CLUSTER_TEXTS))
 def test_segment_info_is_consistent(text: str) -> None:
     info = segment_info(text)
     assert (info.segments == 0) == (text == "")
@@ -294,8 +366,21 @@ def test_segment_info_is_consistent(text: str) -> None:
         assert info.units == len(text.encode("utf-16-le")) // 2
         single, multi = 70, 67
     if info.units > single:
-        assert (info.segments - 1) * multi < info.units <= info.segments * multi
+        assert info.units <= info.segments * multi
+        # Packed as Twilio packs them: whole grapheme clusters, each part as full as it can be,
+        # so no part could have taken the next part's first cluster.
+        parts = split(text)
+        assert len(parts) == info.segments
+        for part, following in itertools.pairwise(parts):
+            first = graphemes(following)[0]
+            assert _units(part, info.encoding) + _units(first, info.encoding) > multi
     assert segment_info(text + text).segments >= info.segments
+
+
+def _units(text: str, encoding: Encoding) -> int:
+    if encoding is Encoding.GSM7:
+        return sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 # --- whole conversations with a roster -----------------------------------------------------

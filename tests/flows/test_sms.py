@@ -1,21 +1,30 @@
 """SMS encoding and segment counting (flows.sms).
 
 GSM-7: 160 septets in one segment, 153 per part once split; the extension table costs two.
-UCS-2 (any character outside GSM-7): 70 UTF-16 units in one segment, 67 per part.
+UCS-2 (any character outside GSM-7): 70 UTF-16 units in one segment, 67 per part. A grapheme
+cluster is never split across parts, as in Twilio's calculator (fixtures: twilio_segments.py).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.sms import (
     GSM7_BASIC,
     GSM7_EXTENDED,
     Encoding,
     SegmentInfo,
+    graphemes,
     is_gsm7,
     segment_info,
+    split,
 )
+from tests.flows.twilio_segments import ALL as ALL_SEGMENT_FIXTURES
+from tests.flows.twilio_segments import SegmentFixture
 
 EXTENSION_CHARS = "^{}\\[~]|€"
 
@@ -158,3 +167,107 @@ def test_menu_budget_is_two_gsm7_or_three_ucs2_segments() -> None:
 
     assert fits_menu_budget("a" * 306) and not fits_menu_budget("a" * 307)
     assert fits_menu_budget("क" * 201) and not fits_menu_budget("क" * 202)
+
+
+# --- as Twilio counts them: grapheme clusters are never split (tests/flows/twilio_segments.py) --
+
+
+@pytest.mark.parametrize("fixture", ALL_SEGMENT_FIXTURES, ids=lambda f: f.id)
+def test_segments_as_twilio_counts_them(fixture: SegmentFixture) -> None:
+    info = segment_info(fixture.text)
+    assert (info.encoding.value, info.segments) == (fixture.encoding, fixture.segments)
+    parts = split(fixture.text)
+    assert len(parts) == fixture.segments
+    assert "".join(parts) == fixture.text
+    if fixture.last_part is not None:
+        assert parts[-1] == fixture.last_part
+
+
+def test_there_are_enough_fixtures_at_every_boundary() -> None:
+    assert len(ALL_SEGMENT_FIXTURES) >= 50
+    lengths = {len(f.text) for f in ALL_SEGMENT_FIXTURES}
+    assert {67, 70, 134, 153, 160, 201, 306} <= lengths
+
+
+@pytest.mark.parametrize("fixture", ALL_SEGMENT_FIXTURES, ids=lambda f: f.id)
+def test_every_part_fits_and_no_cluster_is_cut(fixture: SegmentFixture) -> None:
+    parts = split(fixture.text)
+    single, multi = (160, 153) if fixture.encoding == "GSM-7" else (70, 67)
+    for part in parts:
+        units = (
+            sum(2 if ch in GSM7_EXTENDED else 1 for ch in part)
+            if fixture.encoding == "GSM-7"
+            else len(part.encode("utf-16-le", "surrogatepass")) // 2
+        )
+        assert units <= (single if len(parts) == 1 else multi)
+    # every cluster of the whole text lies wholly within one part
+    boundaries = set(itertools.accumulate(len(part) for part in parts))
+    position = 0
+    for cluster in graphemes(fixture.text):
+        inside = set(range(position + 1, position + len(cluster)))
+        assert not inside & boundaries, (cluster, position)
+        position += len(cluster)
+
+
+def test_the_issue_example_is_three_segments_with_the_thumb_whole() -> None:
+    text = "a" * 65 + "👍🏽" + "b" * 65
+    assert segment_info(text).segments == 3
+    assert split(text) == ("a" * 65, "👍🏽" + "b" * 63, "bb")
+
+
+def test_devanagari_conjuncts_are_kept_whole_which_never_counts_fewer_than_twilio() -> None:
+    # Unicode 15.1 keeps a conjunct (consonant + virama + consonant) in one cluster; the
+    # calculator's older grapheme-splitter may cut after the virama. Whole clusters can only
+    # move a break earlier, so our count is Twilio's or one more: never fewer (budgets hold).
+    conjunct = "\u0915\u094d\u0937"  # क्ष
+    assert graphemes(conjunct) == [conjunct]
+    text = "\u0915" * 65 + conjunct + "\u0915" * 66  # 134 units
+    assert segment_info(text).segments == 3  # the calculator may say 2
+
+
+def test_names_are_shortened_by_whole_characters() -> None:
+    from flows.sms import short_name
+
+    assert short_name("क" * 19 + "की") == "क" * 19 + "की"  # the vowel sign stays
+    assert short_name("👍🏽" * 25) == "👍🏽" * 20
+
+
+_ZWJ_SEQUENCES = ["\U0001f3f3\ufe0f\u200d\U0001f308", "👩\u200d👩\u200d👧\u200d👦"]
+_CLUSTERS = st.sampled_from(
+    [
+        "a",
+        "€",
+        "|",
+        "é",
+        "\r\n",
+        "\u2019",
+        "क",
+        "की",
+        "क्ष",
+        "😀",
+        "👍🏽",
+        "🇺🇸",
+        "e\u0301",
+        *_ZWJ_SEQUENCES,
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CLUSTERS, max_size=120).map("".join) | st.text(max_size=400))
+def test_any_text_splits_into_parts_that_fit_and_rejoin(text: str) -> None:
+    info = segment_info(text)
+    parts = split(text)
+    assert "".join(parts) == text
+    assert info.segments == len(parts)
+    gsm = info.encoding is Encoding.GSM7
+    single, multi = (160, 153) if gsm else (70, 67)
+    clusters = graphemes(text)
+    for part in parts:
+        units = (
+            sum(2 if ch in GSM7_EXTENDED else 1 for ch in part)
+            if gsm
+            else len(part.encode("utf-16-le", "surrogatepass")) // 2
+        )
+        oversized = any(len(c.encode("utf-16-le", "surrogatepass")) // 2 > multi for c in clusters)
+        assert units <= (single if len(parts) == 1 else multi) or oversized
