@@ -3,7 +3,7 @@
 The erasure itself (name, number, texts; a hashed suppression entry left behind; upcoming
 places and pledges given back) is the shell's ``Forget`` effect. An opted-out number may ask
 too; it hears nothing but the question and the answer to its YES or NO (``is_answer``).
-Pure; imports ``flows.engine`` and ``flows.parsing``.
+Pure; imports ``flows.engine``, ``flows.keywords`` and ``flows.parsing``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,20 @@ from flows.engine import (
     Transition,
     VolunteerStatus,
 )
+from flows.keywords import is_opt_in_yes
 from flows.parsing import parse_yes
 
 
 def is_answer(text: str) -> bool:
     """YES or NO: what the confirmation takes from an opted-out number (nothing else is
     answered while opted out, not even with a reminder of the question)."""
-    return parse_yes(text) is not None
+    return _yes(text) is not None or _no(text) is not None
 
 
 def _yes(text: str) -> bool | None:
-    return True if parse_yes(text) is True else None
+    """Only a plain YES erases (yes, si, हाँ): "ok?" or "sure" is too easy to send by accident
+    for something that cannot be undone; the loose yes-words get the question again."""
+    return True if is_opt_in_yes(text) else None
 
 
 def _no(text: str) -> bool | None:

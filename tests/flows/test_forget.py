@@ -118,3 +118,12 @@ def test_an_active_volunteer_is_still_asked_again() -> None:
     phone = joined()
     phone.sends("FORGET")
     assert phone.sends("?").keys == ["forget.confirm_again"]
+
+
+@pytest.mark.parametrize("text", ["ok", "ok?", "sure", "y", "vale", "claro"])
+def test_a_loose_yes_asks_again_and_erases_nothing(text: str) -> None:
+    phone = joined()
+    phone.sends("FORGET")
+    turn = phone.sends(text)
+    assert turn.keys == ["forget.confirm_again"] and turn.effects == []
+    assert phone.sends("YES").effects == [Forget()]
