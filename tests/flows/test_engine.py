@@ -352,8 +352,8 @@ def test_reply_params_override_context_params() -> None:
 def test_render_unknown_language_falls_back_to_english() -> None:
     outcome = Outcome(IDLE, (Reply("unknown"),))
     assert outcome.render(make_context(language="xx")) == (
-        "Sorry, I did not get that. Text SHIFTS for open shifts, MY for yours, HELP for help, "
-        "or STOP to opt out.",
+        "A person on our team will read your message. Text SHIFTS for open shifts, MY for yours, "
+        "HELP for help, or STOP to opt out.",
     )
 
 
@@ -495,7 +495,7 @@ def test_every_route_returns_an_outcome(
         (VolunteerStatus.PAUSED, ShiftIntent.SHIFTS, ["shifts.none"], []),
         (VolunteerStatus.ACTIVE, ShiftIntent.MORE, ["shifts.none"], []),
         (VolunteerStatus.ACTIVE, CommitmentIntent.MY, ["my.none"], []),
-        (VolunteerStatus.ACTIVE, CommitmentIntent.DROP, ["drop.which"], []),
+        (VolunteerStatus.ACTIVE, CommitmentIntent.DROP, ["drop.none"], []),
         (VolunteerStatus.ACTIVE, ShiftIntent.IN, [], [CheckIn()]),
         (VolunteerStatus.PAUSED, ShiftIntent.IN, [], [CheckIn()]),
         (VolunteerStatus.ACTIVE, ShiftIntent.OUT, [], [CheckOut()]),
