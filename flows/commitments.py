@@ -137,10 +137,6 @@ def _items(data: Data) -> list[tuple[str, int]]:
     return [(str(kind), int(item_id)) for kind, item_id in data.get("items", [])]
 
 
-def _only_one(value: bool, context: Context, data: Data) -> bool:
-    return len(_items(data)) == 1
-
-
 def _count(value: object, context: Context, data: Data) -> Mapping[str, object]:
     return {"count": len(_items(data))}
 
@@ -155,6 +151,9 @@ def drop_flow(drops: Mapping[str, Dropper]) -> Flow:
     def drop_number(number: int, context: Context, data: Data) -> tuple[Effect, ...]:
         kind, item_id = _items(data)[number - 1]
         return (drops[kind](item_id),)
+
+    def only_one(value: bool, context: Context, data: Data) -> bool:
+        return len(_items(data)) == 1 and listed(1, context, data)
 
     def drop_only(value: bool, context: Context, data: Data) -> tuple[Effect, ...]:
         return drop_number(1, context, data)
@@ -172,7 +171,7 @@ def drop_flow(drops: Mapping[str, Dropper]) -> Flow:
                 transitions=(
                     Transition(parse=parse_number, to=END, when=listed, effects=drop_number),
                     Transition(parse=parse_number, to=STAY, say="drop.pick_number", params=_count),
-                    Transition(parse=_yes, to=END, when=_only_one, effects=drop_only),
+                    Transition(parse=_yes, to=END, when=only_one, effects=drop_only),
                     Transition(parse=_no, to=END, say="drop.kept"),
                 ),
             ),
@@ -200,6 +199,7 @@ def drop(
     answered = answer(context, CommitmentIntent.DROP.value)
     if answered is not None:
         return answered
+    items = [item for item in items if item.kind in drops]  # what a bare DROP can drop
     if not items:
         return Outcome(IDLE, (Reply("drop.none"),))
     params = context.params()

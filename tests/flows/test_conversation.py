@@ -807,3 +807,13 @@ def test_thanks_after_a_sign_up_keep_the_menu_open() -> None:
 @pytest.mark.parametrize("text", ["thanks but I cannot come", "thank you for nothing, stop"])
 def test_thanks_inside_a_longer_text_is_not_just_thanks(text: str) -> None:
     assert Phone.volunteer().sends(text).keys != ["thanks"]
+
+
+def test_a_commitment_no_roster_kind_drops_is_never_dropped_by_yes() -> None:
+    odd = CommitmentView(90, "Survey", "Online", "Sun 29/11", "confirmed", kind="survey")
+    phone = Phone.volunteer(items=(odd, TWO_BOOKED[0]))
+    asked = phone.sends("DROP")  # only what a roster kind can drop is offered
+    assert asked.text.startswith("Drop Kitchen, ")
+    assert phone.sends("YES").effects == [DropAssignment(31)]
+    phone = Phone.volunteer(items=(odd,))
+    assert phone.sends("DROP").keys == ["drop.none"]
