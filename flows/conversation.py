@@ -5,7 +5,8 @@ every kind's declarations (``flows.kinds.RosterKind``): keywords, routes (volunt
 intent) → handler, flows to resume and pending questions to answer. It checks, when this
 module is imported, that every (status, intent) pair has a handler and that no phrase means two
 keywords. ``step(context, session, text)`` is the only entry point the shell calls: global
-keywords first, then the volunteer's open flow, then the pending question, then a default.
+keywords first, then the volunteer's open flow, then the pending question, then the fallback
+(thanks, or a text for a person).
 Pure; imports only ``flows``.
 """
 
@@ -45,6 +46,7 @@ from flows.keywords import (
 )
 from flows.kinds import Dropper, Handler, RosterKind
 from flows.onboarding import ONBOARDING
+from flows.parsing import is_thanks
 from flows.shifts import ShiftLookup
 
 _T = TypeVar("_T")
@@ -67,6 +69,15 @@ def _opt_in(context: Context, session: SessionState, keyword: Keyword) -> Outcom
 
 def _already_in(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
     return Outcome(session, (Reply("optin.already"),))
+
+
+def fallback(context: Context, session: SessionState, text: str) -> Outcome:
+    """A text no keyword, flow or question takes. Thanks get a friendly answer (an open menu
+    stays open); anything else is for a person: the shell flags it for the console inbox, and
+    the reply says so and what to text (GIVE too where the community runs donations)."""
+    if is_thanks(text):
+        return Outcome(session, (Reply("thanks"),))
+    return Outcome(IDLE, (Reply("unknown.give" if context.has_donations else "unknown"),))
 
 
 def _help(context: Context, session: SessionState, keyword: Keyword) -> Outcome:
@@ -179,7 +190,7 @@ class Conversation:
         answered = _answer(self.questions, context, text)
         if answered is not None:
             return answered
-        return Outcome(IDLE, (Reply("unknown"),))
+        return fallback(context, session, text)
 
     def _answers_onboarding(
         self, context: Context, session: SessionState, keyword: Keyword

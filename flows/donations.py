@@ -243,8 +243,14 @@ def _choose(number: int, context: Context, data: Data) -> Data:
     return {**data, "need": _ids(data)[number - 1]}
 
 
-def _not_a_gap_answer(text: str, context: Context, data: Data) -> bool:
+def _unchoose(quantity: tuple[int, bool], context: Context, data: Data) -> Data:
+    return {key: value for key, value in data.items() if key != "need"}
+
+
+def _not_a_gap_answer(value: object, context: Context, data: Data) -> bool:
+    """A quantity beyond the menu answers a gap ask texted since, if one is open."""
     pending = context.pending
+    text = str(value)
     return not (pending is not None and pending.kind == GAP and parse_quantity(text) is not None)
 
 
@@ -264,6 +270,7 @@ def _answers_pending(answer: bool, context: Context, data: Data) -> bool:
 
 
 # Entered with {"ids": the need ids numbered, "needs": what the quantity question says of each}.
+# A pledge leaves it open: a further number (and amount) is another pledge while it lives.
 MENU = Flow(
     name="give",
     start="menu",
@@ -277,7 +284,7 @@ MENU = Flow(
             transitions=(
                 Transition(
                     parse=parse_choice_and_quantity,
-                    to=END,
+                    to=STAY,
                     when=_choice_listed,
                     effects=_pledge_choice,
                 ),
@@ -288,7 +295,13 @@ MENU = Flow(
                     params=_count,
                 ),
                 Transition(parse=_menu_number, to="quantity", when=_listed, data=_choose),
-                Transition(parse=_menu_number, to=STAY, say="give.pick_number", params=_count),
+                Transition(
+                    parse=_menu_number,
+                    to=STAY,
+                    when=_not_a_gap_answer,
+                    say="give.pick_number",
+                    params=_count,
+                ),
                 Transition(
                     parse=_digit_led,
                     to=STAY,
@@ -304,7 +317,13 @@ MENU = Flow(
             reprompt="give.ask_quantity",
             params=_chosen_need,
             transitions=(
-                Transition(parse=parse_quantity, to=END, effects=_pledge_chosen),
+                Transition(
+                    parse=parse_quantity,
+                    to="menu",
+                    ask=False,  # the menu stays open for another pledge
+                    effects=_pledge_chosen,
+                    data=_unchoose,
+                ),
                 Transition(parse=parse_yes, to=DEFER, when=_answers_pending),
             ),
         ),

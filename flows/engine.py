@@ -73,6 +73,9 @@ class Context:
     lookup: object = field(default_factory=lambda: NO_LOOKUP, compare=False)
     pending: PendingQuestion | None = None
     zone: str = "UTC"  # the community's IANA time zone, for dates shown to the volunteer
+    # The community runs a donation roster (it has needs): replies that list what to text
+    # next offer GIVE too.
+    has_donations: bool = False
 
     def params(self) -> dict[str, object]:
         return {
@@ -201,7 +204,9 @@ class Transition:
 
     Everything but the target may be computed from the parsed value, the context (its lookup,
     its pending question) and the session's data; a parser may match in several transitions
-    whose guards pick one (a number on the menu, a number beyond it).
+    whose guards pick one (a number on the menu, a number beyond it). ``ask`` False: enter
+    ``to`` without asking its prompt again (back to a menu that stays open after a choice, or
+    to a question already answered that takes a second answer).
     """
 
     parse: Parser
@@ -211,6 +216,7 @@ class Transition:
     params: Callable[[Any, Context, Data], Mapping[str, object]] = _no_params
     when: Callable[[Any, Context, Data], bool] = _always
     data: Callable[[Any, Context, Data], Data] = _same_data
+    ask: bool = True
 
 
 @dataclass(frozen=True)
@@ -234,9 +240,9 @@ class FlowDefinitionError(ValueError):
 class Flow:
     """A table of states. ``restart``: a stored state that no longer exists starts the flow
     over (False: the text is passed on, for flows only entered with data, like a menu).
-    ``renew_on_retry``: a text that leaves the state where it is (a reprompt, STAY) restarts
-    the session's lifetime (False: a state lives SESSION_LIFETIME from when it was entered,
-    so a menu's numbers go stale a day after it was shown)."""
+    ``renew_on_retry``: every text the flow takes restarts the session's lifetime (False: the
+    session lives SESSION_LIFETIME from when the flow was entered, whatever it took since, so
+    a menu's numbers go stale a day after it was shown, even while it stays open)."""
 
     name: str
     start: str
@@ -318,7 +324,7 @@ class Flow:
         if current.reprompt is None:
             return None
         reply = Reply(current.reprompt, dict(current.params(context, session.data)))
-        return Outcome(self._retry(current, session, session.data, context), (reply,))
+        return Outcome(self._continue(current, session, session.data, context), (reply,))
 
     def answer(self, text: str, context: Context, data: Mapping[str, Any]) -> Outcome | None:
         """Apply a text to the start state as if it were open with ``data``: the answer to a
@@ -343,19 +349,22 @@ class Flow:
         if transition.to == END:
             next_session = IDLE
         elif transition.to == STAY:
-            next_session = self._retry(current, session, data, context)
+            next_session = self._continue(current, session, data, context)
         else:
             target = self.state(transition.to)
             assert target is not None
-            next_session = SessionState(self.name, target.name, dict(data), _expiry(context))
-            replies.append(Reply(target.prompt, {**target.params(after, data), **params}))
+            next_session = self._continue(target, session, data, context)
+            if transition.ask:
+                replies.append(Reply(target.prompt, {**target.params(after, data), **params}))
         return Outcome(next_session, tuple(replies), effects)
 
-    def _retry(
-        self, current: State, session: SessionState, data: Data, context: Context
+    def _continue(
+        self, target: State, session: SessionState, data: Data, context: Context
     ) -> SessionState:
-        expires = _expiry(context) if self.renew_on_retry else session.expires_at
-        return SessionState(self.name, current.name, dict(data), expires)
+        """The session in ``target`` after a text the flow took (its lifetime renewed or not)."""
+        keep = not self.renew_on_retry and session.expires_at is not None
+        expires = session.expires_at if keep else _expiry(context)
+        return SessionState(self.name, target.name, dict(data), expires)
 
 
 def _expiry(context: Context) -> datetime:

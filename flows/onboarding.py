@@ -1,4 +1,6 @@
-"""Onboarding: a new number is asked its name, then consent; then it is welcomed.
+"""Onboarding: a new number is asked its name, then consent; then it is welcomed. A NO to the
+consent question is taken back by a YES while the session lives (the name is kept); any other
+text after a NO starts onboarding over.
 
 Pure; imports ``flows.engine`` and ``flows.parsing``.
 """
@@ -30,6 +32,10 @@ def _yes(text: str) -> bool | None:
 
 def _no(text: str) -> bool | None:
     return True if parse_yes(text) is False else None
+
+
+def _anything(text: str) -> str:
+    return text
 
 
 def _set_name(name: str, context: Context, data: Data) -> tuple[Effect, ...]:
@@ -64,7 +70,16 @@ ONBOARDING = Flow(
             reprompt="onboarding.ask_consent_again",
             transitions=(
                 Transition(parse=_yes, to=END, say="onboarding.welcome", effects=_consent),
-                Transition(parse=_no, to=END, say="onboarding.declined"),
+                Transition(parse=_no, to="declined"),
+            ),
+        ),
+        State(
+            name="declined",
+            prompt="onboarding.declined",
+            reprompt=None,
+            transitions=(
+                Transition(parse=_yes, to=END, say="onboarding.welcome", effects=_consent),
+                Transition(parse=_anything, to="ask_name"),
             ),
         ),
     ),

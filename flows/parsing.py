@@ -153,3 +153,49 @@ def parse_name(text: str) -> str | None:
     if tokens(name) in YES_WORDS or tokens(name) in NO_WORDS:
         return None
     return name
+
+
+# Thanks, alone or with a few words around them ("ok thanks!", "muchas gracias"): the whole
+# message, so "thanks but I cannot come" is not just thanks.
+THANKS_WORDS = phrase_set(
+    [
+        "thanks",
+        "thank you",
+        "thank u",
+        "thx",
+        "thnx",
+        "thanx",
+        "ty",
+        "tysm",
+        "gracias",
+        "muchas gracias",
+        "mil gracias",
+        "धन्यवाद",
+        "शुक्रिया",
+        "dhanyavad",
+        "dhanyawad",
+        "shukriya",
+    ]
+)
+_AROUND_THANKS = frozenset(
+    tokens(
+        "ok okay great cool so very much a lot lots many again all for everything "
+        "you guys muchas mil bahut बहुत आपका जी"
+    )
+)
+
+
+def is_thanks(text: str) -> bool:
+    """True when the whole message is thanks (with a few friendly words around them)."""
+    words = tokens(text)
+    found = False
+    i = 0
+    while i < len(words):
+        n = next((n for n in (3, 2, 1) if words[i : i + n] in THANKS_WORDS), 0)
+        if n:
+            found, i = True, i + n
+        elif words[i] in _AROUND_THANKS:
+            i += 1
+        else:
+            return False
+    return found

@@ -217,6 +217,27 @@ def format_when(local: datetime, language: str) -> str:
     return f"{day} {local.day}/{local.month} {local:%H:%M}".strip()
 
 
+def menu_line(language: str, number: int, shift: ShiftView) -> str:
+    """One menu line: the places left, or for a full shift how to join its waitlist."""
+    key = "shifts.line" if shift.spots_left > 0 else "shifts.line_full"
+    return catalog.render(
+        language,
+        key,
+        {
+            "n": number,
+            "title": shift.title,
+            "when": shift.when,
+            "place": shift.place,
+            "left": shift.spots_left,
+        },
+    )
+
+
+def menu_order(shifts: Sequence[ShiftView]) -> list[ShiftView]:
+    """Shifts with places first, full ones (a waitlist place) last; each in the lookup's order."""
+    return sorted(shifts, key=lambda s: s.spots_left <= 0)
+
+
 def menu_page(
     shifts: Sequence[ShiftView], start: int, language: str, params: Mapping[str, object]
 ) -> tuple[str, int]:
@@ -225,18 +246,7 @@ def menu_page(
     text = ""
     for end in range(start + 1, len(shifts) + 1):
         lines = "\n".join(
-            catalog.render(
-                language,
-                "shifts.line",
-                {
-                    "n": i + 1,
-                    "title": s.title,
-                    "when": s.when,
-                    "place": s.place,
-                    "left": s.spots_left,
-                },
-            )
-            for i, s in enumerate(shifts[start:end], start=start)
+            menu_line(language, i + 1, s) for i, s in enumerate(shifts[start:end], start=start)
         )
         key = "shifts.menu_more" if end < len(shifts) else "shifts.menu"
         candidate = catalog.render(language, key, {**params, "lines": lines})
@@ -281,6 +291,7 @@ def _count(value: Any, context: Context, data: Data) -> Mapping[str, object]:
 
 
 # Entered with {"ids": the shift ids numbered so far, "next": the first one not shown yet}.
+# A sign-up leaves it open: a further number is another choice while the session lives.
 MENU = Flow(
     name="shifts",
     start="menu",
@@ -292,7 +303,7 @@ MENU = Flow(
             prompt="raw",  # the page, computed when it is shown
             reprompt=None,  # a text that is not a number is not for the menu
             transitions=(
-                Transition(parse=parse_number, to=END, when=_listed, effects=_claim),
+                Transition(parse=parse_number, to=STAY, when=_listed, effects=_claim),
                 Transition(parse=parse_number, to=STAY, say="shifts.pick_number", params=_count),
             ),
         ),
@@ -302,7 +313,7 @@ MENU = Flow(
 
 def show_menu(context: Context, start: int = 0) -> Outcome:
     """SHIFTS (start=0) or MORE: the next page of open shifts as a numbered menu."""
-    shifts = list(_lookup(context).open_shifts())
+    shifts = menu_order(_lookup(context).open_shifts())
     if not shifts:
         return Outcome(IDLE, (Reply("shifts.none"),))
     if start >= len(shifts):
@@ -333,6 +344,12 @@ def _answer_call_out(yes: bool, context: Context, data: Data) -> tuple[Effect, .
     return (AnswerCallOut(int(data["id"]), yes),)
 
 
+def _still_the_question(yes: bool, context: Context, data: Data) -> bool:
+    """No question texted since this call-out (a later one takes the YES)."""
+    pending = context.pending
+    return pending is None or (pending.kind, pending.id) == (ShiftQuestion.CALLOUT, data["id"])
+
+
 # The reminder before a shift (id: the assignment): YES confirms, NO asks to DROP, DROP drops.
 REMINDER = Flow(
     name=ShiftQuestion.REMINDER,
@@ -350,7 +367,9 @@ REMINDER = Flow(
         ),
     ),
 )
-# An urgent call-out (id: the call-out): YES or NO, first come first served.
+# An urgent call-out (id: the call-out): YES or NO, first come first served. Once answered, a
+# further YES is answered again while the session lives (the shell says whether the place is
+# already theirs, still open after a NO, or gone); a NO after a YES is not taken (DROP is).
 CALL_OUT = Flow(
     name=ShiftQuestion.CALLOUT,
     start="asked",
@@ -359,7 +378,17 @@ CALL_OUT = Flow(
             name="asked",
             prompt="callout.ask",
             reprompt=None,
-            transitions=(Transition(parse=parse_yes, to=END, effects=_answer_call_out),),
+            transitions=(
+                Transition(parse=parse_yes, to="answered", ask=False, effects=_answer_call_out),
+            ),
+        ),
+        State(
+            name="answered",
+            prompt="callout.ask",
+            reprompt=None,
+            transitions=(
+                Transition(parse=_yes, to=STAY, when=_still_the_question, effects=_answer_call_out),
+            ),
         ),
     ),
 )

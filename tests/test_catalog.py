@@ -17,7 +17,7 @@ from typing import Any, get_args, get_type_hints
 import pytest
 
 from flows import catalog, donations, shifts
-from flows.conversation import FLOWS
+from flows.conversation import SHIPPED
 from flows.sms import Encoding, is_gsm7, segment_info
 
 LANGUAGES = catalog.languages()
@@ -56,8 +56,15 @@ LONG_PARAMS: dict[str, object] = {
 # catalog alone; "days" is a list of weekday abbreviations, not a message; the line templates
 # are fragments of a menu or list.
 COORDINATOR_TEXT_KEYS = {"raw", "broadcast", "callout.ask"}
-LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list", "give.menu"}
-FRAGMENT_KEYS = {"days", "shifts.line", "my.line", "my.line_waitlist", "give.line"}
+LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list", "drop.pick", "give.menu"}
+FRAGMENT_KEYS = {
+    "days",
+    "shifts.line",
+    "shifts.line_full",
+    "my.line",
+    "my.line_waitlist",
+    "give.line",
+}
 NOT_A_WHOLE_MESSAGE = COORDINATOR_TEXT_KEYS | LIST_KEYS | FRAGMENT_KEYS
 # What a volunteer can text, as the catalogs spell it (Latin capitals in every language).
 KEYWORDS = {
@@ -135,8 +142,9 @@ def render_long(language: str, key: str) -> str:
         lines = [catalog.render(language, "give.line", {**LONG_PARAMS, "n": n}) for n in (1, 2)]
         params["lines"] = "\n".join(lines[:1] if language in UCS2_LANGUAGES else lines)
     elif key in LIST_KEYS:
-        line = "my.line_waitlist" if key == "my.list" else "shifts.line"
-        other = "my.line" if key == "my.list" else "shifts.line"
+        commitments = key in ("my.list", "drop.pick")
+        line = "my.line_waitlist" if commitments else "shifts.line"
+        other = "my.line" if commitments else "shifts.line_full"
         lines = [
             catalog.render(language, line, {**LONG_PARAMS, "n": 1}),
             catalog.render(language, other, {**LONG_PARAMS, "n": 2}),
@@ -219,12 +227,15 @@ def test_every_key_a_flow_uses_is_in_english() -> None:
         "help",
         "empty",
         "unknown",
+        "unknown.give",
+        "thanks",
         "onboarding.already_joined",
         "language.switched",
         "language.unknown",
         "raw",
         "days",
         "shifts.line",
+        "shifts.line_full",
         "shifts.menu",
         "shifts.menu_more",
         "shifts.none",
@@ -234,6 +245,9 @@ def test_every_key_a_flow_uses_is_in_english() -> None:
         "my.line_waitlist",
         "my.none",
         "drop.which",
+        "drop.pick",
+        "drop.confirm",
+        "drop.none",
         "reminder.no",
         "pause.open",
         "pause.until",
@@ -254,9 +268,9 @@ def test_every_key_a_flow_uses_is_in_english() -> None:
         donations.PledgeResult(outcome, quantity=1, weekly=True).reply().key
         for outcome in get_args(outcomes_of(donations.PledgeResult))
     }
-    for flow in FLOWS.values():
+    for flow in SHIPPED.flows.values():  # every composed flow, the roster kinds' too
         for state in flow.states:
-            used |= {state.prompt, state.reprompt}
+            used |= {key for key in (state.prompt, state.reprompt) if key is not None}
             used |= {t.say for t in state.transitions if t.say}
     assert used <= set(ENGLISH)
 

@@ -34,6 +34,7 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
+from service.rosters.donations import runs_donations
 from service.rosters.shifts import RosterLookup
 from service.sending.delivery import mark_reachable
 from service.sending.outbox import queued_due_work
@@ -43,8 +44,9 @@ from service.volunteers.phones import mask
 log = logging.getLogger(__name__)
 
 MAX_BODY_LENGTH = 4096  # WhatsApp's limit; SMS bodies arrive at most 1,600 characters
-# Replies that mean a coordinator should look at the text (the console's inbox), by reply key.
-ATTENTION_BY_REPLY = {"unknown": "unknown", "help": "help"}
+# Replies that mean a coordinator should look at the text (the console's inbox), by reply key:
+# the fallback's replies tell the volunteer that a person will read it.
+ATTENTION_BY_REPLY = {"unknown": "unknown", "unknown.give": "unknown", "help": "help"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
     take_sqlite_write_lock(session)
-    channel, community = _destination(session, inbound)
+    channel, community, has_donations = _destination(session, inbound)
     row = _inbound_row(channel, inbound, now)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
@@ -93,22 +95,23 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
             session.commit()  # end the read: hand the connection back before the outbox kick
             return InboundResult(replies, message.id, duplicate=True)
     try:
-        return _process(session, channel, community, message, inbound, now)
+        return _process(session, channel, community, has_donations, message, inbound, now)
     except Exception:
         session.rollback()
         _keep_unprocessed(session, row)
         raise
 
 
-def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community]:
+def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community, bool]:
+    """The channel texted, its community, and whether that community runs donations."""
     found = session.execute(
-        select(Channel, Community)
+        select(Channel, Community, runs_donations(Community.id))
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
     ).one_or_none()
     if found is None:
         raise UnknownDestination(inbound.to)
-    return found[0], found[1]
+    return found[0], found[1], bool(found[2])
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
@@ -154,6 +157,7 @@ def _process(
     session: Session,
     channel: Channel,
     community: Community,
+    has_donations: bool,
     message: Message,
     inbound: InboundMessage,
     now: datetime,
@@ -187,6 +191,7 @@ def _process(
         zone=community.timezone,
         lookup=lookup,
         pending=pending_question(volunteer, now),
+        has_donations=has_donations,
     )
     outcome = conversation.step(context, state, inbound.body)
     results = apply_effects(session, volunteer, community, outcome.effects, now)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Exists, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows import catalog
 from flows.donations import (
@@ -281,6 +281,12 @@ def open_needs(
         NeedView(cn.id, need.item, need.unit, max(cn.target - cn.pledged, 0), cn.target, when)
         for cn, need in rows
     ]
+
+
+def runs_donations(community_id: ColumnElement[int] | InstrumentedAttribute[int]) -> Exists:
+    """SQL for "the community runs a donation roster" (it has an active need), so replies offer
+    GIVE: a column for a query that reads the community anyway, at no extra statement."""
+    return select(Need.id).where(Need.community_id == community_id, Need.active.is_(True)).exists()
 
 
 def pledges_of(session: Session, volunteer: Volunteer, now: datetime) -> list[Pledge]:

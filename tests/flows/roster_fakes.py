@@ -44,6 +44,8 @@ class FakeLookup:
     items: Sequence[CommitmentView] = ()
     needs: Sequence[NeedView] = ()
     calls: list[str] = field(default_factory=list)
+    # Call-outs whose place this volunteer holds (a second YES is "already").
+    callout_places: set[int] = field(default_factory=set)
 
     def open_shifts(self) -> Sequence[ShiftView]:
         self.calls.append("open_shifts")
@@ -106,9 +108,12 @@ class FakeShell:
             match effect:
                 case ClaimShift(shift_id=shift_id):
                     view = shifts.get(shift_id)
-                    out.append(
-                        ClaimResult("confirmed", facts(view)) if view else ClaimResult("closed")
-                    )
+                    if view is None:
+                        out.append(ClaimResult("closed"))
+                    elif view.spots_left == 0:
+                        out.append(ClaimResult("waitlisted", facts(view), 1))
+                    else:
+                        out.append(ClaimResult("confirmed", facts(view)))
                 case DropAssignment(assignment_id=assignment_id):
                     item = items.get(assignment_id)
                     found = item is not None and item.kind == "shift"
@@ -151,9 +156,15 @@ class FakeShell:
                         if item
                         else ConfirmResult("not_found")
                     )
-                case AnswerCallOut(yes=yes):
+                case AnswerCallOut(callout_id=callout_id, yes=yes):
                     shift_facts = facts(first) if first else ShiftFacts()
-                    out.append(CallOutResult("confirmed" if yes else "declined", shift_facts))
+                    if not yes:
+                        out.append(CallOutResult("declined", shift_facts))
+                    elif callout_id in self.lookup.callout_places:
+                        out.append(CallOutResult("already", shift_facts))
+                    else:
+                        self.lookup.callout_places.add(callout_id)
+                        out.append(CallOutResult("confirmed", shift_facts))
                 case CheckIn():
                     out.append(
                         AttendanceResult("checked_in", facts(first))

@@ -1,8 +1,9 @@
 """Conversations, read as transcripts: a phone texts, the flows answer.
 
-``Phone`` plays the shell's part without a database: it calls ``conversation.step``, renders
-the replies, then applies the effects to the volunteer (name, language, status) and keeps the
-session, exactly as ``service/`` does in one transaction.
+``Phone`` plays the shell's part without a database: it calls ``conversation.step``, answers
+the roster effects with results from a fixed roster (``FakeShell``), renders the replies, then
+applies the effects to the volunteer (name, language, status, the question answered) and keeps
+the session, exactly as ``service/`` does in one transaction.
 """
 
 from __future__ import annotations
@@ -12,24 +13,33 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flows.commitments import CommitmentView
 from flows.conversation import step
+from flows.donations import AnswerStanding, NeedView, PledgeNeed
 from flows.engine import (
     IDLE,
     Context,
     OptIn,
     OptOut,
+    PendingQuestion,
     RecordConsent,
+    Result,
     SessionState,
     SetLanguage,
     SetName,
     VolunteerStatus,
     with_effects,
 )
-from tests.flows.roster_fakes import Turn
+from flows.shifts import AnswerCallOut, ClaimShift, ConfirmAssignment, DropAssignment, ShiftView
+from tests.flows.roster_fakes import FakeLookup, FakeShell, Turn
 
 NOW = datetime(2025, 6, 1, 15, 0, tzinfo=UTC)
 COMMUNITY = "Riverside Flood Crew"
 CONTACT = "+12025550142"
+
+
+# Effects that answer the question we texted last (the shell clears it).
+ANSWERS = (DropAssignment, ConfirmAssignment, AnswerCallOut, PledgeNeed, AnswerStanding)
 
 
 @dataclass
@@ -37,10 +47,15 @@ class Phone:
     context: Context
     session: SessionState = IDLE
     history: list[tuple[str, list[str]]] = field(default_factory=list)
+    lookup: FakeLookup = field(default_factory=FakeLookup)
 
     @classmethod
-    def unknown(cls, *, channel: str = "sms") -> Phone:
-        return cls(Context(VolunteerStatus.NEW, None, "en", COMMUNITY, channel, NOW, CONTACT))
+    def unknown(cls, *, channel: str = "sms", language: str = "en") -> Phone:
+        lookup = FakeLookup()
+        context = Context(
+            VolunteerStatus.NEW, None, language, COMMUNITY, channel, NOW, CONTACT, lookup
+        )
+        return cls(context, lookup=lookup)
 
     @classmethod
     def volunteer(
@@ -49,13 +64,25 @@ class Phone:
         *,
         name: str = "Maria",
         language: str = "en",
+        shifts: tuple[ShiftView, ...] = (),
+        items: tuple[CommitmentView, ...] = (),
+        needs: tuple[NeedView, ...] = (),
+        pending: PendingQuestion | None = None,
+        has_donations: bool = False,
     ) -> Phone:
-        return cls(Context(status, name, language, COMMUNITY, "sms", NOW, CONTACT))
+        lookup = FakeLookup(shifts, items, needs)
+        context = Context(status, name, language, COMMUNITY, "sms", NOW, CONTACT, lookup, pending)
+        if has_donations:  # the community runs a donation roster
+            context = replace(context, has_donations=True)
+        return cls(context, lookup=lookup)
 
     def sends(self, text: str) -> Turn:
         outcome = step(self.context, self.session, text)
-        texts = list(outcome.render(self.context))
+        results: list[Result] = FakeShell(self.lookup).results(outcome.effects)
+        texts = list(outcome.render(self.context, results))
         self.context = with_effects(self.context, outcome.effects)
+        if any(isinstance(effect, ANSWERS) for effect in outcome.effects):
+            self.context = replace(self.context, pending=None)  # answered
         self.session = outcome.session
         self.history.append((text, texts))
         return Turn(outcome, texts)
@@ -132,7 +159,7 @@ def test_no_at_consent_declines_without_recording_consent() -> None:
     assert turn.text == "OK, we will not text you. Text JOIN any time to sign up."
     assert turn.effects == []
     assert phone.status is VolunteerStatus.NEW
-    assert phone.session == IDLE
+    assert phone.session.state == "declined"  # a YES may still take the NO back
 
 
 def test_a_non_name_is_asked_again() -> None:
@@ -377,8 +404,8 @@ def test_lang_es_switches_and_confirms_in_spanish() -> None:
     assert phone.context.language == "es"
 
     assert phone.sends("qué?").text == (
-        "Perdon, no entendi. Envia SHIFTS para ver turnos, MY para los tuyos, HELP para ayuda "
-        "o STOP para salir."
+        "Una persona del equipo leera tu mensaje. Envia SHIFTS para ver turnos, MY para los "
+        "tuyos, HELP para ayuda o STOP para salir."
     )
     assert phone.sends("LANG en").text == "OK, we will text you in English. Text HELP for help."
     assert phone.context.language == "en"
@@ -407,8 +434,8 @@ def test_unknown_text_names_the_keywords() -> None:
     turn = joined().sends("what shifts are there on saturday?")
     assert turn.keys == ["unknown"]
     assert turn.text == (
-        "Sorry, I did not get that. Text SHIFTS for open shifts, MY for yours, HELP for help, "
-        "or STOP to opt out."
+        "A person on our team will read your message. Text SHIFTS for open shifts, MY for yours, "
+        "HELP for help, or STOP to opt out."
     )
     assert "SHIFTS" in turn.text
     assert "HELP" in turn.text
@@ -466,3 +493,327 @@ def test_member_keywords_during_onboarding_are_answers_not_commands() -> None:
     assert consent.session.state == "ask_consent"  # asked again, not sent back to the start
     assert [r.key for r in consent.replies] == ["onboarding.ask_consent_again"]
     assert step(new, named.session, "STOP").effects[0].__class__.__name__ == "OptOut"
+
+
+# --- menus that stay open (issue 14, item 3) -------------------------------------------------
+
+KITCHEN = ShiftView(11, "Kitchen", "Community Hall", "Sat 28/11 09:00", 2)
+SANDBAGS = ShiftView(12, "Sandbags", "North levee", "Sat 28/11 09:00", 5)
+DRIVERS_FULL = ShiftView(13, "Drivers", "Depot", "Sat 28/11 09:00", 0)
+RICE = NeedView(41, "Rice", "kg", 12, 20, "Sat 28/11")
+OIL = NeedView(42, "Oil", "L", 10, 10, "Sat 28/11")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_after_a_sign_up_a_further_number_is_another_choice_from_the_same_menu(
+    language: str,
+) -> None:
+    phone = Phone.volunteer(language=language, shifts=(KITCHEN, SANDBAGS))
+    phone.sends("SHIFTS" if language == "en" else "turnos")
+
+    first = phone.sends("1")
+    assert first.effects == [ClaimShift(11)]
+    second = phone.sends("2")
+    assert second.effects == [ClaimShift(12)]
+    assert second.text.startswith(
+        "You are on Sandbags" if language == "en" else "Estas en Sandbags"
+    )
+    assert phone.sends("7").keys == ["shifts.pick_number"]  # still the same menu
+
+
+def test_the_menu_stays_open_a_day_from_when_it_was_shown_not_from_the_last_sign_up() -> None:
+    phone = Phone.volunteer(shifts=(KITCHEN, SANDBAGS))
+    phone.sends("SHIFTS")
+    phone.waits(timedelta(hours=23))
+    assert phone.sends("1").effects == [ClaimShift(11)]
+    phone.waits(timedelta(hours=1))
+    turn = phone.sends("2")
+    assert turn.effects == []
+    assert turn.keys == ["unknown"]
+
+
+@pytest.mark.parametrize(
+    ("language", "full_line", "open_line"),
+    [
+        (
+            "en",
+            "3) Drivers, Sat 28/11 09:00, Depot (full, text 3 to join the waitlist)",
+            "1) Kitchen, Sat 28/11 09:00, Community Hall (2 left)",
+        ),
+        (
+            "es",
+            "3) Drivers, Sat 28/11 09:00, Depot (lleno, envia 3 para la lista de espera)",
+            "1) Kitchen, Sat 28/11 09:00, Community Hall (quedan 2)",
+        ),
+    ],
+)
+def test_full_shifts_are_listed_last_with_how_to_join_the_waitlist(
+    language: str, full_line: str, open_line: str
+) -> None:
+    phone = Phone.volunteer(language=language, shifts=(DRIVERS_FULL, KITCHEN, SANDBAGS))
+    menu = phone.sends("SHIFTS").text
+    lines = menu.splitlines()
+    assert lines[1] == open_line
+    assert lines[3] == full_line
+    assert "0 left" not in menu
+    assert "quedan 0" not in menu
+    turn = phone.sends("3")
+    assert turn.effects == [ClaimShift(13)]
+    assert "waitlist" in turn.text or "espera" in turn.text
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_one_five_then_two_three_is_two_pledges(language: str) -> None:
+    phone = Phone.volunteer(language=language, needs=(RICE, OIL))
+    phone.sends("GIVE" if language == "en" else "donar")
+    assert phone.sends("1 5").effects == [PledgeNeed(41, 5)]
+    turn = phone.sends("2 3")
+    assert turn.effects == [PledgeNeed(42, 3)]
+    assert turn.text.startswith("Thank you! 3 L Oil" if language == "en" else "Gracias! 3 L Oil")
+
+
+def test_a_number_then_a_quantity_leaves_the_give_menu_open_for_another() -> None:
+    phone = Phone.volunteer(needs=(RICE, OIL))
+    phone.sends("GIVE")
+    assert phone.sends("1").keys == ["give.ask_quantity"]
+    assert phone.sends("5").effects == [PledgeNeed(41, 5)]
+    assert phone.sends("2").keys == ["give.ask_quantity"]
+    assert phone.sends("4 weekly").effects == [PledgeNeed(42, 4, True)]
+    assert phone.sends("1 2").effects == [PledgeNeed(41, 2)]
+
+
+def test_a_gap_ask_texted_while_the_give_menu_stays_open_takes_its_quantity() -> None:
+    phone = Phone.volunteer(needs=(RICE, OIL))
+    phone.sends("GIVE")
+    phone.sends("1 5")
+    phone.context = replace(phone.context, pending=PendingQuestion("gap", 77))
+    assert phone.sends("6").effects == [PledgeNeed(77, 6)]  # beyond the menu: the ask's answer
+
+
+# --- no drop without asking, no dead ends (issue 14, item 4) --------------------------------
+
+TWO_BOOKED = (
+    CommitmentView(31, "Kitchen", "Hall", "Sat 28/11 09:00", "confirmed"),
+    CommitmentView(32, "Drivers", "Depot", "Sun 29/11 10:00", "waitlisted", 3),
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "ask", "reply"),
+    [
+        ("en", "Which one do you want to drop?", "Reply its number, or NO to keep them all."),
+        ("es", "Cual quieres dejar?", "Responde su numero, o NO para quedarte con todo."),
+    ],
+)
+def test_a_bare_drop_with_bookings_lists_them_and_asks_which(
+    language: str, ask: str, reply: str
+) -> None:
+    phone = Phone.volunteer(language=language, items=TWO_BOOKED)
+    turn = phone.sends("DROP" if language == "en" else "soltar")
+    assert turn.effects == []
+    lines = turn.text.splitlines()
+    assert lines[0] == ask
+    assert lines[1] == "1) Kitchen, Sat 28/11 09:00, Hall"
+    assert lines[2].startswith("2) Drivers, Sun 29/11 10:00 (")
+    assert lines[3] == reply
+    turn = phone.sends("2")
+    assert turn.effects == [DropAssignment(32)]
+    assert phone.session == IDLE
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_bare_drop_with_bookings_can_be_taken_back(language: str) -> None:
+    phone = Phone.volunteer(language=language, items=TWO_BOOKED)
+    phone.sends("DROP")
+    assert phone.sends("9").keys == ["drop.pick_number"]
+    turn = phone.sends("no")
+    assert turn.effects == []
+    assert turn.keys == ["drop.kept"]
+    assert "MY" in turn.text
+
+
+@pytest.mark.parametrize(
+    ("language", "question", "yes"),
+    [
+        ("en", "Drop Kitchen, Sat 28/11 09:00? Reply YES to drop it, or NO to keep it.", "yes"),
+        (
+            "es",
+            "Dejar Kitchen, Sat 28/11 09:00? Responde SI para dejarlo, o NO para quedartelo.",
+            "si",
+        ),
+    ],
+)
+def test_a_bare_drop_with_one_booking_asks_to_confirm(
+    language: str, question: str, yes: str
+) -> None:
+    phone = Phone.volunteer(language=language, items=TWO_BOOKED[:1])
+    turn = phone.sends("DROP")
+    assert turn.effects == []
+    assert turn.text == question
+    assert phone.sends(yes).effects == [DropAssignment(31)]
+
+    phone = Phone.volunteer(language=language, items=TWO_BOOKED[:1])
+    phone.sends("drop")
+    kept = phone.sends("no")
+    assert kept.effects == []
+    assert kept.keys == ["drop.kept"]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_a_bare_drop_that_answers_a_reminder_drops_that_shift(language: str) -> None:
+    phone = Phone.volunteer(
+        language=language, items=TWO_BOOKED, pending=PendingQuestion("reminder", 32)
+    )
+    assert phone.sends("DROP").effects == [DropAssignment(32)]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "You have nothing booked to drop. Text SHIFTS or GIVE to sign up."),
+        ("es", "No tienes nada reservado que dejar. Envia SHIFTS o GIVE para apuntarte."),
+    ],
+)
+def test_drop_with_nothing_booked_says_nothing_is_booked(language: str, text: str) -> None:
+    for drop in ("DROP 1", "DROP"):
+        turn = Phone.volunteer(language=language).sends(drop)
+        assert turn.effects == []
+        assert turn.text == text
+
+
+@pytest.mark.parametrize(
+    ("language", "already"),
+    [
+        ("en", "You are already on Kitchen, Sat 28/11 09:00. Thank you!"),
+        ("es", "Ya estas en Kitchen, Sat 28/11 09:00. Gracias!"),
+    ],
+)
+def test_a_second_yes_to_a_call_out_says_the_place_is_already_theirs(
+    language: str, already: str
+) -> None:
+    phone = Phone.volunteer(
+        language=language, items=TWO_BOOKED[:1], pending=PendingQuestion("callout", 5)
+    )
+    first = phone.sends("YES")
+    assert first.effects == [AnswerCallOut(5, True)]
+    second = phone.sends("yes" if language == "en" else "si")
+    assert second.effects == [AnswerCallOut(5, True)]
+    assert second.text.startswith(already)
+
+
+@pytest.mark.parametrize(
+    ("language", "name", "yes", "welcome"),
+    [
+        ("en", "Maria", "YES", "Welcome, Maria!"),
+        ("es", "Lucia", "si", "Bienvenido/a, Lucia!"),
+    ],
+)
+def test_no_then_yes_at_the_consent_question_takes_the_yes(
+    language: str, name: str, yes: str, welcome: str
+) -> None:
+    phone = Phone.unknown(language=language)
+    phone.sends("hola" if language == "es" else "hi")
+    phone.sends(name)
+    assert phone.sends("no").keys == ["onboarding.declined"]
+    turn = phone.sends(yes)
+    assert turn.keys == ["onboarding.welcome"]
+    assert turn.text.startswith(welcome)
+    assert turn.effects == [RecordConsent(source="sms", wording_key="onboarding.ask_consent")]
+    assert phone.status is VolunteerStatus.ACTIVE
+
+
+def test_after_declining_any_other_text_starts_onboarding_over() -> None:
+    phone = Phone.unknown()
+    phone.sends("hi")
+    phone.sends("Maria")
+    phone.sends("no")
+    assert phone.sends("what is this?").keys == ["onboarding.ask_name"]
+    assert phone.status is VolunteerStatus.NEW
+
+
+# --- a person behind the number (issue 14, item 5) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "reply"),
+    [
+        (
+            "en",
+            "is the end at 1pm?",
+            "A person on our team will read your message. Text SHIFTS for open shifts, "
+            "MY for yours, HELP for help, or STOP to opt out.",
+        ),
+        (
+            "es",
+            "no puedo ir el domingo",
+            "Una persona del equipo leera tu mensaje. Envia SHIFTS para ver turnos, "
+            "MY para los tuyos, HELP para ayuda o STOP para salir.",
+        ),
+    ],
+)
+def test_a_text_the_flows_cannot_read_is_passed_to_a_person(
+    language: str, text: str, reply: str
+) -> None:
+    turn = Phone.volunteer(language=language).sends(text)
+    assert turn.keys == ["unknown"]
+    assert turn.text == reply
+    assert turn.effects == []
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("en", "GIVE to donate"), ("es", "GIVE para donar")],
+)
+def test_the_fallback_mentions_give_when_the_community_runs_donations(
+    language: str, words: str
+) -> None:
+    turn = Phone.volunteer(language=language, has_donations=True).sends("is the end at 1pm?")
+    assert turn.keys == ["unknown.give"]
+    assert words in turn.text
+    assert "SHIFTS" in turn.text
+    assert "GIVE" not in Phone.volunteer(language=language).sends("is the end at 1pm?").text
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "reply"),
+    [
+        ("en", "thanks!", "Thank you too! Text MY to see what is coming up, or HELP for help."),
+        ("en", "Thank you", None),
+        ("en", "thx", None),
+        ("en", "ty", None),
+        ("en", "ok thanks :)", None),
+        ("es", "Gracias!", "Gracias a ti! Envia MY para ver lo que tienes o HELP para ayuda."),
+        ("es", "muchas gracias", None),
+        ("hi", "धन्यवाद", "आपका भी धन्यवाद! अपनी सूची के लिए MY या मदद के लिए HELP भेजें।"),
+        ("hi", "शुक्रिया", None),
+    ],
+)
+def test_thanks_get_a_short_friendly_answer(language: str, text: str, reply: str | None) -> None:
+    turn = Phone.volunteer(language=language).sends(text)
+    assert turn.keys == ["thanks"]
+    assert turn.effects == []
+    if reply is not None:
+        assert turn.text == reply
+
+
+def test_thanks_after_a_sign_up_keep_the_menu_open() -> None:
+    phone = Phone.volunteer(shifts=(KITCHEN, SANDBAGS))
+    phone.sends("SHIFTS")
+    phone.sends("1")
+    assert phone.sends("thank you!").keys == ["thanks"]
+    assert phone.sends("2").effects == [ClaimShift(12)]
+
+
+@pytest.mark.parametrize("text", ["thanks but I cannot come", "thank you for nothing, stop"])
+def test_thanks_inside_a_longer_text_is_not_just_thanks(text: str) -> None:
+    assert Phone.volunteer().sends(text).keys != ["thanks"]
+
+
+def test_a_commitment_no_roster_kind_drops_is_never_dropped_by_yes() -> None:
+    odd = CommitmentView(90, "Survey", "Online", "Sun 29/11", "confirmed", kind="survey")
+    phone = Phone.volunteer(items=(odd, TWO_BOOKED[0]))
+    asked = phone.sends("DROP")  # only what a roster kind can drop is offered
+    assert asked.text.startswith("Drop Kitchen, ")
+    assert phone.sends("YES").effects == [DropAssignment(31)]
+    phone = Phone.volunteer(items=(odd,))
+    assert phone.sends("DROP").keys == ["drop.none"]

@@ -238,8 +238,10 @@ def test_a_number_asks_the_quantity_then_a_quantity_pledges() -> None:
         "Thank you! 5 kg Rice for Sat 28/11 at Church hall. We will remind you the day before. "
         "Text MY to see it."
     )
-    assert phone.session == IDLE
-    assert phone.sends("5").keys == ["unknown"]  # the question is closed
+    # the quantity question is closed; the menu stays open for another pledge
+    assert (phone.session.flow, phone.session.state) == ("give", "menu")
+    assert "need" not in phone.session.data
+    assert phone.sends("5").keys == ["give.pick_number"]
 
 
 @pytest.mark.parametrize(
@@ -354,7 +356,7 @@ def test_number_and_quantity_pledge_at_once(text: str, effect: PledgeNeed) -> No
     assert turn.effects == [effect]
     assert turn.keys == []
     assert turn.text.startswith("Thank you! ")
-    assert phone.session == IDLE
+    assert (phone.session.flow, phone.session.state) == ("give", "menu")  # open for another
 
 
 @pytest.mark.parametrize("text", ["9 5", "0 5", "4 1", "4", "0", "99"])
@@ -388,13 +390,15 @@ def test_words_in_the_menu_are_not_understood() -> None:
     assert phone.sends("rice please").keys == ["unknown"]
 
 
-def test_the_menu_closes_after_a_day_and_after_a_pledge() -> None:
+def test_the_menu_closes_after_a_day_and_stays_open_after_a_pledge() -> None:
     phone = Phone.volunteer()
     phone.sends("GIVE")
     phone.waits(timedelta(hours=24))
     assert phone.sends("1").keys == ["unknown"]
     phone.sends("GIVE")
     phone.sends("1 5")
+    assert phone.sends("2").keys == ["give.ask_quantity"]
+    phone.waits(timedelta(hours=24))
     assert phone.sends("2").keys == ["unknown"]
 
 
@@ -596,8 +600,12 @@ def test_drop_1_on_a_pledge_line_drops_the_pledge() -> None:
     assert phone.sends("DROP 1").effects == [DropPledge(61)]
 
 
-def test_a_bare_drop_with_one_pledge_drops_it() -> None:
-    assert Phone.volunteer(items=(pledge(61),)).sends("DROP").effects == [DropPledge(61)]
+def test_a_bare_drop_with_one_pledge_asks_then_drops_it() -> None:
+    phone = Phone.volunteer(items=(pledge(61),))
+    turn = phone.sends("DROP")
+    assert turn.effects == []
+    assert turn.text == ("Drop 5 kg Rice, Sat 28/11? Reply YES to drop it, or NO to keep it.")
+    assert phone.sends("YES").effects == [DropPledge(61)]
 
 
 def test_a_bare_drop_answering_a_shift_reminder_drops_the_shift_not_the_pledge() -> None:
@@ -609,7 +617,10 @@ def test_a_bare_drop_answering_a_shift_reminder_drops_the_shift_not_the_pledge()
 
 def test_a_bare_drop_with_a_pledge_and_a_shift_asks_which() -> None:
     phone = Phone.volunteer(items=(pledge(61), commitment(31)))
-    assert phone.sends("DROP").keys == ["drop.which"]
+    turn = phone.sends("DROP")
+    assert turn.effects == []
+    assert turn.text.startswith("Which one do you want to drop?\n1) 5 kg Rice, Sat 28/11, ")
+    assert phone.sends("1").effects == [DropPledge(61)]
 
 
 # --- new and opted-out numbers ---------------------------------------------------------------

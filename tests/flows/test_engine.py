@@ -314,6 +314,46 @@ def test_session_of_a_removed_flow_falls_back_to_unknown() -> None:
     assert outcome.session == IDLE
 
 
+def _two_states(*, renew: bool) -> Flow:
+    """In state a, "go" moves to b, asking its prompt; in b, "go" returns to a quietly."""
+    return Flow(
+        "quiet",
+        "a",
+        (
+            _state("a", Transition(_accept, "b")),
+            _state("b", Transition(_accept, "a", ask=False)),
+        ),
+        renew_on_retry=renew,
+    )
+
+
+def test_a_quiet_transition_enters_its_state_without_asking_the_prompt() -> None:
+    flow = _two_states(renew=True)
+    first = flow.advance(SessionState("quiet", "a", {}, NOW), "go", make_context())
+    assert first is not None
+    assert first.replies == (Reply("help"),)  # b's prompt
+    back = flow.advance(first.session, "go", make_context())
+    assert back is not None
+    assert back.session.state == "a"
+    assert back.replies == ()  # a's prompt is not asked again
+
+
+@pytest.mark.parametrize(("renew", "kept"), [(False, True), (True, False)])
+def test_a_flow_that_does_not_renew_keeps_its_lifetime_across_states(
+    renew: bool, kept: bool
+) -> None:
+    flow = _two_states(renew=renew)
+    shown = flow.begin(make_context())
+    later = make_context(now=NOW + timedelta(hours=5))
+    moved = flow.advance(shown.session, "go", later)
+    assert moved is not None
+    expected = shown.session.expires_at if kept else later.now + SESSION_LIFETIME
+    assert moved.session.expires_at == expected
+    back = flow.advance(moved.session, "go", make_context(now=NOW + timedelta(hours=9)))
+    assert back is not None
+    assert (back.session.expires_at == shown.session.expires_at) is kept
+
+
 # --- effects, contexts and rendering -------------------------------------------------------
 
 
@@ -352,8 +392,8 @@ def test_reply_params_override_context_params() -> None:
 def test_render_unknown_language_falls_back_to_english() -> None:
     outcome = Outcome(IDLE, (Reply("unknown"),))
     assert outcome.render(make_context(language="xx")) == (
-        "Sorry, I did not get that. Text SHIFTS for open shifts, MY for yours, HELP for help, "
-        "or STOP to opt out.",
+        "A person on our team will read your message. Text SHIFTS for open shifts, MY for yours, "
+        "HELP for help, or STOP to opt out.",
     )
 
 
@@ -495,7 +535,7 @@ def test_every_route_returns_an_outcome(
         (VolunteerStatus.PAUSED, ShiftIntent.SHIFTS, ["shifts.none"], []),
         (VolunteerStatus.ACTIVE, ShiftIntent.MORE, ["shifts.none"], []),
         (VolunteerStatus.ACTIVE, CommitmentIntent.MY, ["my.none"], []),
-        (VolunteerStatus.ACTIVE, CommitmentIntent.DROP, ["drop.which"], []),
+        (VolunteerStatus.ACTIVE, CommitmentIntent.DROP, ["drop.none"], []),
         (VolunteerStatus.ACTIVE, ShiftIntent.IN, [], [CheckIn()]),
         (VolunteerStatus.PAUSED, ShiftIntent.IN, [], [CheckIn()]),
         (VolunteerStatus.ACTIVE, ShiftIntent.OUT, [], [CheckOut()]),

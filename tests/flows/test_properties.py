@@ -426,6 +426,10 @@ def check_length(language: str, text: str, *, gsm: bool) -> None:
 
 
 SEQUENCE_VOCABULARY = [
+    "thanks!",
+    "gracias",
+    "धन्यवाद",
+    "is the end at 1pm?",
     "SHIFTS",
     "shifts",
     "turnos",
@@ -569,7 +573,17 @@ def test_conversations_with_a_roster_never_raise_and_always_answer_briefly(
     items: list[CommitmentView],
 ) -> None:
     lookup = FakeLookup(shifts, items)
-    context = Context(status, name, language, community, "sms", NOW, "+12025550142", lookup)
+    context = Context(
+        status,
+        name,
+        language,
+        community,
+        "sms",
+        NOW,
+        "+12025550142",
+        lookup,
+        has_donations=data.draw(st.booleans()),
+    )
     session = IDLE
     for minutes, text in enumerate(texts):
         pending = data.draw(PENDING)

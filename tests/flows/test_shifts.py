@@ -166,7 +166,7 @@ def test_a_number_in_range_claims_that_shift(number: int) -> None:
     turn = phone.sends(str(number))
     assert turn.effects == [ClaimShift(THREE_SHIFTS[number - 1].id)]
     assert turn.keys == []  # the claim's result answers
-    assert phone.session == IDLE
+    assert phone.session.flow == "shifts"  # the menu stays open for another sign-up
     title = THREE_SHIFTS[number - 1].title
     assert turn.text.startswith(f"You are on {title}, Sat 28/11 09:00 at ")
     assert turn.text.endswith("We will remind you. Text MY to see your shifts.")
@@ -211,11 +211,11 @@ def test_the_menu_closes_after_a_day() -> None:
     assert phone.sends("2").keys == ["unknown"]
 
 
-def test_the_menu_closes_after_a_sign_up_and_after_another_keyword() -> None:
+def test_the_menu_stays_open_after_a_sign_up_and_closes_after_another_keyword() -> None:
     phone = Phone.volunteer(THREE_SHIFTS, TWO_COMMITMENTS)
     phone.sends("SHIFTS")
     phone.sends("1")
-    assert phone.sends("2").keys == ["unknown"]
+    assert phone.sends("2").effects == [ClaimShift(12)]
     phone.sends("SHIFTS")
     assert phone.sends("MY").keys == ["my.list"]
     assert phone.sends("2").keys == ["unknown"]
@@ -370,8 +370,10 @@ def test_bare_drop_answers_a_pending_reminder() -> None:
     assert phone.sends("DROP").effects == [DropAssignment(32)]
 
 
-def test_bare_drop_with_one_commitment_drops_it() -> None:
-    assert Phone.volunteer(items=TWO_COMMITMENTS[:1]).sends("drop").effects == [DropAssignment(31)]
+def test_bare_drop_with_one_commitment_asks_to_confirm_then_drops_it() -> None:
+    phone = Phone.volunteer(items=TWO_COMMITMENTS[:1])
+    assert phone.sends("drop").effects == []
+    assert phone.sends("yes").effects == [DropAssignment(31)]
 
 
 @pytest.mark.parametrize(
@@ -379,13 +381,14 @@ def test_bare_drop_with_one_commitment_drops_it() -> None:
 )
 def test_bare_drop_with_several_commitments_asks_which(pending: PendingQuestion | None) -> None:
     turn = Phone.volunteer(items=TWO_COMMITMENTS, pending=pending).sends("DROP")
-    assert turn.keys == ["drop.which"]
+    assert turn.keys == ["raw"]
+    assert turn.text.startswith("Which one do you want to drop?\n1) Kitchen")
     assert turn.effects == []
 
 
-def test_drop_with_nothing_booked_asks_which() -> None:
-    assert Phone.volunteer().sends("DROP").keys == ["drop.which"]
-    assert Phone.volunteer().sends("DROP 1").keys == ["drop.which"]
+def test_drop_with_nothing_booked_says_so() -> None:
+    assert Phone.volunteer().sends("DROP").keys == ["drop.none"]
+    assert Phone.volunteer().sends("DROP 1").keys == ["drop.none"]
 
 
 def test_cancel_is_never_a_drop() -> None:
@@ -427,7 +430,9 @@ def test_yes_to_a_call_out(text: str) -> None:
     turn = phone.sends(text)
     assert turn.effects == [AnswerCallOut(5, True)]
     assert turn.text.startswith("You are in! Kitchen, Sat 28/11 09:00 at Hall.")
-    assert phone.sends(text).keys == ["unknown"]  # answered: nothing pending any more
+    again = phone.sends(text)  # answered: a second YES hears the place is theirs already
+    assert again.effects == [AnswerCallOut(5, True)]
+    assert again.text.startswith("You are already on Kitchen, Sat 28/11 09:00.")
 
 
 @pytest.mark.parametrize("text", ["NO", "no thanks", "nope", "नहीं"])

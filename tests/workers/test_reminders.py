@@ -190,7 +190,8 @@ def test_without_a_reminder_a_bare_drop_asks_which(
     person = add_volunteer(db, place)
     _, first = signed_up(db, place, person, title="Sooner")
     _, second = signed_up(db, place, person, starts_in=timedelta(hours=5), title="Later")
-    assert sms.send(ANA, "DROP")[0].startswith("Which one?")
+    asked = sms.send(ANA, "DROP")[0]  # lists them, numbered, and drops nothing yet
+    assert asked.startswith("Which one do you want to drop?\n1) Sooner, ")
     db.expire_all()
     assert {db.get_one(Assignment, a.id).status for a in (first, second)} == {
         AssignmentStatus.CONFIRMED

@@ -94,9 +94,10 @@ def test_the_dashboard_shows_what_needs_attention(
         )
     for phone, name in ((ANA, "Ana"), (BEN, "Ben"), (CHI, "Chi"), (DEV, "Dev"), (EVE, "Eve")):
         sms.join(phone, name)
-    for phone in (ANA, BEN):  # Ana gets the place, Ben waits
-        sms.send(phone, "SHIFTS")
-        sms.send(phone, "1")
+    sms.send(ANA, "SHIFTS")
+    sms.send(ANA, "1")  # Ana gets the place
+    sms.send(BEN, "SHIFTS")
+    sms.send(BEN, "2")  # Ben waits: the full Sandbags is listed last
     sms.send(CHI, "GIVE")
     sms.send(CHI, "1 5")
     sms.send(CHI, "where do I park my truck?")
