@@ -86,7 +86,7 @@ def test_unknown_number_is_asked_its_name_then_consent_then_welcomed() -> None:
     turn = phone.sends("Hi, is this the flood crew?")
     assert turn.keys == ["onboarding.ask_name"]
     assert turn.text == (
-        "Hi! This is Riverside Flood Crew volunteers. What is your name? "
+        "Hi! Thanks for texting Riverside Flood Crew about volunteering. What is your name? "
         "Reply with your name, or text STOP to opt out."
     )
     assert turn.effects == []
@@ -377,8 +377,8 @@ def test_lang_es_switches_and_confirms_in_spanish() -> None:
     assert phone.context.language == "es"
 
     assert phone.sends("qué?").text == (
-        "Perdon, no entendi. Envia SHIFTS para ver turnos, MY para los tuyos, HELP para ayuda "
-        "o STOP para salir."
+        "Perdon, no entendi. Envia TURNOS para ver turnos, MIS TURNOS para los tuyos, AYUDA para "
+        "ayuda o STOP para salir."
     )
     assert phone.sends("LANG en").text == "OK, we will text you in English. Text HELP for help."
     assert phone.context.language == "en"
