@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service import clock
 from service.db import unit_of_work
 from service.models import Community, Volunteer
+from service.rosters import donations
 from service.rosters import shifts as rosters
 from tests.conftest import SmsHelper
 
@@ -144,3 +145,51 @@ def test_spanish_dates(
 def test_pause_names_the_month(sms: SmsHelper, frozen: None) -> None:
     sms.join(ANA, "Ana")
     assert sms.send(ANA, "PAUSE 2w")[0].startswith("Paused until Fri Mar 15:")
+
+
+# ----- 7. words that read like a person wrote them -------------------------------------------
+@pytest.mark.parametrize(
+    ("language", "first", "ask", "one_left", "delivered"),
+    [
+        (
+            "en",
+            "JOIN",
+            "Drivers for route 3: how many can you bring? Reply a number up to 2.",
+            "Please reply 1, or 1 and an amount (1 5).",
+            "Thank you! We marked your donation delivered.",
+        ),
+        (
+            "es",
+            "hola",
+            "Drivers for route 3: cuantos puedes traer? Responde un numero hasta 2.",
+            "Responde 1, o 1 y una cantidad (1 5).",
+            "Gracias! Marcamos tu donacion como entregada.",
+        ),
+    ],
+)
+def test_counts_and_units_read_naturally(
+    sms: SmsHelper,
+    community: Community,
+    session_factory: sessionmaker[Session],
+    frozen: None,
+    language: str,
+    first: str,
+    ask: str,
+    one_left: str,
+    delivered: str,
+) -> None:
+    with unit_of_work(session_factory) as session:
+        stored = session.get_one(Community, community.id)
+        donations.add_need(session, stored, weekday=4, item="Drivers for route 3", quantity=2)
+    assert sms.send(ANA, first)[0].startswith(("Hi! Thanks for texting", "Hola! Gracias"))
+    sms.send(ANA, "Ana")
+    sms.send(ANA, "YES" if language == "en" else "SI")
+    menu = sms.send(ANA, "GIVE")[0]
+    assert "1) Drivers for route 3: 2 of 2 still needed" in menu or "faltan 2 de 2" in menu
+    assert "today" in menu or "hoy" in menu  # the cycle is this Friday
+    assert sms.send(ANA, "1")[0].startswith(ask)
+    sms.send(ANA, "1")  # one driver
+    sms.send(ANA, "GIVE")
+    assert sms.send(ANA, "7")[0].startswith(one_left)
+    clock.freeze(local(1, 11))
+    assert sms.send(ANA, "DONE")[0].startswith(delivered)

@@ -479,7 +479,7 @@ def test_gap_asks_go_to_the_least_recently_asked_eligible_volunteers_once_per_cy
     )
     assert texts(fake_twilio, people["ben"].phone) == [
         "Riverside Flood Crew still needs 2 kg Rice for Sat Mar 9. "
-        "Reply with how much you can bring (e.g. 5), or NO."
+        "Reply with the amount you can bring (e.g. 5), or NO."
     ]
     assert texts(fake_twilio, people["hal"].phone)[0].startswith(
         "Riverside Flood Crew still needs 9 L Oil for Sat Mar 9."
