@@ -4,6 +4,10 @@ settings page."""
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.communities.settings import (
@@ -12,7 +16,8 @@ from service.communities.settings import (
     parse_form,
     parse_language,
 )
-from service.models import Community
+from service.models import Community, Volunteer
+from service.volunteers.import_export import import_volunteers
 from tests.service.conftest import Cli
 from tests.service.console.conftest import ConsoleClient
 
@@ -96,3 +101,23 @@ def test_the_console_sets_clock_and_default_language(
     bad = owner_console.post("/console/settings", dict(form, default_language="fr"))
     assert bad.status_code == 400
     assert 'id="error-default_language"' in bad.get_data(as_text=True)
+
+
+def test_new_volunteers_take_the_community_default_language(
+    db: Session, community: Community, console: ConsoleClient
+) -> None:
+    stored = db.get_one(Community, community.id)
+    stored.default_language = "es"
+    db.commit()
+    report = import_volunteers(
+        db,
+        stored,
+        io.StringIO("name,phone\nAna,+12025550161\nBen,+12025550162\n"),
+        source="test",
+        now=datetime.now(UTC),
+    )
+    db.commit()
+    assert not report.errors
+    languages = db.scalars(select(Volunteer.language).where(Volunteer.name.in_(["Ana", "Ben"])))
+    assert set(languages) == {"es"}
+    assert 'value="es" selected' in console.text("/console/volunteers/new")
