@@ -94,7 +94,6 @@ class _Blank(dict[str, object]):
 
 _PLURAL_START = re.compile(r"\{(\w+), *plural, *")
 _BRANCH = re.compile(r" *(one|other) *\{")
-PLURAL_FORMS = ("one", "other")
 
 
 @dataclass(frozen=True)
@@ -169,23 +168,6 @@ def placeholders(template: str) -> set[str]:
             names |= placeholders(form)
     outside = _choose_plurals(DEFAULT_LANGUAGE, template, {}) if blocks else template
     return names | {name for _, name, _, _ in string.Formatter().parse(outside) if name}
-
-
-def forms(template: str) -> set[str]:
-    """Every text ``template`` can become before its placeholders are filled (one per plural
-    form, each form of each block taken together)."""
-    blocks = plurals(template)
-    if not blocks:
-        return {template}
-    texts = set()
-    for form in PLURAL_FORMS:
-        parts: list[str] = []
-        at = 0
-        for block in blocks:
-            parts += [template[at : block.start], block.forms.get(form) or block.forms["other"]]
-            at = block.end
-        texts.add("".join(parts) + template[at:])
-    return texts
 
 
 def render(language: str, key: str, params: Mapping[str, object] | None = None) -> str:
