@@ -5,6 +5,7 @@ with each language's own keywords, and texts that count things in plural forms."
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from flows import catalog
 from flows.conversation import classify
 from flows.donations import DoneResult
-from flows.engine import Context, SetLanguage, VolunteerStatus
+from flows.engine import NO_LOOKUP, Context, SetLanguage, VolunteerStatus
 from flows.keywords import Intent
 from flows.shifts import CallOutResult, ShiftFacts, ShiftIntent, format_when
 from tests.flows.roster_fakes import FakeLookup, need, shift
@@ -36,30 +37,9 @@ def volunteer(
     language: str = "en", *, country: str = "", clock: str = "", lookup: object = None
 ) -> Phone:
     context = Context(
-        VolunteerStatus.ACTIVE,
-        "Maria",
-        language,
-        COMMUNITY,
-        "sms",
-        NOW,
-        CONTACT,
-        country=country,
-        clock=clock,
+        VolunteerStatus.ACTIVE, "Maria", language, COMMUNITY, "sms", NOW, CONTACT, country=country
     )
-    if lookup is not None:
-        context = Context(
-            VolunteerStatus.ACTIVE,
-            "Maria",
-            language,
-            COMMUNITY,
-            "sms",
-            NOW,
-            CONTACT,
-            lookup=lookup,
-            country=country,
-            clock=clock,
-        )
-    return Phone(context)
+    return Phone(replace(context, clock=clock, lookup=lookup if lookup is not None else NO_LOOKUP))
 
 
 def new_number(default_language: str = "en") -> Phone:
