@@ -13,12 +13,12 @@ Pure; imports only ``flows``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
-from flows import catalog, commitments, donations, forget, shifts
+from flows import catalog, commitments, donations, forget, language, shifts
 from flows import keywords as global_keywords
 from flows.commitments import CommitmentLookup
 from flows.donations import DonationLookup
@@ -163,7 +163,24 @@ class Conversation:
         return global_keywords.classify(text, self.keywords)
 
     def step(self, context: Context, session: SessionState, text: str) -> Outcome:
-        """Answer one inbound text. Never raises for any text; always returns an Outcome."""
+        """Answer one inbound text. Never raises for any text; always returns an Outcome.
+
+        A first contact (a new number, no conversation open) is answered in the language it
+        was written in, which becomes the volunteer's ("hola" onboards in Spanish); a text
+        that does not tell keeps the language the shell gave (the community's default). An
+        opt-out only opts out."""
+        if (
+            context.status is VolunteerStatus.NEW
+            and not session.active(context.now)
+            and self.classify(text) != Keyword(Intent.STOP)  # an opt-out changes nothing else
+        ):
+            spoken = language.detect(text)
+            if spoken is not None and spoken != context.language:
+                outcome = self._step(replace(context, language=spoken), session, text)
+                return replace(outcome, effects=(SetLanguage(spoken), *outcome.effects))
+        return self._step(context, session, text)
+
+    def _step(self, context: Context, session: SessionState, text: str) -> Outcome:
         keyword = self.classify(text)
         if keyword is not None and not self._answers_onboarding(context, session, keyword):
             return self.routes[(context.status, keyword.intent)](context, session, keyword)

@@ -5,7 +5,7 @@ transitions a reply can take: a parser, a guard, a target (a state, END, STAY or
 effects and the data the session keeps, each computable from the session's data and the
 context. ``Flow`` validates itself when it is built, so a broken flow fails at import, not in a
 volunteer's SMS. Nothing here knows a roster kind. Pure; imports only the stdlib,
-``flows.catalog`` and ``flows.sms``.
+``flows.catalog``, ``flows.dates`` and ``flows.sms``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from flows import catalog
+from flows.dates import DateStyle
 from flows.sms import short_name
 
 END = "__end__"
@@ -76,6 +78,13 @@ class Context:
     # The community runs a donation roster (it has needs): replies that list what to text
     # next offer GIVE too.
     has_donations: bool = False
+    country: str = ""  # the community's country (ISO 3166 alpha-2): how it writes dates
+    clock: str = ""  # the community's clock setting ("12h", "24h"; "": its country's)
+
+    def dates(self) -> DateStyle:
+        """How this volunteer's texts write dates (``today`` is the community's local date)."""
+        today = self.now.astimezone(ZoneInfo(self.zone)).date()
+        return DateStyle(self.language, self.country, self.clock, today)
 
     def params(self) -> dict[str, object]:
         return {

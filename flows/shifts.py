@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flows import catalog
 from flows.commitments import parse_drop
+from flows.dates import DateStyle
 from flows.engine import (
     END,
     IDLE,
@@ -210,11 +211,10 @@ class CallOutResult:
 
 
 # ----- formatting ------------------------------------------------------------------------
-def format_when(local: datetime, language: str) -> str:
-    """``Sat 28/11 09:00`` with the weekday in the volunteer's language (GSM-7 safe)."""
-    days = catalog.render(language, "days").split(",")
-    day = days[local.weekday()] if len(days) == 7 else ""
-    return f"{day} {local.day}/{local.month} {local:%H:%M}".strip()
+def format_when(local: datetime, style: DateStyle | str) -> str:
+    """``Sat 28 Nov, 9:00`` (``Sat Nov 28, 9am`` in the US; ``tomorrow, 9am`` when the style
+    knows today) in the volunteer's language; a bare language code: day first, 24-hour."""
+    return (DateStyle(style) if isinstance(style, str) else style).when(local)
 
 
 def menu_line(language: str, number: int, shift: ShiftView) -> str:
@@ -428,9 +428,10 @@ def pause(context: Context, argument: str) -> Outcome:
         return Outcome(IDLE, (Reply("pause.usage"),))
     until = context.now + duration
     local = until.astimezone(ZoneInfo(context.zone))
+    day = context.dates().day(local.date(), relative=False)
     return Outcome(
         IDLE,
-        (Reply("pause.until", {"until": f"{local.day}/{local.month}"}),),
+        (Reply("pause.until", {"until": day}),),
         (Pause(until),),
     )
 

@@ -86,8 +86,8 @@ def test_a_complete_shift_day(
 
     # Four take the shift from the SHIFTS menu; the fourth lands on the waitlist.
     menu = sms.send(ANA, "SHIFTS")[0]
-    assert "1) Sandbags, Sat 2/3 09:00, School gym (3 left)" in menu
-    assert sms.send(ANA, "1")[0].startswith("You are on Sandbags, Sat 2/3 09:00 at School gym.")
+    assert "1) Sandbags, tomorrow, 9am, School gym (3 left)" in menu
+    assert sms.send(ANA, "1")[0].startswith("You are on Sandbags, tomorrow, 9am at School gym.")
     for phone in (BEN, CHI):
         sms.send(phone, "SHIFTS")
         assert sms.send(phone, "1")[0].startswith("You are on Sandbags")
@@ -102,19 +102,19 @@ def test_a_complete_shift_day(
     reminders = [m for m in fake_twilio.messages if m.body.startswith("Reminder: Sandbags")]
     assert sorted(m.to for m in reminders) == sorted([ANA, BEN, CHI])
     assert reminders[0].body == (
-        "Reminder: Sandbags, Sat 2/3 09:00 at School gym. Reply YES to confirm or DROP to free "
+        "Reminder: Sandbags, tomorrow, 9am at School gym. Reply YES to confirm or DROP to free "
         "your place."
     )
 
     # Ben confirms; Ana cannot come and drops: Dev is promoted and told by SMS.
     assert sms.send(BEN, "YES") == [
-        "Thanks, see you at Sandbags, Sat 2/3 09:00. Text DROP if plans change."
+        "Thanks, see you at Sandbags, tomorrow, 9am. Text DROP if plans change."
     ]
     assert sms.send(ANA, "DROP")[0].startswith("You dropped Sandbags")
     deliver(session_factory, redis)
     promoted = [m.body for m in fake_twilio.sent_to(DEV)]
     assert promoted == [
-        "A place opened: you are now on Sandbags, Sat 2/3 09:00 at School gym. "
+        "A place opened: you are now on Sandbags, Sat Mar 2, 9am at School gym. "
         "Text DROP if you cannot come."
     ]
     assert assignment_status(db, shift_id, DEV) == AssignmentStatus.CONFIRMED

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from flows import catalog
 from service import clock
+from service.communities.dates import date_style
 from service.db import unit_of_work
 from service.models import (
     Community,
@@ -60,7 +61,9 @@ def send_pledge_reminder(pledge_id: int) -> str:
             {
                 **facts.params(),
                 "quantity": item.quantity,
-                "window": donation_service.window_text(schedule),
+                "window": donation_service.window_text(
+                    schedule, date_style(community, volunteer.language)
+                ),
                 "community": community.name,
             },
         )

@@ -47,7 +47,10 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
         body = catalog.render(
             volunteer.language,
             "reminder.text",
-            {"community": community.name, **facts(shift, community, volunteer.language).params()},
+            {
+                "community": community.name,
+                **facts(shift, community, volunteer.language, now).params(),
+            },
         )
         message = queue_message(
             session,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from flows.dates import clock_for
 from service import clock
 from service.cli.common import database, parse_clock
 from service.communities import audit
@@ -22,7 +23,12 @@ from service.communities.accounts import (
 from service.communities.demo import seed_demo
 from service.communities.export import export_zip
 from service.communities.registry import create_community, find_community
-from service.communities.settings import SettingsError, parse_retention
+from service.communities.settings import (
+    SettingsError,
+    parse_clock_format,
+    parse_language,
+    parse_retention,
+)
 from service.models import Role
 from service.rosters import shifts as rosters
 
@@ -149,6 +155,17 @@ def parse_offsets(raw: str) -> list[int]:
     default=None,
     help="Delete message texts older than N days (rows and counts stay); 'off' keeps them.",
 )
+@click.option(
+    "--clock",
+    "clock_format",
+    default=None,
+    help="Times in texts: 12h, 24h, or 'country' for the country's habit.",
+)
+@click.option(
+    "--default-language",
+    default=None,
+    help="Language a new number is answered in when its first text does not tell (en).",
+)
 def community_settings_cmd(
     slug: str,
     quiet_start: str | None,
@@ -156,8 +173,11 @@ def community_settings_cmd(
     ask_limit: int | None,
     reminders: str | None,
     retention_days: str | None,
+    clock_format: str | None,
+    default_language: str | None,
 ) -> None:
-    """Show or change quiet hours, ask limit, shift reminders and message retention."""
+    """Show or change quiet hours, ask limit, shift reminders, message retention, the clock
+    texts use and the default language."""
     with database() as session:
         community = find_community(session, slug)
         if quiet_start is not None:
@@ -171,6 +191,13 @@ def community_settings_cmd(
                 community.retention_days = parse_retention(retention_days, "--retention-days")
             except SettingsError as exc:
                 raise click.ClickException(f"--retention-days: {exc}") from None
+        try:
+            if clock_format is not None:
+                community.clock = parse_clock_format(clock_format, "--clock") or None
+            if default_language is not None:
+                community.default_language = parse_language(default_language, "--default-language")
+        except SettingsError as exc:
+            raise click.ClickException(f"{exc.field}: {exc}") from None
         roster = rosters.shifts_roster(session, community)
         if reminders is not None:
             roster.reminder_offsets = parse_offsets(reminders)
@@ -184,6 +211,13 @@ def community_settings_cmd(
             f"reminders {offsets or 'none'} before each shift, texts kept "
             + (f"{community.retention_days} days" if community.retention_days else "forever")
         )
+        if clock_format is not None or default_language is not None:
+            hours = clock_for(community.country, community.clock or "").value.removesuffix("h")
+            habit = "" if community.clock else f" (as in {community.country})"
+            click.echo(
+                f"{slug}: texts in {community.default_language} when a first text does not "
+                f"tell, times on the {hours}-hour clock{habit}"
+            )
 
 
 @click.command("demo")

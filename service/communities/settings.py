@@ -2,7 +2,8 @@
 
 Shared by the console's settings page and fit for the CLI's ``community-settings`` and
 ``sending-settings`` commands (same parsers, same limits). Validation collects one message per
-field and applies nothing when any field is wrong. Imports models and ``service.rosters.shifts``.
+field and applies nothing when any field is wrong. Imports models, ``service.rosters.shifts``
+and ``flows.catalog`` (the shipped languages).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flows import catalog
 from service.models import Community, Roster, RosterKind
 from service.models.rosters import DEFAULT_REMINDER_OFFSETS
 from service.rosters import shifts as rosters
@@ -110,6 +112,29 @@ def parse_retention(raw: str, field: str = "retention_days") -> int | None:
     return int(text)
 
 
+CLOCK_CHOICES = ("", "12h", "24h")  # "": as the community's country writes times
+
+
+def parse_clock_format(raw: str, field: str = "clock") -> str:
+    """``12h`` / ``24h``; blank or ``country``: the country's habit ("")."""
+    text = raw.strip().lower().replace(" ", "")
+    if text in ("", "country", "auto"):
+        return ""
+    text = text if text.endswith("h") else f"{text}h"
+    if text not in CLOCK_CHOICES:
+        raise SettingsError(field, f"{raw.strip()!r}: use 12h, 24h, or blank for the country's")
+    return text
+
+
+def parse_language(raw: str, field: str = "default_language") -> str:
+    """A shipped language code (``en``, ``es``, ``hi``); blank: English."""
+    text = raw.strip().lower() or catalog.DEFAULT_LANGUAGE
+    if text not in catalog.languages():
+        shipped = "/".join(catalog.languages())
+        raise SettingsError(field, f"{raw.strip()!r} is not a shipped language ({shipped})")
+    return text
+
+
 def parse_content_sid(raw: str, field: str) -> str | None:
     """A WhatsApp template Content SID (``HX`` + 32 hex); blank: none."""
     text = raw.strip()
@@ -131,6 +156,8 @@ class CommunitySettings:
     ask_limit_per_week: int
     whatsapp_templates: dict[str, str] = field(default_factory=dict)
     retention_days: int | None = None
+    clock: str = ""  # "12h", "24h", or "" for the country's
+    default_language: str = catalog.DEFAULT_LANGUAGE
     require_totp: bool = False
     protect_numbers: bool = False
     two_person_broadcasts: bool = False
@@ -144,6 +171,8 @@ class CommunitySettings:
             "reminders": format_offsets(self.reminder_offsets),
             "ask_limit_per_week": str(self.ask_limit_per_week),
             "retention_days": "" if self.retention_days is None else str(self.retention_days),
+            "clock": self.clock,
+            "default_language": self.default_language,
         }
         for kind in TEMPLATE_KINDS:
             form[f"template_{kind}"] = self.whatsapp_templates.get(kind, "")
@@ -175,6 +204,8 @@ def current_settings(session: Session, community: Community) -> CommunitySetting
         ask_limit_per_week=community.ask_limit_per_week,
         whatsapp_templates=templates,
         retention_days=community.retention_days,
+        clock=community.clock or "",
+        default_language=community.default_language,
         require_totp=community.require_totp,
         protect_numbers=community.protect_numbers,
         two_person_broadcasts=community.two_person_broadcasts,
@@ -202,6 +233,8 @@ def parse_form(form: Mapping[str, str]) -> tuple[CommunitySettings | None, dict[
     values["reminder_offsets"] = take("reminders", parse_offsets, "reminders")
     values["ask_limit_per_week"] = take("ask_limit_per_week", parse_ask_limit, "ask_limit_per_week")
     values["retention_days"] = take("retention_days", parse_retention, "retention_days")
+    values["clock"] = take("clock", parse_clock_format, "clock")
+    values["default_language"] = take("default_language", parse_language, "default_language")
     templates: dict[str, str] = {}
     for kind in TEMPLATE_KINDS:
         name = f"template_{kind}"
@@ -231,6 +264,8 @@ def apply_settings(session: Session, community: Community, wanted: CommunitySett
             )
         elif name == "whatsapp_templates":
             community.whatsapp_templates = dict(wanted.whatsapp_templates)
+        elif name == "clock":
+            community.clock = wanted.clock or None
         else:
             setattr(community, name, after[name])
     return changed

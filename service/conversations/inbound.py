@@ -189,6 +189,8 @@ def _process(
         now=now,
         help_contact=community.help_contact,
         zone=community.timezone,
+        country=community.country,
+        clock=community.clock or "",
         lookup=lookup,
         pending=pending_question(volunteer, now),
         has_donations=has_donations,
@@ -259,7 +261,11 @@ def _lock_volunteer(session: Session, community: Community, phone: str, now: dat
     try:
         with session.begin_nested():
             volunteer = Volunteer(
-                community_id=community.id, phone=phone, status=VolunteerStatus.NEW, created_at=now
+                community_id=community.id,
+                phone=phone,
+                status=VolunteerStatus.NEW,
+                language=community.default_language,  # until the first text tells otherwise
+                created_at=now,
             )
             session.add(volunteer)
     except IntegrityError:  # created concurrently by another message from the same number

@@ -55,6 +55,10 @@ class Community(Base):
     two_person_broadcasts: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Message texts older than this many days are deleted (the rows and counts stay).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Times in texts on the "12h" or "24h" clock; None: as the community's country writes them.
+    clock: Mapped[str | None] = mapped_column(String(3))
+    # The language a new number is answered in when its first text does not tell.
+    default_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     channels: Mapped[list[Channel]] = relationship(back_populates="community")

@@ -143,7 +143,7 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
                 "community": community.name,
                 "need": missing,
                 "text": callout.text,
-                **facts(shift, community, volunteer.language).params(),
+                **facts(shift, community, volunteer.language, now).params(),
             },
         )
         message = queue_message(
@@ -185,7 +185,7 @@ def answer(
     if callout is None or callout.community_id != community.id:
         return CallOutResult("declined")
     shift = session.get_one(Shift, callout.shift_id)
-    shift_facts = facts(shift, community, volunteer.language)
+    shift_facts = facts(shift, community, volunteer.language, now)
     ask = session.scalar(
         select(CallOutAsk).where(
             CallOutAsk.callout_id == callout_id, CallOutAsk.volunteer_id == volunteer.id

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Exists, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows import catalog
+from flows.dates import DateStyle
 from flows.donations import (
     DonationQuestion,
     DoneResult,
@@ -23,7 +24,8 @@ from flows.donations import (
     PledgeResult,
     StandingResult,
 )
-from flows.shifts import DropResult, ShiftFacts, format_when
+from flows.shifts import DropResult, ShiftFacts
+from service.communities.dates import date_style
 from service.conversations.questions import ask_question
 from service.models import (
     CallOutAsk,
@@ -229,14 +231,19 @@ def _clock(minute: int) -> time:
     return time(minute // 60, minute % 60)
 
 
-def cycle_when(cycle: Cycle, community: Community, language: str) -> str:
+def cycle_when(
+    cycle: Cycle, community: Community, language: str, now: datetime | None = None
+) -> str:
+    """The cycle's day: "Sat 7 Mar" ("Sat Mar 7" in the US), or "tomorrow" with ``now``."""
     local = cycle.starts_at.astimezone(ZoneInfo(community.timezone))
-    return format_when(local, language).rsplit(" ", 1)[0]  # "Sat 7/3"
+    return date_style(community, language, now).day(local.date())
 
 
-def window_text(schedule: DonationSchedule) -> str:
+def window_text(schedule: DonationSchedule, style: DateStyle | None = None) -> str:
+    """The drop-off window: "10:00-12:00" (coordinators), or in a volunteer's ``style``, on
+    the community's clock: "10am-12pm"."""
     start, end = _clock(schedule.window_start_minute), _clock(schedule.window_end_minute)
-    return f"{start:%H:%M}-{end:%H:%M}"
+    return f"{start:%H:%M}-{end:%H:%M}" if style is None else style.window(start, end)
 
 
 # ----- reading -----------------------------------------------------------------------------
@@ -270,7 +277,7 @@ def open_needs(
     cycle = next_cycle(session, community, now)
     if cycle is None:
         return []
-    when = cycle_when(cycle, community, language)
+    when = cycle_when(cycle, community, language, now)
     rows = session.execute(
         select(CycleNeed, Need)
         .join(Need, Need.id == CycleNeed.need_id)
@@ -306,7 +313,11 @@ def pledges_of(session: Session, volunteer: Volunteer, now: datetime) -> list[Pl
 
 
 def pledge_facts(
-    session: Session, cycle_need: CycleNeed, community: Community, language: str
+    session: Session,
+    cycle_need: CycleNeed,
+    community: Community,
+    language: str,
+    now: datetime | None = None,
 ) -> PledgeFacts:
     need = session.get_one(Need, cycle_need.need_id)
     cycle = session.get_one(Cycle, cycle_need.cycle_id)
@@ -314,7 +325,7 @@ def pledge_facts(
     return PledgeFacts(
         item=need.item,
         unit=need.unit,
-        when=cycle_when(cycle, community, language),
+        when=cycle_when(cycle, community, language, now),
         place=schedule.place if schedule else "",
     )
 
@@ -353,7 +364,7 @@ def pledge(
     cycle = session.get_one(Cycle, cycle_need.cycle_id)
     if cycle.community_id != community.id or cycle.ends_at <= now:
         return PledgeResult("closed")
-    facts = pledge_facts(session, cycle_need, community, volunteer.language)
+    facts = pledge_facts(session, cycle_need, community, volunteer.language, now)
     granted = min(quantity, cycle_need.target - cycle_need.pledged)
     if granted <= 0:
         return PledgeResult("full", facts)
@@ -409,7 +420,7 @@ def drop_pledge(
     assert cycle_need is not None
     cycle_need.pledged = max(cycle_need.pledged - item.quantity, 0)
     item.status = PledgeStatus.DROPPED
-    facts = pledge_facts(session, cycle_need, community, volunteer.language)
+    facts = pledge_facts(session, cycle_need, community, volunteer.language, now)
     title = f"{item.quantity} {facts.unit} {facts.item}".replace("  ", " ")
     return DropResult("dropped", ShiftFacts(title=title, when=facts.when, place=facts.place))
 
@@ -470,7 +481,7 @@ def answer_standing(
     )
     if cycle_need is None:
         return StandingResult("gone")
-    facts = pledge_facts(session, cycle_need, community, volunteer.language)
+    facts = pledge_facts(session, cycle_need, community, volunteer.language, now)
     if not yes:
         return StandingResult("skipped", facts, standing.quantity)
     result = pledge(
@@ -708,7 +719,7 @@ def pledge_commitments(
             (
                 cycle.starts_at,
                 item,
-                pledge_facts(session, cycle_need, community, volunteer.language),
+                pledge_facts(session, cycle_need, community, volunteer.language, now),
             )
         )
     return out

@@ -27,6 +27,7 @@ from flows.shifts import (
     ShiftView,
     format_when,
 )
+from service.communities.dates import date_style
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -61,10 +62,14 @@ def local_time(community: Community, moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo(community.timezone))
 
 
-def facts(shift: Shift, community: Community, language: str) -> ShiftFacts:
+def facts(
+    shift: Shift, community: Community, language: str, now: datetime | None = None
+) -> ShiftFacts:
     return ShiftFacts(
         title=shift.title,
-        when=format_when(local_time(community, shift.starts_at), language),
+        when=format_when(
+            local_time(community, shift.starts_at), date_style(community, language, now)
+        ),
         place=shift.place,
     )
 
@@ -132,12 +137,13 @@ class RosterLookup:
     now: datetime
 
     def open_shifts(self) -> Sequence[ShiftView]:
+        style = date_style(self.community, self.volunteer.language, self.now)
         return [
             ShiftView(
                 id=s.id,
                 title=s.title,
                 place=s.place,
-                when=format_when(local_time(self.community, s.starts_at), self.volunteer.language),
+                when=format_when(local_time(self.community, s.starts_at), style),
                 spots_left=max(s.capacity - s.confirmed_count, 0),
             )
             for s in open_shifts_for(self.session, self.volunteer, self.community, self.now)
@@ -146,7 +152,7 @@ class RosterLookup:
     def commitments(self) -> Sequence[CommitmentView]:
         dated: list[tuple[datetime, int, CommitmentView]] = []
         for a in commitments_of(self.session, self.volunteer, self.now):
-            f = facts(a.shift, self.community, self.volunteer.language)
+            f = facts(a.shift, self.community, self.volunteer.language, self.now)
             position = (
                 waitlist_position(self.session, a)
                 if a.status == AssignmentStatus.WAITLISTED
@@ -283,7 +289,7 @@ def claim(
         or shift.starts_at <= now
     ):
         return ClaimResult("closed")
-    shift_facts = facts(shift, community, volunteer.language)
+    shift_facts = facts(shift, community, volunteer.language, now)
     assignment = session.scalar(
         select(Assignment).where(
             Assignment.shift_id == shift_id, Assignment.volunteer_id == volunteer.id
@@ -346,7 +352,7 @@ def drop(
         _release_place(session, assignment.shift_id)
         promote_waitlist(session, community, assignment.shift_id, now)
         _refresh_status(session, assignment.shift_id)
-    return DropResult("dropped", facts(assignment.shift, community, volunteer.language))
+    return DropResult("dropped", facts(assignment.shift, community, volunteer.language, now))
 
 
 def promote_waitlist(session: Session, community: Community, shift_id: int, now: datetime) -> None:
@@ -419,7 +425,7 @@ def confirm(
     ):
         return ConfirmResult("not_found")
     assignment.confirmed_at = now
-    return ConfirmResult("confirmed", facts(assignment.shift, community, volunteer.language))
+    return ConfirmResult("confirmed", facts(assignment.shift, community, volunteer.language, now))
 
 
 def check_in(
@@ -440,7 +446,7 @@ def check_in(
     if not candidates:
         return AttendanceResult("no_shift")
     assignment = candidates[0]
-    shift_facts = facts(assignment.shift, community, volunteer.language)
+    shift_facts = facts(assignment.shift, community, volunteer.language, now)
     if assignment.status == AssignmentStatus.CHECKED_IN:
         return AttendanceResult("already_in", shift_facts)
     assignment.status = AssignmentStatus.CHECKED_IN
@@ -469,7 +475,7 @@ def check_out(
     assignment.minutes_served = max(int((now - assignment.checked_in_at).total_seconds() // 60), 0)
     return AttendanceResult(
         "checked_out",
-        facts(assignment.shift, community, volunteer.language),
+        facts(assignment.shift, community, volunteer.language, now),
         hours=format_hours(assignment.minutes_served),
     )
 

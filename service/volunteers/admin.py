@@ -207,7 +207,7 @@ def parse_form(
                 f"“{raw_phone[:40]}” is not a phone number we can text: enter a"
                 f" {community.country} number, or start with + and the country code."
             )
-    language = (form.get("language") or catalog.DEFAULT_LANGUAGE).strip()
+    language = (form.get("language") or community.default_language).strip()
     if language not in catalog.languages():
         errors["language"] = f"Choose one of: {', '.join(catalog.languages())}."
     skills = sorted(split_skills(form.get("skills")))

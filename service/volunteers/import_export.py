@@ -155,7 +155,7 @@ def _parse_rows(
             continue  # blank line
         name = _clean(row.get("name"))
         raw_phone = _clean(row.get("phone"))
-        language = _clean(row.get("language")).lower() or "en"
+        language = _clean(row.get("language")).lower() or community.default_language
         availability = _clean(row.get("availability"))
         if len(availability) > MAX_AVAILABILITY_LENGTH:
             report.errors.append(

@@ -113,7 +113,7 @@ def test_unknown_number_is_asked_its_name_then_consent_then_welcomed() -> None:
     turn = phone.sends("Hi, is this the flood crew?")
     assert turn.keys == ["onboarding.ask_name"]
     assert turn.text == (
-        "Hi! This is Riverside Flood Crew volunteers. What is your name? "
+        "Hi! Thanks for texting Riverside Flood Crew about volunteering. What is your name? "
         "Reply with your name, or text STOP to opt out."
     )
     assert turn.effects == []
@@ -404,8 +404,8 @@ def test_lang_es_switches_and_confirms_in_spanish() -> None:
     assert phone.context.language == "es"
 
     assert phone.sends("qué?").text == (
-        "Una persona del equipo leera tu mensaje. Envia SHIFTS para ver turnos, MY para los "
-        "tuyos, HELP para ayuda o STOP para salir."
+        "Una persona del equipo leera tu mensaje. Envia TURNOS para ver turnos, MIS TURNOS para "
+        "los tuyos, AYUDA para ayuda o STOP para salir."
     )
     assert phone.sends("LANG en").text == "OK, we will text you in English. Text HELP for help."
     assert phone.context.language == "en"
@@ -746,8 +746,8 @@ def test_after_declining_any_other_text_starts_onboarding_over() -> None:
         (
             "es",
             "no puedo ir el domingo",
-            "Una persona del equipo leera tu mensaje. Envia SHIFTS para ver turnos, "
-            "MY para los tuyos, HELP para ayuda o STOP para salir.",
+            "Una persona del equipo leera tu mensaje. Envia TURNOS para ver turnos, "
+            "MIS TURNOS para los tuyos, AYUDA para ayuda o STOP para salir.",
         ),
     ],
 )
@@ -762,7 +762,7 @@ def test_a_text_the_flows_cannot_read_is_passed_to_a_person(
 
 @pytest.mark.parametrize(
     ("language", "words"),
-    [("en", "GIVE to donate"), ("es", "GIVE para donar")],
+    [("en", "GIVE to donate"), ("es", "DONAR para donar")],
 )
 def test_the_fallback_mentions_give_when_the_community_runs_donations(
     language: str, words: str
@@ -770,8 +770,9 @@ def test_the_fallback_mentions_give_when_the_community_runs_donations(
     turn = Phone.volunteer(language=language, has_donations=True).sends("is the end at 1pm?")
     assert turn.keys == ["unknown.give"]
     assert words in turn.text
-    assert "SHIFTS" in turn.text
-    assert "GIVE" not in Phone.volunteer(language=language).sends("is the end at 1pm?").text
+    assert {"en": "SHIFTS", "es": "TURNOS"}[language] in turn.text
+    without = Phone.volunteer(language=language).sends("is the end at 1pm?").text
+    assert words.split()[0] not in without
 
 
 @pytest.mark.parametrize(
@@ -782,9 +783,13 @@ def test_the_fallback_mentions_give_when_the_community_runs_donations(
         ("en", "thx", None),
         ("en", "ty", None),
         ("en", "ok thanks :)", None),
-        ("es", "Gracias!", "Gracias a ti! Envia MY para ver lo que tienes o HELP para ayuda."),
+        (
+            "es",
+            "Gracias!",
+            "Gracias a ti! Envia MIS TURNOS para ver lo que tienes o AYUDA para ayuda.",
+        ),
         ("es", "muchas gracias", None),
-        ("hi", "धन्यवाद", "आपका भी धन्यवाद! अपनी सूची के लिए MY या मदद के लिए HELP भेजें।"),
+        ("hi", "धन्यवाद", "आपका भी धन्यवाद! अपनी सूची के लिए मेरे (MY) या मदद के लिए मदद (HELP) भेजें।"),
         ("hi", "शुक्रिया", None),
     ],
 )

@@ -68,7 +68,7 @@ PICK_NUMBER = (
     "Please reply a number from 1 to 3, or number and amount (1 5). Text GIVE for the list."
 )
 ASK_RICE = (
-    "How much Rice can you bring? Reply a number (kg), up to 12. Add WEEKLY to bring it every week."
+    "Rice: how many kg can you bring? Reply a number up to 12. Add WEEKLY to bring it every week."
 )
 
 
@@ -547,9 +547,7 @@ def test_done_marks_todays_pledges_delivered(text: str) -> None:
     turn = phone.sends(text)
     assert turn.effects == [MarkDone()]
     assert turn.keys == []
-    assert turn.text == (
-        "Thank you! We marked 2 donation(s) delivered. Text GIVE to help next time."
-    )
+    assert turn.text == ("Thank you! We marked 2 donations delivered. Text GIVE to help next time.")
 
 
 def test_done_with_nothing_to_drop_off() -> None:
@@ -689,7 +687,7 @@ RESULTS: list[tuple[Any, str]] = [
     ),
     (
         DoneResult("delivered", 2),
-        "Thank you! We marked 2 donation(s) delivered. Text GIVE to help next time.",
+        "Thank you! We marked 2 donations delivered. Text GIVE to help next time.",
     ),
     (
         DoneResult("nothing_today"),
@@ -785,7 +783,7 @@ def test_a_whole_donation_transcript() -> None:
     assert replies[1] == replies[2] == [ASK_RICE]
     assert replies[3][0].startswith("Thank you! 5 kg Rice every week from Sat 28/11")
     assert replies[4] == [
-        "Thank you! We marked 1 donation(s) delivered. Text GIVE to help next time."
+        "Thank you! We marked your donation delivered. Text GIVE to help next time."
     ]
     assert replies[5][0].startswith("Coming up:\n1) 5 kg Rice, Sat 28/11, Church hall")
     assert replies[6][0].startswith("You dropped 5 kg Rice, Sat 28/11.")

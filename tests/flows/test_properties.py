@@ -4,6 +4,8 @@ session, roster (shifts and donation needs) and pending question (hypothesis).""
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args, get_type_hints
@@ -11,8 +13,10 @@ from typing import Any, get_args, get_type_hints
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from flows import catalog
 from flows.commitments import CommitmentView
 from flows.conversation import classify, step
+from flows.dates import DateStyle
 from flows.donations import (
     MAX_QUANTITY,
     AnswerStanding,
@@ -187,6 +191,69 @@ def test_step_never_raises_and_answers_everyone_who_has_not_opted_out(
     assert all(isinstance(t, str) and t for t in rendered)
     if status is not VolunteerStatus.OPTED_OUT:
         assert answered(outcome), f"no reply to {text!r}"
+
+
+DATE_TEXTS = st.one_of(
+    TEXTS,
+    st.sampled_from(["PAUSE 2w", "pause 1d", "PAUSA 3 semanas", "PAUSE 12m", "pause 10 days"]),
+    st.tuples(st.sampled_from(["PAUSE", "pausa", "रुकें"]), st.integers(1, 400)).map(
+        lambda pause: f"{pause[0]} {pause[1]}d"
+    ),
+)
+
+
+@SETTINGS
+@given(
+    text=DATE_TEXTS,
+    status=st.sampled_from(VolunteerStatus),
+    session=st.sampled_from(sorted(SESSIONS)),
+    language=st.sampled_from(["en", "es", "hi", "xx"]),
+    country=st.sampled_from(["US", "GB", "IN", "ES", "MX", "PH", "FR", ""]),
+    clock=st.sampled_from(["", "12h", "24h"]),
+    zone=st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati"]),
+    now=st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+)
+def test_no_reply_shows_a_numeric_date(
+    text: str,
+    status: VolunteerStatus,
+    session: str,
+    language: str,
+    country: str,
+    clock: str,
+    zone: str,
+    now: datetime,
+) -> None:
+    """For any text in any state, language and community, no reply writes a date as 8/12."""
+    context = replace(
+        make_context(status, language), now=now, country=country, clock=clock, zone=zone
+    )
+    outcome = step(context, SESSIONS[session], text)
+    for reply in outcome.render(context):
+        check_dates(reply, [context.name, context.community_name, text])
+
+
+@SETTINGS
+@given(
+    moment=st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)),
+    language=st.sampled_from(["en", "es", "hi", "xx"]),
+    country=st.sampled_from(["US", "GB", "IN", "ES", "PH", "CA", "DE", ""]),
+    clock=st.sampled_from(["", "12h", "24h"]),
+    days_before=st.one_of(st.none(), st.integers(-3, 400)),
+)
+def test_dates_always_name_the_month_or_the_day(
+    moment: datetime, language: str, country: str, clock: str, days_before: int | None
+) -> None:
+    today = None if days_before is None else moment.date() - timedelta(days=days_before)
+    style = DateStyle(language, country, clock, today)
+    text = style.when(moment)
+    check_dates(text, [])
+    words = [
+        catalog.render(language, "dates.today"),
+        catalog.render(language, "dates.tomorrow"),
+        *catalog.render(language, "months").split(","),
+    ]
+    assert any(word in text for word in words), text
+    assert (style.time(moment.time()) in text) and text.count(":") <= 1
 
 
 @SETTINGS
@@ -403,6 +470,18 @@ RESULT_EFFECTS = tuple(RESULT_FOR)
 LIST_KEYS = {"raw", "my.list"}
 
 
+# A date written with numbers only ("8/12", "18/12"): August to an American, December to most
+# others. No reply may carry one, outside what a coordinator or volunteer typed.
+NUMERIC_DATE = re.compile(r"(?<![\d/])\d{1,2}/\d{1,2}(?![\d/])")
+
+
+def check_dates(text: str, typed: Iterable[str | None]) -> None:
+    """No numeric day/month date in ``text`` once the ``typed`` labels are taken out."""
+    for label in sorted((t for t in typed if t), key=len, reverse=True):
+        text = text.replace(label, " ")
+    assert not NUMERIC_DATE.search(text), text
+
+
 def answered(outcome: Outcome) -> bool:
     """A reply now, or an effect whose result the shell will answer with."""
     return bool(outcome.replies) or any(isinstance(e, RESULT_EFFECTS) for e in outcome.effects)
@@ -614,8 +693,11 @@ def test_conversations_with_a_roster_never_raise_and_always_answer_briefly(
         keys = [r.key for r in outcome.replies] + [r.reply().key for r in results]
         # a name a volunteer types is echoed as typed: only GSM-7 names promise GSM-7 replies
         gsm_name = is_gsm7(short_name(after.name or ""))
+        typed = [text, community, name, *(v.title for v in shifts), *(v.place for v in shifts)]
+        typed += [*(i.title for i in items), *(i.place for i in items)]
         for key, reply in zip(keys, rendered, strict=True):
             check_length(after.language, reply, gsm=gsm_name and key not in LIST_KEYS)
+            check_dates(reply, typed)
         context, session = after, outcome.session
 
 
@@ -701,7 +783,7 @@ GIVE_TEXTS = st.integers(0, 19).flatmap(
 )
 SHORT_LABELS = st.text(alphabet=GSM_ASCII, max_size=10).map(str.strip)
 DAYS = st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31)).map(
-    lambda moment: format_when(moment, "en").rsplit(" ", 1)[0]  # "Sat 7/3", as the shell does
+    lambda moment: DateStyle("en").day(moment.date())  # "Sat 7 Mar", as the shell does
 )
 
 
@@ -821,8 +903,11 @@ def test_give_conversations_never_raise_and_always_answer_briefly(
                 after = replace(after, pending=None)  # answered
         # en/es: GSM-7 and at most two segments; hi: at most three UCS-2 segments
         gsm_name = is_gsm7(short_name(after.name or ""))
+        typed = [text, community, name, *(n.item for n in needs), *(n.unit for n in needs)]
+        typed += [*(i.title for i in items), *(i.place for i in items)]
         for reply in rendered:
             check_length(after.language, reply, gsm=gsm_name)
+            check_dates(reply, typed)
         context, session = after, outcome.session
 
 

@@ -257,8 +257,8 @@ def test_no_then_yes_at_the_consent_question_takes_the_yes(
         (
             "es",
             "no puedo ir el domingo",
-            "Una persona del equipo leera tu mensaje. Envia SHIFTS para ver turnos, "
-            "MY para los tuyos, HELP para ayuda o STOP para salir.",
+            "Una persona del equipo leera tu mensaje. Envia TURNOS para ver turnos, "
+            "MIS TURNOS para los tuyos, AYUDA para ayuda o STOP para salir.",
         ),
     ],
 )
@@ -271,13 +271,13 @@ def test_a_text_for_a_person_is_in_the_inbox_and_the_reply_says_so(
 
 
 @pytest.mark.parametrize(
-    ("language", "give"), [("en", "GIVE to donate"), ("es", "GIVE para donar")]
+    ("language", "give"), [("en", "GIVE to donate"), ("es", "DONAR para donar")]
 )
 def test_the_fallback_mentions_give_when_the_community_has_needs(
     db: Session, place: Community, sms: SmsHelper, language: str, give: str
 ) -> None:
     member(sms, ANA, language)
-    assert "GIVE" not in sms.send(ANA, "is the end at 1pm?")[0]
+    assert give.split()[0] not in sms.send(ANA, "is the end at 1pm?")[0]
     donations.add_need(db, place, weekday=5, item="Rice", quantity=20, unit="kg")
     db.commit()
     reply = sms.send(ANA, "is the end at 1pm?")[0]
@@ -289,7 +289,11 @@ def test_the_fallback_mentions_give_when_the_community_has_needs(
     ("language", "text", "reply"),
     [
         ("en", "thanks!", "Thank you too! Text MY to see what is coming up, or HELP for help."),
-        ("es", "gracias", "Gracias a ti! Envia MY para ver lo que tienes o HELP para ayuda."),
+        (
+            "es",
+            "gracias",
+            "Gracias a ti! Envia MIS TURNOS para ver lo que tienes o AYUDA para ayuda.",
+        ),
     ],
 )
 def test_thanks_get_a_short_friendly_answer(

@@ -41,9 +41,9 @@ needs_postgres = [
 WAIT = 60  # seconds a thread waits for the others at the starting line
 MONDAY = datetime(2030, 3, 4, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 TARGET, EACH = 20, 3
-PLEDGED = f"Thank you! {EACH} kg Rice for Sat 9/3 at Church hall."
-CAPPED = f"Thank you! Only {TARGET % EACH} kg Rice was still needed for Sat 9/3"
-FULL = "Thank you! Rice is fully covered for Sat 9/3 now."
+PLEDGED = f"Thank you! {EACH} kg Rice for Sat Mar 9 at Church hall."
+CAPPED = f"Thank you! Only {TARGET % EACH} kg Rice was still needed for Sat Mar 9"
+FULL = "Thank you! Rice is fully covered for Sat Mar 9 now."
 
 
 @pytest.fixture(autouse=True)

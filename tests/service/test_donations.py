@@ -334,15 +334,15 @@ def test_open_needs_show_what_is_missing_and_when(
     shown = donations.open_needs(db, place, "en", MONDAY)
 
     assert shown == [
-        NeedView(rows["Rice"].id, "Rice", "kg", 12, 20, "Sat 9/3"),
-        NeedView(rows["Oil"].id, "Oil", "L", 0, 10, "Sat 9/3"),
+        NeedView(rows["Rice"].id, "Rice", "kg", 12, 20, "Sat Mar 9"),
+        NeedView(rows["Oil"].id, "Oil", "L", 0, 10, "Sat Mar 9"),
     ]
-    assert {n.when for n in donations.open_needs(db, place, "es", MONDAY)} == {"Sab 9/3"}
+    assert {n.when for n in donations.open_needs(db, place, "es", MONDAY)} == {"sab 9 mar"}
     # once Saturday's window is over, the list is next week's, all missing again
     later = donations.open_needs(db, place, "en", local(9, 12))
     assert [(n.item, n.missing, n.when) for n in later] == [
-        ("Rice", 20, "Sat 16/3"),
-        ("Oil", 10, "Sat 16/3"),
+        ("Rice", 20, "Sat Mar 16"),
+        ("Oil", 10, "Sat Mar 16"),
     ]
 
 
@@ -359,7 +359,7 @@ def test_a_pledge_within_target_is_recorded_with_its_facts(
     assert result.facts.params() == {
         "item": "Rice",
         "unit": "kg",
-        "when": "Sat 9/3",
+        "when": "Sat Mar 9",
         "place": "Church hall",
     }
     assert fresh(db, rice).pledged == 5
@@ -546,7 +546,7 @@ def test_dropping_a_pledge_frees_its_quantity(
     assert result.shift is not None
     assert (result.shift.title, result.shift.when, result.shift.place) == (
         "15 kg Rice",
-        "Sat 9/3",
+        "Sat Mar 9",
         "Church hall",
     )
     db.refresh(mine)
@@ -661,7 +661,7 @@ def test_yes_to_a_standing_pledge_pledges_it_into_the_next_cycle(
     result = donations.answer_standing(db, ana, place, standing.id, True, SUNDAY)
 
     assert (result.outcome, result.quantity) == ("pledged", 4)
-    assert (result.facts.item, result.facts.when) == ("Oil", "Sat 16/3")
+    assert (result.facts.item, result.facts.when) == ("Oil", "Sat Mar 16")
     oil = second_cycle(db, place)["Oil"]
     row = pledge_of(db, oil, ana)
     assert (row.quantity, row.status, row.standing_id) == (4, PledgeStatus.PLEDGED, standing.id)
@@ -696,7 +696,7 @@ def test_no_skips_the_week_and_inactive_or_foreign_standing_pledges_are_gone(
 
     skipped = donations.answer_standing(db, ana, place, standing.id, False, SUNDAY)
 
-    assert (skipped.outcome, skipped.quantity, skipped.facts.when) == ("skipped", 4, "Sat 16/3")
+    assert (skipped.outcome, skipped.quantity, skipped.facts.when) == ("skipped", 4, "Sat Mar 16")
     oil = second_cycle(db, place)["Oil"]
     assert oil.pledged == 0
     assert db.scalar(select(func.count()).where(Pledge.cycle_need_id == oil.id)) == 0

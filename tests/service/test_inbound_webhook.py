@@ -31,7 +31,7 @@ def test_signed_join_gets_the_onboarding_question(sms: SmsHelper, db: Session) -
     assert reply.status == 200
     assert reply.raw.startswith("<?xml")
     assert reply.texts == [
-        "Hi! This is Riverside Flood Crew volunteers. What is your name? "
+        "Hi! Thanks for texting Riverside Flood Crew about volunteering. What is your name? "
         "Reply with your name, or text STOP to opt out."
     ]
     stored = db.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()

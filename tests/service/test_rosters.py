@@ -119,7 +119,7 @@ def test_claims_confirm_until_capacity_then_waitlist_in_order(
     assert [r.position for r in results[2:]] == [1, 2]
     assert results[0].shift.title == "Sandbags"
     assert results[0].shift.place == "School gym"
-    assert results[0].shift.when == "Sun 3/3 07:00"  # community time zone (New York)
+    assert results[0].shift.when == "Sun Mar 3, 7am"  # community time zone (New York)
     reload(db, sandbags)
     assert sandbags.confirmed_count == 2
     assert sandbags.status == ShiftStatus.FULL
@@ -247,7 +247,7 @@ def test_drop_of_a_confirmed_place_promotes_the_first_waitlisted(
         (ben.id, ben.phone, MessageStatus.PENDING)
     ]
     assert notices[0].body.startswith(
-        "A place opened: you are now on Sandbags, Sun 3/3 07:00 at School gym."
+        "A place opened: you are now on Sandbags, Sun Mar 3, 7am at School gym."
     )
     # the row is its own outbox entry: due now, first in the dispatch order
     assert (notices[0].priority, notices[0].enqueued_at) == (Priority.URGENT, None)
@@ -474,7 +474,7 @@ def test_cancel_tells_every_confirmed_and_waitlisted_volunteer_once(
     notices = db.scalars(select(Message).where(Message.kind == "notice")).all()
     assert sorted(m.volunteer_id for m in notices) == sorted([ana.id, ben.id, chi.id])
     for message in notices:
-        assert message.body.startswith("Sandbags, Sun 3/3 07:00 at School gym is cancelled.")
+        assert message.body.startswith("Sandbags, Sun Mar 3, 7am at School gym is cancelled.")
         assert message.status == MessageStatus.PENDING
     assert count_messages(db, kind="notice", volunteer_id=dev.id) == 0
     assert sandbags.status == ShiftStatus.CANCELLED

@@ -47,7 +47,7 @@ from workers import outbox as outbox_jobs
 ZONE = ZoneInfo("America/New_York")
 MONDAY = datetime(2030, 3, 4, 10, 0, tzinfo=ZONE)
 REMINDER_TEXT = (
-    "Reminder: bring 5 kg Rice to Church hall tomorrow, 10:00-12:00. "
+    "Reminder: bring 5 kg Rice to Church hall tomorrow, 10am-12pm. "
     "Text DONE after drop-off or DROP to cancel."
 )
 
@@ -478,11 +478,11 @@ def test_gap_asks_go_to_the_least_recently_asked_eligible_volunteers_once_per_cy
         people[n].phone for n in ("ben", "kim", "hal", "ivy", "dev", "chi")
     )
     assert texts(fake_twilio, people["ben"].phone) == [
-        "Riverside Flood Crew still needs 2 kg Rice for Sat 9/3. "
-        "Reply with how much you can bring (e.g. 5), or NO."
+        "Riverside Flood Crew still needs 2 kg Rice for Sat Mar 9. "
+        "Reply with the amount you can bring (e.g. 5), or NO."
     ]
     assert texts(fake_twilio, people["hal"].phone)[0].startswith(
-        "Riverside Flood Crew still needs 9 L Oil for Sat 9/3."
+        "Riverside Flood Crew still needs 9 L Oil for Sat Mar 9."
     )
 
     # run again (a retry, or the sweep a minute later): everyone eligible was asked already
@@ -508,13 +508,13 @@ def test_a_reply_to_a_gap_ask_pledges_directly(
     dev = sms.send(people["dev"].phone, "NO")
     ivy = sms.send(people["ivy"].phone, "2 weekly")
 
-    assert hal[0].startswith("Thank you! 3 L Oil for Sat 9/3 at Church hall.")
+    assert hal[0].startswith("Thank you! 3 L Oil for Sat Mar 9 at Church hall.")
     assert ben[0].startswith(
-        "Thank you! Only 2 kg Rice was still needed for Sat 9/3, so we noted 2"
+        "Thank you! Only 2 kg Rice was still needed for Sat Mar 9, so we noted 2"
     )
-    assert kim[0].startswith("Thank you! Rice is fully covered for Sat 9/3 now.")
+    assert kim[0].startswith("Thank you! Rice is fully covered for Sat Mar 9 now.")
     assert dev[0].startswith("No problem, thanks for letting us know.")
-    assert ivy[0].startswith("Thank you! 2 L Oil every week from Sat 9/3")
+    assert ivy[0].startswith("Thank you! 2 L Oil every week from Sat Mar 9")
     db.expire_all()
     cycle = db.get_one(Cycle, rows["Rice"].cycle_id)
     assert [(c.item, c.pledged) for c in donations.coverage(db, cycle)] == [
@@ -653,7 +653,7 @@ def test_standing_checks_ask_only_active_pledgers_who_have_not_pledged_yet(
 
     ana = people["ana"]
     ask = (
-        "Riverside Flood Crew: will you bring 4 L Oil on Sat 16/3 at Church hall? Reply YES or NO."
+        "Riverside Flood Crew: will you bring 4 L Oil to Church hall, Sat Mar 16? Reply YES or NO."
     )
     assert [m.body for m in fake_twilio.messages] == [ask]
     assert fake_twilio.messages[0].to == ana.phone
@@ -667,7 +667,7 @@ def test_standing_checks_ask_only_active_pledgers_who_have_not_pledged_yet(
 
     reply = sms.send(ana.phone, "YES")
 
-    assert reply[0].startswith("Thanks! 4 L Oil for Sat 16/3 at Church hall is on the list.")
+    assert reply[0].startswith("Thanks! 4 L Oil for Sat Mar 16 at Church hall is on the list.")
     db.expire_all()
     row = db.scalars(
         select(Pledge).where(Pledge.cycle_need_id == rows["Oil"].id, Pledge.volunteer_id == ana.id)

@@ -16,6 +16,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from flows.dates import DateStyle
 from flows.engine import VolunteerStatus
 from service.models import (
     Assignment,
@@ -320,7 +321,8 @@ def test_a_moved_shift_is_reminded_at_its_new_time(
     assert outbox_jobs.run_item(new_rows[0].id).startswith("sent:")
     local_start = new_start.astimezone(ZoneInfo(place.timezone))
     assert len(fake_twilio.messages) == 1
-    assert f"{local_start:%H:%M} at School gym" in fake_twilio.messages[0].body
+    new_time = DateStyle("en", place.country).time(local_start.time())  # "5:38pm" in the US
+    assert f"{new_time} at School gym" in fake_twilio.messages[0].body
 
 
 # ----- quiet hours --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from flows import catalog
 from service import clock
 from service.communities import audit
 from service.communities.accounts import AccountError, create_coordinator
@@ -39,6 +40,8 @@ FIELD_LABELS = {
     "ask_limit_per_week": "weekly ask limit",
     "whatsapp_templates": "WhatsApp templates",
     "retention_days": "message retention",
+    "clock": "clock",
+    "default_language": "default language",
     "require_totp": "two-factor for coordinators",
     "protect_numbers": "protect numbers",
     "two_person_broadcasts": "two-person broadcasts",
@@ -74,6 +77,7 @@ def _page(
         values=values,
         errors=errors or {},
         template_kinds=TEMPLATE_KINDS,
+        languages=[(code, catalog.language_name(code)) for code in catalog.languages()],
         members=_members() if context.is_owner else [],
         roles=ROLE_CHOICES,
         coordinator_error=coordinator_error,

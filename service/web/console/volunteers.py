@@ -137,7 +137,7 @@ def _duplicate(volunteer: Volunteer | None, error: Exception) -> ResponseReturnV
 def volunteer_new() -> ResponseReturnValue:
     context = current()
     if request.method == "GET":
-        return _form_page(None, {"language": catalog.DEFAULT_LANGUAGE})
+        return _form_page(None, {"language": context.community.default_language})
     result = volunteer_admin.parse_form(
         request.form, context.community, phone_required=True, consent_required=True
     )
