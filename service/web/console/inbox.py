@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import clock
 from service.communities import audit
-from service.models import Direction, Message, MessageStatus, Role, Volunteer
+from service.models import Direction, Message, MessageKind, MessageStatus, Role, Volunteer
 from service.sending.broadcasts import MAX_TEXT_LENGTH, render
 from service.sending.queue import queue_message
 from service.web.console import bp, local_time
@@ -137,7 +137,7 @@ def inbox_reply(message_id: int) -> ResponseReturnValue:
         dbs,
         volunteer=volunteer,
         body=render(context.community, volunteer.language, text),
-        kind="direct",
+        kind=MessageKind.DIRECT,
         idempotency_key=key,
     )
     if not duplicate:
