@@ -61,9 +61,7 @@ from service.models import (
 from service.redis_conn import (
     EmbeddedRedis,
     announce,
-    connect,
     free_port,
-    redis_url_for,
     withdraw,
 )
 from service.rosters import callouts, donations
@@ -72,7 +70,7 @@ from service.sending import outbox
 from service.sending.broadcasts import BroadcastError, Segment, preview_broadcast, queue_broadcast
 from service.sending.delivery import message_log
 from service.sending.gate import TEMPLATE_KINDS
-from service.sending.pacing import TokenBuckets, default_rate
+from service.sending.pacing import default_rate
 from service.volunteers.import_export import (
     ImportFileError,
     export_volunteers,
@@ -111,20 +109,6 @@ def database(settings: Settings | None = None) -> Iterator[Session]:
             yield session
     except USER_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def kick_outbox(settings: Settings) -> None:
-    """Hand queued rows to RQ now (the worker's pump would also pick them up)."""
-    engine = make_engine(settings.database_url)
-    try:
-        redis = connect(redis_url_for(settings))
-        outbox.enqueue_due(
-            make_session_factory(engine),
-            redis,
-            buckets=TokenBuckets(redis, enabled=settings.pacing),
-        )
     finally:
         engine.dispose()
 
@@ -316,7 +300,7 @@ def broadcast_cmd(
             roster_id=roster_id,
             created_by="cli",
         )
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"queued {count} message(s)")
 
 
@@ -495,7 +479,7 @@ def cancel_shift_cmd(shift_id: int) -> None:
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)
         told = rosters.cancel_shift(session, shift, community, clock.now())
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"shift {shift_id} cancelled; {told} volunteer(s) told")
 
 
@@ -568,7 +552,7 @@ def call_out_cmd(shift_id: int, need: int, text: str) -> None:
         asked = session.scalar(
             select(func.count()).select_from(CallOutAsk).where(CallOutAsk.callout_id == callout.id)
         )
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"call-out {callout.id}: asked {asked} volunteer(s) for {need} place(s)")
 
 
