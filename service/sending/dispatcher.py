@@ -2,13 +2,14 @@
 
 An outbound ``Message`` row is its own outbox entry. ``dispatch_due`` selects due ``pending``
 rows that no job holds (never handed over, or handed over so long ago that the job must have
-been lost), highest priority first; takes tokens from each sender's bucket (shared by every
-process through Redis), so a long code is not burst; and enqueues one
+been lost), highest priority first; takes a token for each from the bucket of the row's current
+channel (shared by every process through Redis), so a long code is not burst; and enqueues one
 ``workers.dispatch.send_batch`` job per batch on the queue of the batch's priority. When
 Redis is down the rows stay as they are and the next run hands them over.
 
-Called by the worker's pump every second and after a web request commits. Names jobs by dotted
-path: this module never imports ``workers``.
+A send that leaves by another sender than the row's channel (an SMS fallback) is paced on that
+sender by ``service.sending.planning``. Called by the worker's pump every second and after a
+web request commits. Names jobs by dotted path: this module never imports ``workers``.
 """
 
 from __future__ import annotations

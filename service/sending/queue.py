@@ -3,7 +3,8 @@
 The dispatcher hands the row to a send job once it is due, and the send gate re-checks
 everything at send time (opt-out first). Queueing already records what is certain now: an
 opted-out or erased recipient is suppressed at once, and a non-urgent text queued in quiet
-hours is due when they end.
+hours is due when they end. Imports SQLAlchemy, ``flows``, ``service.models`` and
+``service.sending`` (the gate, eligibility).
 """
 
 from __future__ import annotations

@@ -590,6 +590,21 @@ def _paced_whatsapp_broadcast(
         SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
         on_sms = [m for m in fake_twilio.messages if m.from_ == COMMUNITY_NUMBER]
         progress.append((simulated[0], len(on_sms)))
+        if simulated[0] == 0.0:  # the rest wait for the long code's tokens, on the SMS route
+            db.expire_all()
+            waiting = db.scalars(
+                select(Message).where(Message.status == MessageStatus.PENDING)
+            ).all()
+            assert len(waiting) == len(phones) - 1
+            for row_ in waiting:
+                assert (row_.from_address, row_.to_address) in {
+                    (COMMUNITY_NUMBER, row_.to_address.removeprefix("whatsapp:")),
+                    (f"whatsapp:{WHATSAPP_NUMBER}", row_.to_address),  # not handed over yet
+                }
+            paced = [r for r in waiting if r.from_address == COMMUNITY_NUMBER]
+            assert paced and all(
+                "for a token of sender sms:+12025550100" in (r.decision or "") for r in paced
+            )
         if len(on_sms) == len(phones):
             break
         simulated[0] += 0.25
