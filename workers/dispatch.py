@@ -1,10 +1,12 @@
 """Send outbound messages through the send gate, in batches, exactly once.
 
 ``send_batch(ids)`` (the job the dispatcher enqueues) claims its rows atomically (pending ->
-sending, under a lease), runs the send gate (``service.sending.gate``) on each, sends what may go
-over one pooled connection, and records every outcome on the row: sent, deferred until T,
-suppressed and why, retried later with backoff, or failed with the provider's reason. A job
-run twice, or two workers racing for the same rows, claim each row once.
+sending, under a lease), has ``service.sending.planning`` decide each one (the send gate, the
+route, the pacing of a route the dispatcher did not charge), sends what may go over one pooled
+connection, and records every outcome on the row: sent, deferred until T, waiting for its
+sender's pace, suppressed and why, retried later with backoff, or failed with the provider's
+reason. This module carries decisions out; it makes none about routes. A job run twice, or two
+workers racing for the same rows, claim each row once.
 
 ``recover_interrupted`` handles rows whose lease ran out (their worker was killed mid-send):
 it asks the provider whether the message was accepted after all and adopts it, or sends it
@@ -20,30 +22,24 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import clock
 from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.models import (
-    CallOut,
-    CallOutStatus,
-    Channel,
-    ChannelKind,
-    Community,
-    Message,
-    MessageStatus,
-    Volunteer,
-)
-from service.models.messages import ASK_KINDS, STATUS_RANK, provider_status
-from service.sending import gate as send_gate
+from service.models import Channel, Community, Message, MessageStatus, Volunteer
+from service.models.messages import STATUS_RANK, provider_status
+from service.sending import planning
 from service.sending.delivery import UNSUBSCRIBED, WINDOW_CLOSED, mark_unreachable, reason_for
-from service.sending.dispatcher import sender_info
-from service.sending.queue import NO_CHANNEL, recipient_for, rules_for
+from service.sending.dispatcher import senders_of
+from service.sending.gate import Suppress, sender_for
+from service.sending.planning import Attempt, PlannedSend, WireRoute
+from service.sending.queue import NO_CHANNEL
 from service.volunteers.phones import mask
 from workers.runtime import SEND_THREADS, Runtime, runtime
 from workers.senders import (
@@ -72,41 +68,25 @@ class DeliveryFailed(Exception):
     """Raised by ``send_batch`` after recording, so RQ files the job as failed."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """Where a message goes: the channel it leaves from and the addresses on the wire."""
-
-    channel: Channel
-    from_address: str
-    to_address: str
-    content_sid: str | None = None
-
-
-@dataclass(frozen=True)
-class Attempt:
-    route: Route
-    request: SendRequest
-    note: str
+class SendOutcomeKind(StrEnum):
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+    RETRY = "retry"
+    AMBIGUOUS = "ambiguous"  # the request may have reached the provider: ask before resending
+    PACED = "paced"  # the 63016 fallback's sender had no token: the row waits on that route
 
 
 @dataclass
-class Job:
+class SendOutcome:
     message_id: int
-    volunteer_id: int | None
-    first: Attempt
-    # For WhatsApp free text: what to do if the provider says the window has closed.
-    fallback: Attempt | send_gate.Suppress | None = None
-
-
-@dataclass
-class Outcome:
-    message_id: int
-    kind: str  # sent | suppressed | failed | retry | ambiguous
+    kind: SendOutcomeKind
     note: str
-    route: Route | None = None
+    route: WireRoute | None = None
     result: SendResult | None = None
     error: SendError | None = None
     window_closed: bool = False
+    retry_after: float = 0.0  # PACED: seconds until the route's sender has a token
 
 
 @dataclass
@@ -116,9 +96,9 @@ class Report:
     failures: list[str] = field(default_factory=list)
 
     def add(self, message_id: int, kind: str, line: str) -> None:
-        self.counts[kind] += 1
+        self.counts[str(kind)] += 1
         self.lines[message_id] = line
-        if kind == "failed":
+        if kind == SendOutcomeKind.FAILED:
             self.failures.append(f"message {message_id}: {line}")
 
     def summary(self) -> str:
@@ -147,11 +127,11 @@ def deliver(rt: Runtime, message_ids: Sequence[int]) -> Report:
     report = Report()
     with unit_of_work(rt.session_factory) as session:
         claimed = _claim(session, message_ids, now)
-        jobs = _plan(rt, session, claimed, now, report) if claimed else []
+        sends = _plan(rt, session, claimed, now, report) if claimed else []
     if not claimed:
         report.counts["skipped"] += len(message_ids)
         return report
-    outcomes = _send_all(rt, jobs)
+    outcomes = _send_all(rt, sends)
     if outcomes:
         with unit_of_work(rt.session_factory) as session:
             _record(session, outcomes, clock.now(), report)
@@ -178,142 +158,55 @@ def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[
 
 def _plan(
     rt: Runtime, session: Session, ids: list[int], now: datetime, report: Report
-) -> list[Job]:
-    """Run the gate on each claimed row: record suppressions and deferrals, return sends."""
-    messages = session.scalars(
-        select(Message).where(Message.id.in_(ids)).execution_options(populate_existing=True)
-    ).all()
-    volunteer_ids = {m.volunteer_id for m in messages if m.volunteer_id is not None}
-    volunteers = {
-        v.id: v for v in session.scalars(select(Volunteer).where(Volunteer.id.in_(volunteer_ids)))
-    }
-    community_ids = {m.community_id for m in messages}
-    communities = {
-        c.id: c for c in session.scalars(select(Community).where(Community.id.in_(community_ids)))
-    }
-    channels_of: dict[int, list[Channel]] = defaultdict(list)
-    for row in session.scalars(select(Channel).where(Channel.community_id.in_(community_ids))):
-        channels_of[row.community_id].append(row)
-    channels = {c.id: c for group in channels_of.values() for c in group}
-    rules = {cid: rules_for(communities[cid], channels_of[cid]) for cid in community_ids}
-    open_callouts = _open_callouts(session, {m.callout_id for m in messages if m.callout_id})
-    asks = _asks_this_week(session, messages, volunteer_ids, now)
-    jobs: list[Job] = []
-    for message in messages:
-        channel = channels.get(message.channel_id) if message.channel_id else None
-        if channel is None:
-            _finish(message, MessageStatus.FAILED, NO_CHANNEL, report)
-            continue
-        volunteer = volunteers.get(message.volunteer_id) if message.volunteer_id else None
-        community = communities[message.community_id]
-        recipient = recipient_for(volunteer, asks.get(message.volunteer_id or 0, 0))
-        outbound = send_gate.Outbound(
-            message.kind,
-            channel.kind,
-            message.send_before,
-            callout_open=message.callout_id is None or message.callout_id in open_callouts,
-        )
-        decision = send_gate.decide(outbound, recipient, rules[community.id], now)
-        if isinstance(decision, send_gate.Suppress):
-            _finish(message, MessageStatus.SUPPRESSED, decision.describe(), report)
-            continue
-        if isinstance(decision, send_gate.Defer):
-            _wait(message, decision.until, decision.describe())
-            report.add(message.id, "deferred", decision.describe())
-            continue
-        attempt = _attempt(rt, message, community, channels_of[community.id], volunteer, decision)
-        message.channel_id = attempt.route.channel.id  # the row shows the route it takes
-        message.from_address = attempt.route.from_address
-        message.to_address = attempt.route.to_address
-        message.content_sid = attempt.route.content_sid
-        job = Job(message.id, message.volunteer_id, attempt)
-        if channel.kind == ChannelKind.WHATSAPP and decision.route is send_gate.Route.FREEFORM:
-            closed = send_gate.whatsapp_route(
-                message.kind, replace(recipient, whatsapp_inbound_at=None), rules[community.id], now
-            )
-            if isinstance(closed, send_gate.Send):
-                job.fallback = _attempt(
-                    rt, message, community, channels_of[community.id], volunteer, closed
-                )
-            elif isinstance(closed, send_gate.Suppress):
-                job.fallback = closed
-        jobs.append(job)
-    return jobs
+) -> list[PlannedSend]:
+    """Record what planning decided for the claimed rows; return the sends to make."""
+    decided = planning.plan(
+        session,
+        ids,
+        now,
+        buckets=rt.buckets if rt.buckets.enabled else None,
+        public_base_url=rt.settings.public_base_url,
+    )
+    for settle in decided.settled:
+        _finish(session.get_one(Message, settle.message_id), settle.status, settle.note, report)
+    for waiting in decided.waiting:
+        message = session.get_one(Message, waiting.message_id)
+        if waiting.route is not None:
+            _show_route(message, waiting.route)
+        _wait(message, waiting.until, waiting.note)
+        report.add(message.id, "paced" if waiting.paced else "deferred", waiting.note)
+    for send in decided.sends:  # the row shows the route it takes
+        _show_route(session.get_one(Message, send.message_id), send.first.route)
+    return decided.sends
 
 
-def _attempt(
-    rt: Runtime,
-    message: Message,
-    community: Community,
-    channels: Sequence[Channel],
-    volunteer: Volunteer | None,
-    decision: send_gate.Send,
-) -> Attempt:
-    channel = next(c for c in channels if c.id == message.channel_id)
-    route = Route(channel, message.from_address, message.to_address)
-    if decision.route is send_gate.Route.TEMPLATE:
-        route = Route(channel, channel.twilio_address, message.to_address, decision.content_sid)
-    elif decision.route is send_gate.Route.SMS_FALLBACK:
-        sms = next(c for c in channels if c.kind == ChannelKind.SMS)
-        phone = volunteer.phone if volunteer else message.to_address.removeprefix("whatsapp:")
-        route = Route(sms, sms.twilio_address, phone)
-    return Attempt(route, request_for(rt, message, community, route), decision.describe())
+def _show_route(message: Message, route: WireRoute) -> None:
+    message.channel_id = route.sender.channel_id
+    message.from_address = route.sender.address
+    message.to_address = route.to_address
+    message.content_sid = route.content_sid
 
 
-def request_for(rt: Runtime, message: Message, community: Community, route: Route) -> SendRequest:
-    callback = None
-    if rt.settings.public_base_url:
-        callback = f"{rt.settings.public_base_url}/twilio/status?m={message.id}"
-    service_sid = None
-    if route.channel.kind == ChannelKind.SMS and community.messaging_service_sid:
-        service_sid = community.messaging_service_sid
-    variables = {"1": community.name, "2": message.body} if route.content_sid else {}
+def request_for(attempt: Attempt) -> SendRequest:
+    """The provider request for a planned attempt."""
+    sender = attempt.route.sender
     return SendRequest(
-        to=route.to_address,
-        body=message.body,
-        from_="" if service_sid else route.from_address,
-        messaging_service_sid=service_sid,
-        content_sid=route.content_sid,
-        content_variables=variables,
-        status_callback=callback,
+        to=attempt.route.to_address,
+        body=attempt.body,
+        from_="" if sender.messaging_service_sid else sender.address,
+        messaging_service_sid=sender.messaging_service_sid,
+        content_sid=attempt.route.content_sid,
+        content_variables=dict(attempt.content_variables),
+        status_callback=attempt.status_callback,
     )
 
 
-def _open_callouts(session: Session, callout_ids: set[int | None]) -> set[int]:
-    if not callout_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(CallOut.id).where(
-                CallOut.id.in_(callout_ids), CallOut.status == CallOutStatus.OPEN
-            )
-        )
-    )
-
-
-def _asks_this_week(
-    session: Session, messages: Sequence[Message], volunteer_ids: set[int], now: datetime
-) -> dict[int, int]:
-    if not any(m.kind in ASK_KINDS for m in messages):
-        return {}
-    rows = session.execute(
-        select(Message.volunteer_id, func.count())
-        .where(
-            Message.volunteer_id.in_(volunteer_ids),
-            Message.kind.in_(ASK_KINDS),
-            Message.sent_at > now - send_gate.ASK_WINDOW,
-        )
-        .group_by(Message.volunteer_id)
-    ).all()
-    return {vid: int(n) for vid, n in rows if vid is not None}
-
-
-def _send_all(rt: Runtime, jobs: list[Job]) -> list[Outcome]:
+def _send_all(rt: Runtime, jobs: list[PlannedSend]) -> list[SendOutcome]:
     """Send a batch in up to ``SEND_LANES`` concurrent lanes; one recipient's texts share a
     lane, so they keep their order. Leases are renewed while the batch runs."""
-    lanes: dict[int, list[Job]] = defaultdict(list)
+    lanes: dict[int, list[PlannedSend]] = defaultdict(list)
     for job in jobs:
-        lanes[zlib.crc32(job.first.request.to.encode()) % max(1, SEND_LANES)].append(job)
+        lanes[zlib.crc32(job.first.route.to_address.encode()) % max(1, SEND_LANES)].append(job)
     if len(lanes) <= 1:
         return _send_lane(rt, jobs, renew=[j.message_id for j in jobs])
     futures = [rt.send_pool.submit(_send_lane, rt, lane) for lane in lanes.values()]
@@ -325,8 +218,10 @@ def _send_all(rt: Runtime, jobs: list[Job]) -> list[Outcome]:
     return [outcome for future in futures for outcome in future.result()]
 
 
-def _send_lane(rt: Runtime, jobs: list[Job], renew: list[int] | None = None) -> list[Outcome]:
-    outcomes: list[Outcome] = []
+def _send_lane(
+    rt: Runtime, jobs: list[PlannedSend], renew: list[int] | None = None
+) -> list[SendOutcome]:
+    outcomes: list[SendOutcome] = []
     renewed = time.monotonic()
     for job in jobs:
         if renew and time.monotonic() - renewed > RENEW_EVERY:
@@ -337,35 +232,47 @@ def _send_lane(rt: Runtime, jobs: list[Job], renew: list[int] | None = None) -> 
     return outcomes
 
 
-def _send_one(rt: Runtime, job: Job) -> Outcome:
+def _send_one(rt: Runtime, job: PlannedSend) -> SendOutcome:
     outcome = _try(rt, job.message_id, job.first)
-    if outcome.error is None or outcome.error.code != WINDOW_CLOSED or job.fallback is None:
+    fallback = job.if_window_closed
+    if outcome.error is None or outcome.error.code != WINDOW_CLOSED or fallback is None:
         return outcome
-    if isinstance(job.fallback, send_gate.Suppress):
-        return Outcome(
+    if isinstance(fallback, Suppress):
+        return SendOutcome(
             job.message_id,
-            "suppressed",
-            job.fallback.describe(),
+            SendOutcomeKind.SUPPRESSED,
+            fallback.describe(),
             error=outcome.error,
             window_closed=True,
         )
-    retried = _try(rt, job.message_id, job.fallback)
+    wait = planning.pace_fallback(rt.buckets, job.first, fallback)
+    if wait is not None:
+        return SendOutcome(
+            job.message_id,
+            SendOutcomeKind.PACED,
+            f"WhatsApp refused free text (63016), {fallback.note.removeprefix('sent ')}",
+            fallback.route,
+            window_closed=True,
+            retry_after=wait,
+        )
+    retried = _try(rt, job.message_id, fallback)
     retried.window_closed = True
     return retried
 
 
-def _try(rt: Runtime, message_id: int, attempt: Attempt) -> Outcome:
-    sender = rt.senders.for_kind(attempt.route.channel.kind)
+def _try(rt: Runtime, message_id: int, attempt: Attempt) -> SendOutcome:
+    sender = rt.senders.for_kind(attempt.route.sender.kind)
+    request = request_for(attempt)
     try:
-        result = sender.send(attempt.request)
+        result = sender.send(request)
     except AmbiguousSendError as exc:
-        return Outcome(message_id, "ambiguous", "", attempt.route, error=exc)
+        return SendOutcome(message_id, SendOutcomeKind.AMBIGUOUS, "", attempt.route, error=exc)
     except TransientSendError as exc:
-        return Outcome(message_id, "retry", "", attempt.route, error=exc)
+        return SendOutcome(message_id, SendOutcomeKind.RETRY, "", attempt.route, error=exc)
     except PermanentSendError as exc:
-        log.warning("send %s to %s failed: %s", message_id, mask(attempt.request.to), exc)
-        return Outcome(message_id, "failed", "", attempt.route, error=exc)
-    return Outcome(message_id, "sent", attempt.note, attempt.route, result=result)
+        log.warning("send %s to %s failed: %s", message_id, mask(request.to), exc)
+        return SendOutcome(message_id, SendOutcomeKind.FAILED, "", attempt.route, error=exc)
+    return SendOutcome(message_id, SendOutcomeKind.SENT, attempt.note, attempt.route, result)
 
 
 def _renew_leases(rt: Runtime, message_ids: list[int]) -> None:
@@ -378,7 +285,7 @@ def _renew_leases(rt: Runtime, message_ids: list[int]) -> None:
         )
 
 
-def _record(session: Session, outcomes: list[Outcome], now: datetime, report: Report) -> None:
+def _record(session: Session, outcomes: list[SendOutcome], now: datetime, report: Report) -> None:
     take_sqlite_write_lock(session)
     rows = {
         m.id: m
@@ -407,36 +314,38 @@ def _record(session: Session, outcomes: list[Outcome], now: datetime, report: Re
             continue  # settled meanwhile (recovered after a lost lease): theirs stands
         volunteer = volunteers.get(message.volunteer_id) if message.volunteer_id else None
         if outcome.route is not None:
-            message.channel_id = outcome.route.channel.id
-            message.from_address = outcome.route.from_address
-            message.to_address = outcome.route.to_address
-            message.content_sid = outcome.route.content_sid
+            _show_route(message, outcome.route)
         if outcome.window_closed and volunteer is not None:
             volunteer.whatsapp_inbound_at = None  # the provider knows better than our clock
-        if outcome.kind == "sent" and outcome.result is not None:
+        if outcome.kind is SendOutcomeKind.PACED and outcome.route is not None:
+            until = now + timedelta(seconds=outcome.retry_after)
+            note = planning.paced_note(outcome.route, until, outcome.note)
+            _wait(message, until, note)
+            report.add(message.id, SendOutcomeKind.PACED, note)
+        elif outcome.kind is SendOutcomeKind.SENT and outcome.result is not None:
             _mark_sent(message, outcome.result, outcome.note, now)
             message.attempts += 1
-            report.add(message.id, "sent", f"sent: {outcome.result.sid}")
-        elif outcome.kind == "suppressed":
+            report.add(message.id, SendOutcomeKind.SENT, f"sent: {outcome.result.sid}")
+        elif outcome.kind is SendOutcomeKind.SUPPRESSED:
             if outcome.error is not None:
                 message.error_code = outcome.error.code
                 message.error_message = reason_for(outcome.error.code, str(outcome.error))
             _finish(message, MessageStatus.SUPPRESSED, outcome.note, report)
-        elif outcome.kind == "failed" and outcome.error is not None:
+        elif outcome.kind is SendOutcomeKind.FAILED and outcome.error is not None:
             message.attempts += 1
             _fail(message, volunteer, outcome.error, now, report)
-        elif outcome.kind == "ambiguous" and outcome.error is not None:
+        elif outcome.kind is SendOutcomeKind.AMBIGUOUS and outcome.error is not None:
             message.attempts += 1
             _note_error(message, outcome.error)
             message.lease_until = now  # the recovery sweep asks the provider before resending
             message.decision = "send interrupted: checking with the provider before resending"
-            report.add(message.id, "ambiguous", f"unknown: {outcome.error}")
+            report.add(message.id, SendOutcomeKind.AMBIGUOUS, f"unknown: {outcome.error}")
         elif outcome.error is not None:
             message.attempts += 1
             _retry_or_give_up(message, outcome.error, now, report)
 
 
-def _callback_got_here_first(message: Message, outcome: Outcome) -> bool:
+def _callback_got_here_first(message: Message, outcome: SendOutcome) -> bool:
     """A status callback for this very send moved the row on before the job recorded it."""
     return (
         outcome.result is not None
@@ -445,9 +354,9 @@ def _callback_got_here_first(message: Message, outcome: Outcome) -> bool:
     )
 
 
-def _touches_volunteer(outcome: Outcome) -> bool:
+def _touches_volunteer(outcome: SendOutcome) -> bool:
     return outcome.window_closed or (
-        outcome.kind == "failed"
+        outcome.kind is SendOutcomeKind.FAILED
         and outcome.error is not None
         and (outcome.error.code == UNSUBSCRIBED or outcome.error.code in INVALID_NUMBER_CODES)
     )
@@ -501,7 +410,7 @@ def _fail(
     elif volunteer is not None and error.code in INVALID_NUMBER_CODES:
         mark_unreachable(volunteer, now)
     code = error.code if error.code is not None else "error"
-    report.add(message.id, "failed", f"failed: {code}")
+    report.add(message.id, SendOutcomeKind.FAILED, f"failed: {code}")
 
 
 def _retry_or_give_up(message: Message, error: SendError, now: datetime, report: Report) -> None:
@@ -513,14 +422,14 @@ def _retry_or_give_up(message: Message, error: SendError, now: datetime, report:
         message.lease_until = None
         why = "too late to retry" if too_late else f"gave up after {message.attempts} attempts"
         message.decision = f"failed: {why}: {message.error_message}"[:255]
-        report.add(message.id, "failed", message.decision)
+        report.add(message.id, SendOutcomeKind.FAILED, message.decision)
         return
     note = (
         f"retrying at {retry_at:%H:%M:%S} UTC (attempt {message.attempts} of {MAX_ATTEMPTS} "
         f"failed: {message.error_message})"
     )
     _wait(message, retry_at, note)
-    report.add(message.id, "retry", f"retry: {note}")
+    report.add(message.id, SendOutcomeKind.RETRY, f"retry: {note}")
 
 
 def backoff(attempts: int) -> float:
@@ -534,8 +443,8 @@ def _take_token(rt: Runtime, message_id: int) -> bool:
         channel_id = session.scalar(select(Message.channel_id).where(Message.id == message_id))
         if channel_id is None:
             return True
-        info = sender_info(session, {channel_id}).get(channel_id)
-    return info is None or rt.buckets.take(info.key, info.rate, 1).granted == 1
+        sender = senders_of(session, {channel_id}).get(channel_id)
+    return sender is None or rt.buckets.take_from(sender.bucket, 1).granted == 1
 
 
 def recover_interrupted(now: datetime | None = None) -> int:
@@ -566,8 +475,10 @@ def _settle(rt: Runtime, session: Session, message: Message, now: datetime) -> b
         message.decision = NO_CHANNEL
         return True
     community = session.get_one(Community, message.community_id)
-    route = Route(channel, message.from_address, message.to_address, message.content_sid)
-    request = request_for(rt, message, community, route)
+    sender = sender_for(channel, community.messaging_service_sid)
+    request = request_for(
+        planning.attempt_on_row(message, community, sender, rt.settings.public_base_url)
+    )
     since = (message.claimed_at or message.created_at) - LOOKUP_SLACK
     try:
         found = rt.senders.for_kind(channel.kind).find_sent(request, since)

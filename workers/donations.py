@@ -21,14 +21,14 @@ from service.models import (
     Cycle,
     CycleNeed,
     DonationSchedule,
+    MessageKind,
     Pledge,
     PledgeStatus,
     Volunteer,
-    VolunteerStatus,
 )
 from service.rosters import donations as donation_service
+from service.sending import eligibility
 from service.sending.queue import queue_message
-from service.sending.quiet_hours import quiet_until
 from workers import dispatch
 from workers.outbox import Defer
 from workers.runtime import runtime
@@ -45,11 +45,13 @@ def send_pledge_reminder(pledge_id: int) -> str:
         if cycle.ends_at <= now:
             return "skipped: cycle over"
         volunteer = session.get_one(Volunteer, item.volunteer_id)
-        if volunteer.status != VolunteerStatus.ACTIVE:
+        if not eligibility.available(volunteer.status, volunteer.paused_until, now):
             return f"skipped: volunteer {volunteer.status.value}"
         community = session.get_one(Community, cycle.community_id)
-        quiet_end = quiet_until(community, now)
-        if quiet_end is not None and quiet_end < cycle.starts_at:
+        quiet_end = eligibility.quiet_wait(
+            community, MessageKind.REMINDER, now, send_before=cycle.starts_at
+        )
+        if quiet_end is not None:
             raise Defer(quiet_end)
         schedule = session.scalars(
             select(DonationSchedule).where(DonationSchedule.roster_id == cycle.roster_id)
@@ -71,7 +73,7 @@ def send_pledge_reminder(pledge_id: int) -> str:
             session,
             volunteer=volunteer,
             body=" ".join(body.split()),
-            kind="reminder",
+            kind=MessageKind.REMINDER,
             idempotency_key=f"pledge-reminder:{item.id}:{cycle.id}",
             send_before=cycle.starts_at,
         )
@@ -97,8 +99,10 @@ def _for_cycle(cycle_id: int, action: Callable[[Session, Cycle, datetime], int])
         if cycle is None or cycle.ends_at <= now:
             return "skipped: cycle over"
         community = session.get_one(Community, cycle.community_id)
-        quiet_end = quiet_until(community, now)
-        if quiet_end is not None and quiet_end < cycle.starts_at:
+        quiet_end = eligibility.quiet_wait(
+            community, MessageKind.ASK, now, send_before=cycle.starts_at
+        )
+        if quiet_end is not None:
             raise Defer(quiet_end)
         asked = action(session, cycle, now)
     return f"asked {asked}"

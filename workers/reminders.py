@@ -2,7 +2,8 @@
 
 A reminder re-checks everything when it fires: the assignment is still confirmed, the shift
 still starts when the reminder was planned for (a moved shift has new reminders), the
-volunteer is active, and quiet hours (it waits for them to end unless that is after the start).
+volunteer is available (``service.sending.eligibility``: a break that has ended counts), and
+quiet hours (it waits for them to end unless that is after the start).
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from flows.shifts import ShiftQuestion
 from service import clock
 from service.conversations.questions import ask_question
 from service.db import unit_of_work
-from service.models import Assignment, AssignmentStatus, Community, Shift, ShiftStatus, Volunteer
-from service.rosters.shifts import facts, is_askable, reminder_key
+from service.models import (
+    Assignment,
+    AssignmentStatus,
+    Community,
+    MessageKind,
+    Shift,
+    ShiftStatus,
+    Volunteer,
+)
+from service.rosters.shifts import facts, reminder_key
+from service.sending import eligibility
 from service.sending.queue import queue_message
-from service.sending.quiet_hours import quiet_until
 from workers import dispatch
 from workers.outbox import Defer
 from workers.runtime import runtime
@@ -38,11 +47,13 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
         if shift.starts_at <= now:
             return "skipped: already started"
         volunteer = session.get_one(Volunteer, assignment.volunteer_id)
-        if not is_askable(volunteer, now):  # a break that has ended counts as active
+        if not eligibility.available(volunteer.status, volunteer.paused_until, now):
             return f"skipped: volunteer {volunteer.status.value}"
         community = session.get_one(Community, shift.community_id)
-        quiet_end = quiet_until(community, now)
-        if quiet_end is not None and quiet_end < shift.starts_at:
+        quiet_end = eligibility.quiet_wait(
+            community, MessageKind.REMINDER, now, send_before=shift.starts_at
+        )
+        if quiet_end is not None:
             raise Defer(quiet_end)
         body = catalog.render(
             volunteer.language,
@@ -56,7 +67,7 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
             session,
             volunteer=volunteer,
             body=body,
-            kind="reminder",
+            kind=MessageKind.REMINDER,
             idempotency_key=reminder_key(assignment, shift, offset),
             send_before=shift.starts_at,
         )

@@ -16,12 +16,9 @@ from service.communities.accounts import AccountError
 from service.communities.registry import CommunityError
 from service.config import ConfigError, Settings
 from service.db import make_engine, make_session_factory, unit_of_work
-from service.redis_conn import connect, redis_url_for
 from service.rosters import donations
 from service.rosters import shifts as rosters
-from service.sending import outbox
 from service.sending.broadcasts import BroadcastError
-from service.sending.pacing import TokenBuckets
 from service.volunteers.import_export import ImportFileError
 from service.volunteers.phones import InvalidPhoneNumber
 
@@ -54,20 +51,6 @@ def database(settings: Settings | None = None) -> Iterator[Session]:
             yield session
     except USER_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
-
-
-def kick_outbox(settings: Settings) -> None:
-    """Hand queued rows to RQ now (the worker's pump would also pick them up)."""
-    engine = make_engine(settings.database_url)
-    try:
-        redis = connect(redis_url_for(settings))
-        outbox.enqueue_due(
-            make_session_factory(engine),
-            redis,
-            buckets=TokenBuckets(redis, enabled=settings.pacing),
-        )
     finally:
         engine.dispose()
 

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import click
 
 from service import clock
-from service.cli.common import database, kick_outbox, load_settings
+from service.cli.common import database, load_settings
 from service.communities.registry import find_community
 from service.conversations.inbound import InboundMessage, handle_inbound
 from service.models import ChannelKind, MessageStatus
+from service.sending import outbox
 from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
 from service.sending.delivery import message_log
 from service.sending.gate import TEMPLATE_KINDS
@@ -65,7 +66,7 @@ def broadcast_cmd(
             roster_id=roster_id,
             created_by="cli",
         )
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"queued {count} message(s)")
 
 

@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.cli.common import database, kick_outbox, load_settings
+from service.cli.common import database, load_settings
 from service.communities.registry import find_community
 from service.models import Assignment, AssignmentStatus, CallOutAsk, Community, Shift, Volunteer
 from service.rosters import callouts
 from service.rosters import shifts as rosters
+from service.sending import outbox
 from service.volunteers.import_export import neutralize
 from service.volunteers.phones import to_e164
 
@@ -95,7 +96,7 @@ def cancel_shift_cmd(shift_id: int) -> None:
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)
         told = rosters.cancel_shift(session, shift, community, clock.now())
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"shift {shift_id} cancelled; {told} volunteer(s) told")
 
 
@@ -168,7 +169,7 @@ def call_out_cmd(shift_id: int, need: int, text: str) -> None:
         asked = session.scalar(
             select(func.count()).select_from(CallOutAsk).where(CallOutAsk.callout_id == callout.id)
         )
-    kick_outbox(settings)
+    outbox.hand_over(settings)
     click.echo(f"call-out {callout.id}: asked {asked} volunteer(s) for {need} place(s)")
 
 

@@ -29,19 +29,30 @@ class Priority(IntEnum):
     BULK = 2
 
 
-# Message kinds. ``reply`` goes out in the TwiML answer; every other kind through the send gate.
-PRIORITY_BY_KIND: dict[str, Priority] = {
-    "direct": Priority.URGENT,  # a coordinator's reply from the console
-    "notice": Priority.URGENT,  # the result of something the volunteer did (promotion, ...)
-    "callout": Priority.URGENT,
-    "reminder": Priority.NORMAL,
-    "ask": Priority.NORMAL,  # donation gap asks and standing-pledge checks
-    "broadcast": Priority.BULK,
+class MessageKind(StrEnum):
+    """What a message is. ``reply`` goes out in the TwiML answer; every other outbound kind
+    through the send gate (``service.sending.eligibility`` says which kinds are asks, which
+    wait out quiet hours and which a break holds)."""
+
+    INBOUND = "inbound"  # a text from a volunteer
+    REPLY = "reply"  # the immediate answer to it
+    DIRECT = "direct"  # a coordinator's reply from the console
+    NOTICE = "notice"  # the result of something the volunteer did (promotion, ...)
+    CALLOUT = "callout"  # an urgent call-out ask
+    REMINDER = "reminder"
+    ASK = "ask"  # donation gap asks and standing-pledge checks
+    BROADCAST = "broadcast"
+
+
+# Dispatch order of the kinds that go through the send gate.
+PRIORITY_BY_KIND: dict[MessageKind, Priority] = {
+    MessageKind.DIRECT: Priority.URGENT,
+    MessageKind.NOTICE: Priority.URGENT,
+    MessageKind.CALLOUT: Priority.URGENT,
+    MessageKind.REMINDER: Priority.NORMAL,
+    MessageKind.ASK: Priority.NORMAL,
+    MessageKind.BROADCAST: Priority.BULK,
 }
-# Asks count against the weekly ask limit and are not sent to volunteers on a break.
-ASK_KINDS = frozenset({"callout", "ask"})
-# Kinds that wait out the recipient community's quiet hours (replies and call-outs do not).
-QUIET_HOURS_KINDS = frozenset({"notice", "broadcast", "reminder", "ask", "direct"})
 
 
 class MessageStatus(StrEnum):
@@ -107,7 +118,7 @@ class Message(Base):
         ForeignKey("volunteers.id", ondelete="SET NULL")
     )
     direction: Mapped[Direction] = mapped_column(str_enum(Direction, 8))
-    kind: Mapped[str] = mapped_column(String(24), default="reply")
+    kind: Mapped[MessageKind] = mapped_column(str_enum(MessageKind, 24), default=MessageKind.REPLY)
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     from_address: Mapped[str] = mapped_column(String(64))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
@@ -19,18 +19,16 @@ from service.models import (
     CallOut,
     CallOutAsk,
     CallOutStatus,
+    Channel,
     Community,
-    DonationAsk,
+    MessageKind,
     Shift,
     ShiftStatus,
     Volunteer,
-    VolunteerStatus,
 )
 from service.rosters.shifts import ACTIVE, RosterError, claim, facts
-from service.sending import outbox
-from service.sending.gate import ASK_WINDOW
+from service.sending import eligibility, outbox
 from service.sending.queue import queue_message
-from service.sending.quiet_hours import quiet_until
 
 WAVE_JOB = "workers.callouts.next_wave"
 WAVE_FACTOR = 3  # ask three people per missing place in each wave
@@ -73,40 +71,23 @@ def candidates(
     now: datetime,
     limit: int,
 ) -> list[Volunteer]:
-    """Active, un-paused, qualified volunteers not on the shift, not asked in this call-out,
-    under the weekly ask limit; least recently asked first."""
+    """Qualified volunteers not on the shift and not asked in this call-out whom the send gate
+    would let a call-out through to now (``service.sending.eligibility``); least recently
+    asked first."""
     on_shift = select(Assignment.volunteer_id).where(
         Assignment.shift_id == shift.id, Assignment.status.in_(ACTIVE)
     )
     asked_here = select(CallOutAsk.volunteer_id).where(CallOutAsk.callout_id == callout.id)
-    recent_asks = (
-        select(func.count())
-        .select_from(CallOutAsk)
-        .where(CallOutAsk.volunteer_id == Volunteer.id, CallOutAsk.asked_at > now - ASK_WINDOW)
-        .scalar_subquery()
-    ) + (
-        select(func.count())
-        .select_from(DonationAsk)
-        .where(DonationAsk.volunteer_id == Volunteer.id, DonationAsk.asked_at > now - ASK_WINDOW)
-        .scalar_subquery()
-    )
-    urgent_only = quiet_until(community, now) is not None  # at night, only those who said so
+    channels = session.scalars(select(Channel).where(Channel.community_id == community.id)).all()
     query = (
         select(Volunteer)
         .where(
-            Volunteer.urgent_ok.is_(True) if urgent_only else true(),
             Volunteer.community_id == community.id,
-            or_(  # active, or on a break that has ended (see rosters.is_askable)
-                Volunteer.status == VolunteerStatus.ACTIVE,
-                and_(
-                    Volunteer.status == VolunteerStatus.PAUSED,
-                    Volunteer.paused_until.is_not(None),
-                    Volunteer.paused_until <= now,
-                ),
-            ),
+            # available, reachable, under the weekly ask limit, and at night only those who
+            # accept urgent texts: what the send gate will let through
+            eligibility.recipients_clause(MessageKind.CALLOUT, community, channels, now),
             Volunteer.id.not_in(on_shift),
             Volunteer.id.not_in(asked_here),
-            recent_asks < community.ask_limit_per_week,
         )
         .order_by(Volunteer.last_asked_at.is_not(None), Volunteer.last_asked_at, Volunteer.id)
     )
@@ -150,7 +131,7 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
             session,
             volunteer=volunteer,
             body=" ".join(body.split()),
-            kind="callout",
+            kind=MessageKind.CALLOUT,
             idempotency_key=f"callout:{callout.id}:{volunteer.id}",
         )
         message.callout_id = callout.id

@@ -28,12 +28,13 @@ from flows.shifts import DropResult, ShiftFacts
 from service.communities.dates import date_style
 from service.conversations.questions import ask_question
 from service.models import (
-    CallOutAsk,
+    Channel,
     Community,
     Cycle,
     CycleNeed,
     DonationAsk,
     DonationSchedule,
+    MessageKind,
     Need,
     OutboxItem,
     Pledge,
@@ -42,12 +43,9 @@ from service.models import (
     RosterKind,
     StandingPledge,
     Volunteer,
-    VolunteerStatus,
 )
-from service.sending import outbox
-from service.sending.gate import ASK_WINDOW
+from service.sending import eligibility, outbox
 from service.sending.queue import queue_message
-from service.sending.quiet_hours import quiet_until
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 REMINDER_JOB = "workers.donations.send_pledge_reminder"
@@ -543,26 +541,13 @@ def plan_cycles(session: Session, now: datetime) -> int:
     return planned
 
 
-def asks_since(session: Session, volunteer: Volunteer, since: datetime) -> int:
-    """Call-out and gap asks together count against the weekly ask limit."""
-    callout_asks = session.scalar(
-        select(func.count())
-        .select_from(CallOutAsk)
-        .where(CallOutAsk.volunteer_id == volunteer.id, CallOutAsk.asked_at > since)
-    )
-    gap_asks = session.scalar(
-        select(func.count())
-        .select_from(DonationAsk)
-        .where(DonationAsk.volunteer_id == volunteer.id, DonationAsk.asked_at > since)
-    )
-    return int(callout_asks or 0) + int(gap_asks or 0)
-
-
 def gap_candidates(
     session: Session, cycle: Cycle, community: Community, now: datetime, limit: int
 ) -> list[Volunteer]:
-    """Active, un-paused volunteers who have not pledged this cycle, under the weekly ask
-    limit, least recently asked first (never asked before anyone)."""
+    """Volunteers who have not pledged this cycle nor been asked in it, whom the send gate
+    would let an ask through to now (``service.sending.eligibility``: available, reachable,
+    under the weekly ask limit, not in quiet hours); least recently asked first (never asked
+    before anyone)."""
     pledged_here = (
         select(Pledge.volunteer_id)
         .join(CycleNeed, CycleNeed.id == Pledge.cycle_need_id)
@@ -573,26 +558,25 @@ def gap_candidates(
         .join(CycleNeed, CycleNeed.id == DonationAsk.cycle_need_id)
         .where(CycleNeed.cycle_id == cycle.id)
     )
-    urgent_only = quiet_until(community, now) is not None
-    chosen: list[Volunteer] = []
-    for volunteer in session.scalars(
-        select(Volunteer)
-        .where(
-            Volunteer.community_id == community.id,
-            Volunteer.status == VolunteerStatus.ACTIVE,
-            Volunteer.id.not_in(pledged_here),
-            Volunteer.id.not_in(asked_here),
+    return list(
+        session.scalars(
+            select(Volunteer)
+            .where(
+                Volunteer.community_id == community.id,
+                eligibility.recipients_clause(
+                    MessageKind.ASK, community, _channels(session, community), now
+                ),
+                Volunteer.id.not_in(pledged_here),
+                Volunteer.id.not_in(asked_here),
+            )
+            .order_by(Volunteer.last_asked_at.is_not(None), Volunteer.last_asked_at, Volunteer.id)
+            .limit(limit)
         )
-        .order_by(Volunteer.last_asked_at.is_not(None), Volunteer.last_asked_at, Volunteer.id)
-    ):
-        if urgent_only:
-            break  # gap asks are not urgent: the job waits for the morning instead
-        if asks_since(session, volunteer, now - ASK_WINDOW) >= community.ask_limit_per_week:
-            continue
-        chosen.append(volunteer)
-        if len(chosen) >= limit:
-            break
-    return chosen
+    )
+
+
+def _channels(session: Session, community: Community) -> list[Channel]:
+    return list(session.scalars(select(Channel).where(Channel.community_id == community.id)))
 
 
 def ask_gaps(session: Session, cycle: Cycle, now: datetime) -> int:
@@ -636,14 +620,25 @@ def check_standing(session: Session, cycle: Cycle, now: datetime) -> int:
     community = session.get_one(Community, cycle.community_id)
     schedule = schedule_of(session, cycle)
     asked = 0
-    for standing in session.scalars(
+    standings = session.scalars(
         select(StandingPledge)
         .join(Need, Need.id == StandingPledge.need_id)
         .where(Need.roster_id == cycle.roster_id, StandingPledge.active.is_(True))
-    ):
-        volunteer = session.get_one(Volunteer, standing.volunteer_id)
-        if volunteer.status != VolunteerStatus.ACTIVE:
+    ).all()
+    askable = set(  # whom the send gate would let the check (an ask) through to now
+        session.scalars(
+            select(Volunteer.id).where(
+                Volunteer.id.in_({s.volunteer_id for s in standings}),
+                eligibility.recipients_clause(
+                    MessageKind.ASK, community, _channels(session, community), now
+                ),
+            )
+        )
+    )
+    for standing in standings:
+        if standing.volunteer_id not in askable:
             continue
+        volunteer = session.get_one(Volunteer, standing.volunteer_id)
         cycle_need = session.scalar(
             select(CycleNeed).where(
                 CycleNeed.cycle_id == cycle.id, CycleNeed.need_id == standing.need_id
@@ -703,7 +698,7 @@ def _send_ask(
         session,
         volunteer=volunteer,
         body=" ".join(body.split()),
-        kind="ask",
+        kind=MessageKind.ASK,
         idempotency_key=idempotency_key,
     )
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from flows import catalog
 from flows.commitments import CommitmentView
 from flows.donations import NeedView
-from flows.engine import VolunteerStatus
 from flows.shifts import (
     AttendanceResult,
     ClaimResult,
@@ -34,6 +33,7 @@ from service.models import (
     CallOut,
     CallOutStatus,
     Community,
+    MessageKind,
     OutboxItem,
     Roster,
     RosterKind,
@@ -393,7 +393,7 @@ def notify(
     message_key: str,
     *,
     key: str,
-    kind: str = "notice",
+    kind: MessageKind = MessageKind.NOTICE,
 ) -> None:
     body = catalog.render(
         volunteer.language,
@@ -595,17 +595,6 @@ def set_attendance(
     assignment.status = status
     if minutes is not None:
         assignment.minutes_served = minutes
-
-
-def is_askable(volunteer: Volunteer, now: datetime) -> bool:
-    """Active, or on a break that has ended: may get asks and call-outs."""
-    if volunteer.status == VolunteerStatus.ACTIVE:
-        return True
-    return (
-        volunteer.status == VolunteerStatus.PAUSED
-        and volunteer.paused_until is not None
-        and volunteer.paused_until <= now
-    )
 
 
 class ShiftEditError(ValueError):

@@ -25,7 +25,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.engine import VolunteerStatus
 from flows.sms import segment_info
 from service import clock
 from service.db import take_sqlite_write_lock, utcnow
@@ -38,6 +37,7 @@ from service.models import (
     CycleNeed,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     Pledge,
     PledgeStatus,
@@ -48,9 +48,10 @@ from service.models import (
     Volunteer,
 )
 from service.rosters.shifts import ACTIVE as ACTIVE_ASSIGNMENTS
-from service.sending import gate as send_gate
-from service.sending.queue import NO_CHANNEL, pick_channel, queue_many, recipient_address
-from service.sending.quiet_hours import quiet_until
+from service.sending import eligibility
+from service.sending.eligibility import pick_channel
+from service.sending.gate import DeferSend
+from service.sending.queue import NO_CHANNEL, queue_many, recipient_address
 
 MAX_TEXT_LENGTH = 1600  # Twilio's Body limit
 # What one outbound SMS segment costs, for the composer's estimate: Twilio's US list price for
@@ -310,11 +311,11 @@ def _queue_messages(
     broadcast.recipients = len(people)
     channels = session.scalars(select(Channel).where(Channel.community_id == community.id)).all()
     now, created = clock.now(), utcnow()
-    # The same for every recipient (all active): due now, or when quiet hours end. The send
-    # gate judges each one again at send time.
-    quiet_end = quiet_until(community, now)
+    # The same for every recipient (none is on a break): due now, or when quiet hours end.
+    # The send gate judges each one again at send time.
+    quiet_end = eligibility.quiet_wait(community, MessageKind.BROADCAST, now)
     not_before = quiet_end or now
-    decision = send_gate.Defer(quiet_end, "quiet hours").describe() if quiet_end else None
+    decision = DeferSend(quiet_end, "quiet hours").describe() if quiet_end else None
     bodies: dict[str, tuple[str, int, str]] = {}
     rows: list[dict[str, Any]] = []
     for person in people:
@@ -330,7 +331,7 @@ def _queue_messages(
                 "channel_id": channel.id if channel else None,
                 "volunteer_id": person.id,
                 "direction": Direction.OUTBOUND,
-                "kind": "broadcast",
+                "kind": MessageKind.BROADCAST,
                 "idempotency_key": f"broadcast:{broadcast.id}:{person.id}",
                 "from_address": channel.twilio_address if channel else "",
                 "to_address": recipient_address(channel, person.phone) if channel else person.phone,
@@ -363,14 +364,20 @@ class Person:
 
 
 def recipients(session: Session, community: Community, segment: Segment) -> list[Person]:
-    """Active volunteers in the segment (opted-out and paused ones are never included)."""
+    """Volunteers in the segment whom the send gate would let a broadcast through to
+    (``service.sending.eligibility``): opted-out ones and those on a break are never
+    included, nor WhatsApp users it cannot reach; quiet hours defer the broadcast as a whole."""
+    channels = session.scalars(select(Channel).where(Channel.community_id == community.id)).all()
+    eligible = eligibility.recipients_clause(
+        MessageKind.BROADCAST, community, channels, clock.now()
+    )
     query = select(
         Volunteer.id,
         Volunteer.phone,
         Volunteer.language,
         Volunteer.preferred_channel_id,
         Volunteer.skills,
-    ).where(Volunteer.community_id == community.id, Volunteer.status == VolunteerStatus.ACTIVE)
+    ).where(Volunteer.community_id == community.id, eligible)
     if segment.language:
         query = query.where(Volunteer.language == segment.language)
     if segment.roster_id is not None:

@@ -2,13 +2,14 @@
 
 An outbound ``Message`` row is its own outbox entry. ``dispatch_due`` selects due ``pending``
 rows that no job holds (never handed over, or handed over so long ago that the job must have
-been lost), highest priority first; takes tokens from each sender's bucket (shared by every
-process through Redis), so a long code is not burst; and enqueues one
+been lost), highest priority first; takes a token for each from the bucket of the row's current
+channel (shared by every process through Redis), so a long code is not burst; and enqueues one
 ``workers.dispatch.send_batch`` job per batch on the queue of the batch's priority. When
 Redis is down the rows stay as they are and the next run hands them over.
 
-Called by the worker's pump every second and after a web request commits. Names jobs by dotted
-path: this module never imports ``workers``.
+A send that leaves by another sender than the row's channel (an SMS fallback) is paced on that
+sender by ``service.sending.planning``. Called by the worker's pump every second and after a
+web request commits. Names jobs by dotted path: this module never imports ``workers``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service import clock
 from service.db import take_sqlite_write_lock, unit_of_work
 from service.models import Channel, Community, Direction, Message, MessageStatus, Priority
-from service.sending.pacing import Rate, TokenBuckets, default_rate, sender_key
+from service.sending.gate import Sender, sender_for
+from service.sending.pacing import TokenBuckets
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,6 @@ class DispatchReport:
     enqueued: int = 0  # messages handed to send jobs
     held_back: int = 0  # due but over their sender's rate: the next run takes them
     retry_after: float | None = None  # seconds until a held-back sender has a token again
-
-
-@dataclass(frozen=True)
-class SenderInfo:
-    key: str
-    rate: Rate
 
 
 def dispatch_due(
@@ -91,18 +87,20 @@ def _pace(
     """The (id, priority) rows whose sender has a token now, in dispatch order."""
     if buckets is None or not buckets.enabled:
         return [(row[0], row[2]) for row in rows], 0, None
-    senders = sender_info(session, {row[1] for row in rows if row[1] is not None})
+    senders = senders_of(session, {row[1] for row in rows if row[1] is not None})
     wanted: dict[int | None, int] = defaultdict(int)
     for _, channel_id, _ in rows:
         wanted[channel_id] += 1
     granted: dict[int | None, int] = {}
     retry_after: float | None = None
     for channel_id, count in wanted.items():
-        info = senders.get(channel_id) if channel_id is not None else None
-        if info is None:  # no channel: the send job records the failure, no token needed
+        sender = senders.get(channel_id) if channel_id is not None else None
+        if sender is None:  # no channel: the send job records the failure, no token needed
             granted[channel_id] = count
             continue
-        grant = buckets.take(info.key, info.rate, count)
+        # The bucket of the row's current channel; a send job that sends by another route
+        # (an SMS fallback) takes that route's token itself (service.sending.planning).
+        grant = buckets.take_from(sender.bucket, count)
         granted[channel_id] = grant.granted
         if grant.granted < count:
             retry_after = min(retry_after or grant.retry_after, grant.retry_after)
@@ -114,23 +112,14 @@ def _pace(
     return chosen, len(rows) - len(chosen), retry_after
 
 
-def sender_info(session: Session, channel_ids: set[int]) -> dict[int | None, SenderInfo]:
-    """Each channel's bucket key and rate (a Messaging Service paces as one sender)."""
-    senders: dict[int | None, SenderInfo] = {}
+def senders_of(session: Session, channel_ids: set[int]) -> dict[int | None, Sender]:
+    """Each channel's sender and bucket (a Messaging Service paces as one sender)."""
     found = session.execute(
         select(Channel, Community.messaging_service_sid)
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.id.in_(channel_ids))
     ).all()
-    for channel, service_sid in found:
-        address = channel.address
-        if service_sid and channel.kind.value == "sms":
-            address = service_sid
-        senders[channel.id] = SenderInfo(
-            sender_key(channel.kind, address),
-            default_rate(channel.kind, channel.address, channel.rate_per_second),
-        )
-    return senders
+    return {channel.id: sender_for(channel, service_sid) for channel, service_sid in found}
 
 
 def _enqueue(session: Session, redis: Redis, chosen: list[tuple[int, int]], now: datetime) -> int:

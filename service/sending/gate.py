@@ -1,58 +1,88 @@
-"""The send gate's rules: may this outbound text go now, by which route, or why not.
+"""The send gate: may this outbound text go now, by which route, from which sender, paced on
+which bucket, and what to do if WhatsApp refuses free text (63016) -- or why not.
 
-A pure function of plain values (the message, its recipient, the community's rules, the
-clock), so every outbound path is judged by the same table and the rules are tested without a
-database. The checks run in this order:
+A pure function of plain values (the message and the sender it was queued on, its recipient,
+the community's rules, the clock), so every outbound path is judged by the same table and the
+rules are tested without a database. The recipient rules come from
+``service.sending.eligibility`` (the candidate queries use the same definitions). The checks
+run in this order:
 
-1. recipient opted out or erased        -> suppressed
-2. call-out already filled              -> suppressed
-3. recipient on a break, text is an ask -> suppressed
-4. quiet hours, text is not urgent      -> deferred to the end of quiet hours
-5. weekly ask limit reached             -> suppressed
-6. channel rules (WhatsApp 24 h window) -> free-form, template, SMS fallback or suppressed
+1. recipient opted out or erased                    -> suppressed
+2. call-out already filled                          -> suppressed
+3. recipient on a break (or never joined), an ask
+   or a broadcast; an ask to an unreachable number  -> suppressed
+4. quiet hours, text is not urgent                  -> deferred to the end of quiet hours
+5. weekly ask limit reached                         -> suppressed
+6. channel rules (WhatsApp 24 h window)             -> free text (with its 63016 fallback),
+                                                       template, SMS fallback or suppressed
 
-Imports the stdlib, ``flows.engine`` and ``service.models`` enums and
-``service.sending.quiet_hours``.
+Imports the stdlib, ``service.models``, ``service.sending.pacing`` and
+``service.sending.eligibility``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from flows.engine import VolunteerStatus
-from service.models.community import ChannelKind
-from service.models.messages import ASK_KINDS, QUIET_HOURS_KINDS
-from service.sending.quiet_hours import quiet_until
+from service.models import Channel, ChannelKind, Community, MessageKind
+from service.sending import eligibility
+from service.sending.eligibility import Reach, Recipient
+from service.sending.pacing import Bucket, bucket_for
 
-WHATSAPP_WINDOW = timedelta(hours=24)
-ASK_WINDOW = timedelta(days=7)  # the weekly ask limit counts asks in this window
 # Kinds a WhatsApp template can be configured for ("default" covers the others).
-TEMPLATE_KINDS = ("default", "direct", "notice", "callout", "reminder", "ask", "broadcast")
-# Kinds held back while a volunteer is on a break (PAUSE): asks, call-outs and bulk texts.
-HELD_WHILE_PAUSED = ASK_KINDS | {"broadcast"}
+TEMPLATE_KINDS: tuple[str, ...] = (
+    "default",
+    *(
+        kind.value
+        for kind in (
+            MessageKind.DIRECT,
+            MessageKind.NOTICE,
+            MessageKind.CALLOUT,
+            MessageKind.REMINDER,
+            MessageKind.ASK,
+            MessageKind.BROADCAST,
+        )
+    ),
+)
 
 
-class Route(StrEnum):
+class RouteKind(StrEnum):
     FREEFORM = "freeform"  # the message's own channel and text
     TEMPLATE = "template"  # WhatsApp outside the window: an approved template
     SMS_FALLBACK = "sms"  # WhatsApp outside the window, no template: plain SMS instead
 
 
 @dataclass(frozen=True)
-class Send:
-    route: Route = Route.FREEFORM
-    content_sid: str | None = None
+class Sender:
+    """A channel a community sends from: its row, ``From`` as Twilio writes it, the Messaging
+    Service that replaces ``From`` (SMS only), and the bucket its sends are paced on."""
 
-    def describe(self) -> str:
-        if self.route is Route.TEMPLATE:
-            return f"sent as WhatsApp template {self.content_sid} (outside the 24 h window)"
-        if self.route is Route.SMS_FALLBACK:
-            return "sent by SMS instead of WhatsApp (outside the 24 h window, no template)"
-        return "sent"
+    channel_id: int
+    kind: ChannelKind
+    address: str
+    bucket: Bucket
+    messaging_service_sid: str | None = None
+
+
+def sender_for(channel: Channel, messaging_service_sid: str | None = None) -> Sender:
+    """The sender of ``channel`` (``messaging_service_sid``: the community's, if any)."""
+    service_sid = messaging_service_sid if channel.kind == ChannelKind.SMS else None
+    return Sender(
+        channel_id=channel.id,
+        kind=channel.kind,
+        address=channel.twilio_address,
+        bucket=bucket_for(
+            channel.kind,
+            channel.address,
+            rate_override=channel.rate_per_second,
+            messaging_service_sid=service_sid,
+        ),
+        messaging_service_sid=service_sid or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +94,25 @@ class Suppress:
 
 
 @dataclass(frozen=True)
-class Defer:
+class Send:
+    """Go now by ``route`` from ``sender`` (paced on ``sender.bucket``). WhatsApp free text
+    names what to do if the provider answers that the window has closed (63016)."""
+
+    route: RouteKind
+    sender: Sender
+    content_sid: str | None = None
+    if_window_closed: Send | Suppress | None = None
+
+    def describe(self) -> str:
+        if self.route is RouteKind.TEMPLATE:
+            return f"sent as WhatsApp template {self.content_sid} (outside the 24 h window)"
+        if self.route is RouteKind.SMS_FALLBACK:
+            return "sent by SMS instead of WhatsApp (outside the 24 h window, no template)"
+        return "sent"
+
+
+@dataclass(frozen=True)
+class DeferSend:
     until: datetime
     reason: str
 
@@ -72,83 +120,89 @@ class Defer:
         return f"deferred until {self.until:%Y-%m-%d %H:%M} UTC ({self.reason})"
 
 
-Decision = Send | Suppress | Defer
+Decision = Send | Suppress | DeferSend
 
 
 @dataclass(frozen=True)
 class Outbound:
-    """The message being judged."""
+    """The message being judged, and the sender it was queued on."""
 
-    kind: str
-    channel: ChannelKind
+    kind: MessageKind
+    sender: Sender
     send_before: datetime | None = None  # a non-urgent text may not wait past this
     callout_open: bool = True  # False once the call-out it asks for has filled
 
-
-@dataclass(frozen=True)
-class Recipient:
-    """The volunteer it goes to; ``status`` None means the volunteer was erased."""
-
-    status: VolunteerStatus | None
-    paused_until: datetime | None = None
-    urgent_ok: bool = False
-    whatsapp_inbound_at: datetime | None = None
-    sms_consent: bool = False
-    asks_this_week: int = 0  # asks already sent in the last 7 days
+    @property
+    def channel(self) -> ChannelKind:
+        return self.sender.kind
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The community's sending rules (a ``QuietHours`` for ``quiet_until``)."""
+    """The community's sending rules (a ``QuietHours`` for ``quiet_until``) and its SMS
+    sender, which WhatsApp texts fall back to."""
 
     timezone: str
     quiet_start_minute: int
     quiet_end_minute: int
     ask_limit_per_week: int
     whatsapp_templates: Mapping[str, Any] = field(default_factory=dict)
-    has_sms_channel: bool = False
+    sms_sender: Sender | None = None
 
-    def template_for(self, kind: str) -> str | None:
-        sid = self.whatsapp_templates.get(kind) or self.whatsapp_templates.get("default")
-        return str(sid) if sid else None
+    def template_for(self, kind: MessageKind) -> str | None:
+        return eligibility.template_for(self.whatsapp_templates, kind)
+
+
+def rules_for(community: Community, channels: Sequence[Channel]) -> Rules:
+    sms = next((c for c in channels if c.kind == ChannelKind.SMS), None)
+    return Rules(
+        timezone=community.timezone,
+        quiet_start_minute=community.quiet_start_minute,
+        quiet_end_minute=community.quiet_end_minute,
+        ask_limit_per_week=community.ask_limit_per_week,
+        whatsapp_templates=dict(community.whatsapp_templates or {}),
+        sms_sender=sender_for(sms, community.messaging_service_sid) if sms else None,
+    )
 
 
 def decide(message: Outbound, recipient: Recipient, rules: Rules, now: datetime) -> Decision:
     """The gate's decision for ``message`` to ``recipient`` at ``now``."""
-    if recipient.status is None:
-        return Suppress("recipient erased")
-    if recipient.status == VolunteerStatus.OPTED_OUT:
-        return Suppress("recipient opted out")
+    gone = eligibility.gone(recipient)
+    if gone is not None:
+        return Suppress(gone)
     if not message.callout_open:
         return Suppress("call-out already filled")
-    if message.kind in HELD_WHILE_PAUSED and on_break(recipient, now):
-        return Suppress("volunteer is on a break")
-    urgent = message.kind == "callout" and recipient.urgent_ok
-    if message.kind in QUIET_HOURS_KINDS or (message.kind == "callout" and not urgent):
-        end = quiet_until(rules, now)
-        if end is not None and (message.send_before is None or end < message.send_before):
-            return Defer(end, "quiet hours")
-    if message.kind in ASK_KINDS and recipient.asks_this_week >= rules.ask_limit_per_week:
-        return Suppress(f"ask limit reached ({rules.ask_limit_per_week} a week)")
+    held = eligibility.verdict(message.kind, recipient, rules, now, message.send_before)
+    if isinstance(held, eligibility.Ineligible):
+        return Suppress(held.reason)
+    if isinstance(held, eligibility.Later):
+        return DeferSend(held.until, held.reason)
     if message.channel == ChannelKind.WHATSAPP:
-        return whatsapp_route(message.kind, recipient, rules, now)
-    return Send()
+        return whatsapp_route(message, recipient, rules, now)
+    return Send(RouteKind.FREEFORM, message.sender)
 
 
-def whatsapp_route(kind: str, recipient: Recipient, rules: Rules, now: datetime) -> Decision:
-    """Inside the 24-hour window free text; outside it a template, else SMS, else nothing."""
-    opened = recipient.whatsapp_inbound_at
-    if opened is not None and now - opened < WHATSAPP_WINDOW:
-        return Send()
-    template = rules.template_for(kind)
-    if template is not None:
-        return Send(Route.TEMPLATE, template)
-    if recipient.sms_consent and rules.has_sms_channel:
-        return Send(Route.SMS_FALLBACK)
-    return Suppress("outside WhatsApp window")
+def whatsapp_route(
+    message: Outbound, recipient: Recipient, rules: Rules, now: datetime
+) -> Send | Suppress:
+    """Inside the 24-hour window free text, naming what to do if WhatsApp says the window has
+    closed after all; outside it a template, else SMS, else nothing."""
+    if eligibility.whatsapp_window_open(recipient.whatsapp_inbound_at, now):
+        return Send(
+            RouteKind.FREEFORM,
+            message.sender,
+            if_window_closed=_window_closed(message, recipient, rules),
+        )
+    return _window_closed(message, recipient, rules)
 
 
-def on_break(recipient: Recipient, now: datetime) -> bool:
-    return recipient.status == VolunteerStatus.PAUSED and (
-        recipient.paused_until is None or recipient.paused_until > now
+def _window_closed(message: Outbound, recipient: Recipient, rules: Rules) -> Send | Suppress:
+    template = rules.template_for(message.kind)
+    reach = eligibility.closed_window_reach(
+        recipient, template is not None, rules.sms_sender is not None
     )
+    if reach is Reach.TEMPLATE:
+        return Send(RouteKind.TEMPLATE, message.sender, template)
+    if reach is Reach.SMS and rules.sms_sender is not None:
+        return Send(RouteKind.SMS_FALLBACK, rules.sms_sender)
+    return Suppress("outside WhatsApp window")

@@ -2,27 +2,37 @@
 
 Two kinds of rows: ``OutboxItem`` (a job to run: a reminder, a call-out wave) and outbound
 ``Message`` rows (a text to send, handed over by ``service.sending.dispatcher``). ``add`` runs
-inside the caller's transaction. ``enqueue_due`` hands both to RQ; it is called after a request
-commits and, periodically, by the worker's pump, so a row whose first enqueue failed (Redis
-down) or whose job vanished is enqueued again. Jobs are named by dotted path: this module
-never imports ``workers``.
+inside the caller's transaction. ``enqueue_due`` hands both to RQ; ``hand_over`` calls it
+after a web request or a CLI command commits, and the worker's pump calls it periodically, so
+a row whose first enqueue failed (Redis down) or whose job vanished is enqueued again. Jobs are
+named by dotted path: this module never imports ``workers``. Imports redis, rq, SQLAlchemy,
+``service.models`` and the plumbing (config, db, redis_conn).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import event, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
-from service.db import unit_of_work
+from service.config import Settings
+from service.db import (
+    describe_error,
+    is_database_unavailable,
+    make_engine,
+    make_session_factory,
+    unit_of_work,
+)
 from service.models import Message, MessageStatus, OutboxItem
+from service.redis_conn import connect, redis_url_for
 from service.sending import dispatcher
 from service.sending.pacing import TokenBuckets
 
@@ -102,6 +112,48 @@ def enqueue_due(
     return enqueue_due_items(factory, redis, now) + (
         dispatcher.dispatch_due(factory, redis, buckets, now).enqueued
     )
+
+
+class Connections(Protocol):
+    """What ``hand_over`` needs of a long-lived process (the web app's resources)."""
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]: ...
+    @property
+    def redis(self) -> Redis: ...
+    @property
+    def buckets(self) -> TokenBuckets: ...
+
+
+def hand_over(source: Settings | Connections) -> int:
+    """Hand what a request or a command just committed (jobs and messages due now) to RQ at
+    once, paced like the pump; the worker's pump takes whatever this misses.
+
+    ``source`` is the web app's connections, or the settings of a one-off command (its
+    connections are opened for the call and closed). The work is already committed, so a
+    database that went away meanwhile is no reason to fail the caller: it is logged and the
+    rows wait for the pump. Returns how many rows were handed over.
+    """
+    if isinstance(source, Settings):
+        engine = make_engine(source.database_url)
+        redis = connect(redis_url_for(source))
+        try:
+            buckets = TokenBuckets(redis, enabled=source.pacing)
+            return _hand_over(make_session_factory(engine), redis, buckets)
+        finally:
+            redis.close()
+            engine.dispose()
+    return _hand_over(source.session_factory, source.redis, source.buckets)
+
+
+def _hand_over(factory: sessionmaker[Session], redis: Redis, buckets: TokenBuckets) -> int:
+    try:
+        return enqueue_due(factory, redis, buckets=buckets)
+    except SQLAlchemyError as exc:
+        if not is_database_unavailable(exc):
+            raise
+        log.warning("outbox: hand-over skipped, database unavailable (%s)", describe_error(exc))
+        return 0
 
 
 def enqueue_due_items(factory: sessionmaker[Session], redis: Redis, now: datetime) -> int:

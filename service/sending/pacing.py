@@ -1,6 +1,6 @@
 """Per-sender pacing shared by every worker process: a token bucket per sending number held in
-Redis, the carriers' default sending rates, and the bucket keys. Imports only redis,
-phonenumbers, the stdlib and ``service.models.community.ChannelKind``.
+Redis, the carriers' default sending rates, and which bucket a sender paces on. Imports only
+redis, phonenumbers, the stdlib and ``service.models.community.ChannelKind``.
 """
 
 from __future__ import annotations
@@ -104,6 +104,28 @@ def sender_key(kind: ChannelKind, address: str) -> str:
     return f"{kind.value}:{address}"
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """The token bucket one sender paces on: its key (``sender_key``) and its rate."""
+
+    key: str
+    rate: Rate
+
+
+def bucket_for(
+    kind: ChannelKind,
+    address: str,
+    *,
+    rate_override: float | None = None,
+    messaging_service_sid: str | None = None,
+) -> Bucket:
+    """The bucket a send from the channel ``kind``/``address`` takes its token from. SMS sent
+    through a Messaging Service paces as one sender (the service's key), at the channel's rate.
+    """
+    keyed = messaging_service_sid if messaging_service_sid and kind is ChannelKind.SMS else address
+    return Bucket(sender_key(kind, keyed), default_rate(kind, address, rate_override))
+
+
 # KEYS[1] bucket; ARGV: per_second, burst, wanted, now (seconds, "" = the server's clock),
 # idle ttl in ms. Returns {granted, retry_after as a string} (Lua numbers lose fractions).
 # The 1e-9 of slack lets ten 0.1 s refills at 1/s count as one whole token.
@@ -184,3 +206,7 @@ class TokenBuckets:
         reply: Any = self._take(keys=[self.prefix + key], args=args)
         granted, retry_after = reply
         return Grant(int(granted), float(retry_after))
+
+    def take_from(self, bucket: Bucket, wanted: int = 1) -> Grant:
+        """``take`` from a sender's ``bucket``."""
+        return self.take(bucket.key, bucket.rate, wanted)

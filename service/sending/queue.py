@@ -3,12 +3,12 @@
 The dispatcher hands the row to a send job once it is due, and the send gate re-checks
 everything at send time (opt-out first). Queueing already records what is certain now: an
 opted-out or erased recipient is suppressed at once, and a non-urgent text queued in quiet
-hours is due when they end.
+hours is due when they end. Imports SQLAlchemy, ``flows``, ``service.models`` and
+``service.sending`` (the gate, eligibility).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -30,52 +30,17 @@ from service.models import (
     Priority,
     Volunteer,
 )
-from service.models.messages import PRIORITY_BY_KIND
-from service.sending import gate as send_gate
+from service.models.messages import PRIORITY_BY_KIND, MessageKind
+from service.sending.eligibility import pick_channel, recipient_for
+from service.sending.gate import DeferSend, Outbound, Rules, decide, rules_for, sender_for
 
 NO_CHANNEL = "failed: community has no channel to send from"
-
-
-def pick_channel(channels: Sequence[Channel], preferred_id: int | None) -> Channel | None:
-    """The volunteer's preferred channel, else SMS, WhatsApp, simulator in that order."""
-    for channel in channels:
-        if channel.id == preferred_id:
-            return channel
-    for kind in (ChannelKind.SMS, ChannelKind.WHATSAPP, ChannelKind.SIMULATOR):
-        for channel in channels:
-            if channel.kind == kind:
-                return channel
-    return None
 
 
 def recipient_address(channel: Channel, phone: str) -> str:
     if channel.kind == ChannelKind.WHATSAPP:
         return f"whatsapp:{phone}"
     return phone
-
-
-def rules_for(community: Community, channels: Sequence[Channel]) -> send_gate.Rules:
-    return send_gate.Rules(
-        timezone=community.timezone,
-        quiet_start_minute=community.quiet_start_minute,
-        quiet_end_minute=community.quiet_end_minute,
-        ask_limit_per_week=community.ask_limit_per_week,
-        whatsapp_templates=dict(community.whatsapp_templates or {}),
-        has_sms_channel=any(c.kind == ChannelKind.SMS for c in channels),
-    )
-
-
-def recipient_for(volunteer: Volunteer | None, asks_this_week: int = 0) -> send_gate.Recipient:
-    if volunteer is None:
-        return send_gate.Recipient(status=None)
-    return send_gate.Recipient(
-        status=volunteer.status,
-        paused_until=volunteer.paused_until,
-        urgent_ok=volunteer.urgent_ok,
-        whatsapp_inbound_at=volunteer.whatsapp_inbound_at,
-        sms_consent=volunteer.sms_consent_at is not None,
-        asks_this_week=asks_this_week,
-    )
 
 
 @dataclass(frozen=True)
@@ -88,10 +53,11 @@ class Plan:
 
 
 def initial_plan(
-    kind: str,
+    kind: MessageKind,
     volunteer: Volunteer,
     channel: Channel | None,
-    rules: send_gate.Rules,
+    community: Community,
+    rules: Rules,
     now: datetime,
     *,
     available_at: datetime | None = None,
@@ -103,10 +69,9 @@ def initial_plan(
     if channel is None:
         return Plan(MessageStatus.FAILED, due, NO_CHANNEL)
     # What quiet hours say at the moment it becomes due (the gate decides again at send time).
-    decision = send_gate.decide(
-        send_gate.Outbound(kind, channel.kind, send_before), recipient_for(volunteer), rules, due
-    )
-    if isinstance(decision, send_gate.Defer):
+    sender = sender_for(channel, community.messaging_service_sid)
+    decision = decide(Outbound(kind, sender, send_before), recipient_for(volunteer), rules, due)
+    if isinstance(decision, DeferSend):
         return Plan(MessageStatus.PENDING, decision.until, decision.describe())
     return Plan(MessageStatus.PENDING, due)
 
@@ -116,7 +81,7 @@ def queue_message(
     *,
     volunteer: Volunteer,
     body: str,
-    kind: str,
+    kind: MessageKind,
     idempotency_key: str,
     available_at: datetime | None = None,
     send_before: datetime | None = None,
@@ -136,6 +101,7 @@ def queue_message(
         kind,
         volunteer,
         channel,
+        community,
         rules_for(community, channels),
         clock.now(),
         available_at=available_at,

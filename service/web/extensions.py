@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.redis_conn import connect
-from service.sending.pacing import TokenBuckets
+from service.sending import TokenBuckets
 
 EXTENSION_KEY = "handsup"
 

@@ -15,10 +15,10 @@ from sqlalchemy import or_, select
 from service import clock
 from service.conversations.inbound import MAX_BODY_LENGTH, InboundMessage, handle_inbound
 from service.models import Channel, ChannelKind, Community, Message
+from service.sending import outbox
 from service.volunteers.phones import InvalidPhoneNumber, to_e164
 from service.web import input_guard
-from service.web.extensions import db_session
-from service.web.twilio_webhooks import kick_outbox
+from service.web.extensions import db_session, resources
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 input_guard.init_blueprint(bp)
@@ -88,5 +88,5 @@ def send() -> ResponseReturnValue:
         body=body,
     )
     handle_inbound(session, inbound, clock.now())
-    kick_outbox()
+    outbox.hand_over(resources())
     return redirect(url_for(".phone", community=slug, phone=phone))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, request
-from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
@@ -74,7 +73,7 @@ def inbound() -> Response:
         log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
         return twiml(())
     if result.queued:  # most texts queue nothing; the worker's pump is the safety net
-        kick_outbox()
+        outbox.hand_over(resources())
     return twiml(result.replies)
 
 
@@ -132,20 +131,3 @@ def twiml(replies: tuple[str, ...] | list[str]) -> Response:
     for text in replies:
         response.message(text)
     return Response(str(response), mimetype="text/xml")
-
-
-def kick_outbox() -> None:
-    """Hand any rows this request queued to RQ now; the worker's pump retries on failure.
-
-    The message is already processed and committed, so a database that went away since is no
-    reason to withhold the reply: the rows wait for the pump.
-    """
-    res = resources()
-    try:
-        outbox.enqueue_due(res.session_factory, res.redis, buckets=res.buckets)
-    except SQLAlchemyError as exc:
-        if not unavailable.is_database_unavailable(exc):
-            raise
-        log.warning(
-            "twilio: outbox kick skipped, database unavailable (%s)", unavailable.describe(exc)
-        )

@@ -6,7 +6,8 @@ them is a bug in the request: the same request succeeds once the database is bac
 caller (Twilio, a PaaS router, a browser) is told to retry. SQLAlchemy has already invalidated
 the broken pooled connection by the time the error reaches us, and the engine's
 ``pool_pre_ping`` (``service.db.make_engine``) replaces stale ones on the next checkout, so no
-request after the outage inherits a dead connection. Imports Flask and SQLAlchemy only.
+request after the outage inherits a dead connection. Imports Flask, SQLAlchemy and
+``service.db``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,11 @@ import logging
 from flask import Blueprint, Flask, Response, request
 from sqlalchemy import exc as sa_exc
 
+from service.db import describe_error, is_database_unavailable
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
-
-
-def is_database_unavailable(error: BaseException) -> bool:
-    """True for errors that mean "the database cannot be reached now", not "this is a bug"."""
-    if isinstance(error, _TRANSIENT):
-        return True
-    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
 
 
 def unavailable_response() -> Response:
@@ -39,13 +34,6 @@ def unavailable_response() -> Response:
     return response
 
 
-def describe(error: BaseException) -> str:
-    """The driver's first line (no SQL, no bound parameters: those may hold phone numbers)."""
-    original = getattr(error, "orig", None) or error
-    first_line = (str(original).strip().splitlines() or [""])[0]
-    return f"{type(original).__name__}: {first_line[:200]}"
-
-
 def _handle(error: sa_exc.SQLAlchemyError) -> Response:
     if not is_database_unavailable(error):
         raise error  # a real bug: let Flask answer 500 and the error reporter see it
@@ -53,7 +41,7 @@ def _handle(error: sa_exc.SQLAlchemyError) -> Response:
         "database unavailable during %s %s; answered 503 (%s)",
         request.method,
         request.path,
-        describe(error),
+        describe_error(error),
     )
     return unavailable_response()
 

@@ -32,7 +32,7 @@ from service.models import (
     Volunteer,
 )
 from service.redis_conn import connect
-from service.sending import dispatcher, outbox
+from service.sending import dispatcher, outbox, pacing
 from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
 from service.sending.pacing import TokenBuckets
 from service.sending.queue import queue_message
@@ -549,6 +549,99 @@ def test_a_messaging_service_replaces_the_from_number(
     deliver(session_factory, redis)
     [sent] = fake_twilio.messages
     assert (sent.messaging_service_sid, sent.from_, sent.to) == (service_sid, "", ANA)
+
+
+def _paced_whatsapp_broadcast(
+    factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+    db: Session,
+    *,
+    window_open: bool,
+) -> list[tuple[float, int]]:
+    """A broadcast to 12 volunteers who prefer WhatsApp, with SMS consent and no template,
+    that ends up on the community's US long code. Drives the dispatcher and the send jobs on
+    a simulated clock shared by the real token buckets; returns (second, SMS messages the
+    fake Twilio has accepted by then) after each round."""
+    phones = [f"+1303555{index:04d}" for index in range(12)]
+    opened = DAY - timedelta(hours=1) if window_open else DAY - timedelta(days=2)
+    for phone in phones:
+        on_whatsapp(
+            factory,
+            community,
+            db,
+            phone=phone,
+            whatsapp_inbound_at=opened,
+            sms_consent_at=DAY - timedelta(days=30),
+        )
+        if window_open:
+            fake_twilio.close_whatsapp_window(phone)  # WhatsApp answers 63016 anyway
+    with unit_of_work(factory) as session:
+        assert queue_broadcast(session, community, "Shelter open at the school") == 12
+    simulated = [0.0]
+    buckets = TokenBuckets(redis, enabled=True, time_source=lambda: 5_000.0 + simulated[0])
+    worker.buckets = buckets  # the send jobs take tokens from the same simulated buckets
+    progress: list[tuple[float, int]] = []
+    while simulated[0] < 60:
+        clock.freeze(DAY + timedelta(seconds=simulated[0]))
+        dispatcher.dispatch_due(factory, redis, buckets)
+        SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+        on_sms = [m for m in fake_twilio.messages if m.from_ == COMMUNITY_NUMBER]
+        progress.append((simulated[0], len(on_sms)))
+        if simulated[0] == 0.0:  # the rest wait for the long code's tokens, on the SMS route
+            db.expire_all()
+            waiting = db.scalars(
+                select(Message).where(Message.status == MessageStatus.PENDING)
+            ).all()
+            assert len(waiting) == len(phones) - 1
+            for row_ in waiting:
+                assert (row_.from_address, row_.to_address) in {
+                    (COMMUNITY_NUMBER, row_.to_address.removeprefix("whatsapp:")),
+                    (f"whatsapp:{WHATSAPP_NUMBER}", row_.to_address),  # not handed over yet
+                }
+            paced = [r for r in waiting if r.from_address == COMMUNITY_NUMBER]
+            assert paced and all(
+                "for a token of sender sms:+12025550100" in (r.decision or "") for r in paced
+            )
+        if len(on_sms) == len(phones):
+            break
+        simulated[0] += 0.25
+    assert sorted(m.to for m in fake_twilio.messages) == phones  # each by SMS, once
+    return progress
+
+
+@pytest.mark.parametrize("window_open", [True, False], ids=["63016-retry", "plan-time-fallback"])
+def test_a_whatsapp_broadcast_that_falls_back_to_sms_is_paced_at_the_long_codes_rate(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    redis: Redis,
+    db: Session,
+    frozen: datetime,
+    window_open: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pacing belongs to the route actually used: WhatsApp sends 10 a second, but texts that
+    fall back to SMS (WhatsApp refused free text with 63016, or the gate chose SMS because
+    the window had closed) leave from a US long code, 1 a second with a burst of 1."""
+    # The buckets run on a simulated clock; an idle bucket's expiry runs on Redis's real one,
+    # which a stalled machine can jump past (a bucket that vanishes refills to its burst).
+    monkeypatch.setattr(pacing, "MIN_IDLE_TTL_MS", 3_600_000)
+    progress = _paced_whatsapp_broadcast(
+        session_factory, community, fake_twilio, worker, redis, db, window_open=window_open
+    )
+    started = next(second for second, sent in progress if sent > 0)
+    too_fast = [(second, sent) for second, sent in progress if sent > 1 + (second - started) * 1.0]
+    assert too_fast == [], f"more SMS than the long code's 1/s plus a burst of 1: {too_fast}"
+    with session_factory() as session:
+        rows = session.scalars(select(Message).where(Message.broadcast_id.is_not(None))).all()
+    assert {(m.to_address, m.from_address) for m in rows} == {
+        (m.to, COMMUNITY_NUMBER) for m in fake_twilio.messages
+    }
+    assert {m.status for m in rows} == {MessageStatus.QUEUED}
 
 
 # ----- delivery callbacks -----------------------------------------------------------------------

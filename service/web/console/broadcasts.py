@@ -18,6 +18,7 @@ from sqlalchemy import select
 from flows import catalog
 from service.communities import audit
 from service.models import Broadcast, Role, Roster, Volunteer, VolunteerStatus
+from service.sending import outbox
 from service.sending.broadcasts import (
     MAX_TEXT_LENGTH,
     PRICE_PER_SEGMENT_USD,
@@ -34,8 +35,7 @@ from service.sending.broadcasts import (
 )
 from service.web.console import bp, render_error
 from service.web.console.access import current, requires, scoped
-from service.web.extensions import db_session
-from service.web.twilio_webhooks import kick_outbox
+from service.web.extensions import db_session, resources
 
 SEGMENTS = ("everyone", "skill", "language", "roster")
 PAGE_SIZE = 50
@@ -221,7 +221,7 @@ def broadcast_send() -> ResponseReturnValue:
     elif status == BroadcastStatus.AWAITING_APPROVAL:
         flash("Saved. A different coordinator must approve this broadcast before it is sent.")
     else:
-        kick_outbox()
+        outbox.hand_over(resources())
         flash(f"Broadcast queued to {broadcast.recipients} volunteer(s).")
     return redirect(url_for("console.broadcast", broadcast_id=broadcast_id))
 
@@ -315,7 +315,7 @@ def _decision(broadcast_id: int, approve: bool) -> ResponseReturnValue:
     recipients = decided.recipients
     dbs.commit()
     if approve:
-        kick_outbox()
+        outbox.hand_over(resources())
         flash(f"Approved: queued to {recipients} volunteer(s).")
     else:
         flash("Rejected: nothing was sent.")

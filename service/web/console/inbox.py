@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from service import clock
 from service.communities import audit
-from service.models import Direction, Message, MessageStatus, Role, Volunteer
+from service.models import Direction, Message, MessageKind, MessageStatus, Role, Volunteer
+from service.sending import outbox
 from service.sending.broadcasts import MAX_TEXT_LENGTH, render
 from service.sending.queue import queue_message
 from service.web.console import bp, local_time
 from service.web.console.access import current, requires, scoped
-from service.web.extensions import db_session
-from service.web.twilio_webhooks import kick_outbox
+from service.web.extensions import db_session, resources
 
 PAGE_SIZE = 50
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -137,7 +137,7 @@ def inbox_reply(message_id: int) -> ResponseReturnValue:
         dbs,
         volunteer=volunteer,
         body=render(context.community, volunteer.language, text),
-        kind="direct",
+        kind=MessageKind.DIRECT,
         idempotency_key=key,
     )
     if not duplicate:
@@ -159,7 +159,7 @@ def inbox_reply(message_id: int) -> ResponseReturnValue:
     except IntegrityError:  # the same form submitted twice at once: the other one sent it
         dbs.rollback()
         duplicate = True
-    kick_outbox()
+    outbox.hand_over(resources())
     if duplicate:
         flash("That reply was already sent; it was not sent again.")
     elif status == MessageStatus.SUPPRESSED:

@@ -11,14 +11,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from service.models import Direction, Message, MessageStatus, Role, Volunteer
-from service.models.messages import PRIORITY_BY_KIND
+from service.models.messages import MessageKind
 from service.sending.delivery import message_log, reason_for
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session
 
 PAGE_SIZE = 50
-KINDS = ("inbound", "reply", *PRIORITY_BY_KIND)
+KINDS = tuple(kind.value for kind in MessageKind)
 STATUSES = tuple(s.value for s in MessageStatus)
 DIRECTIONS = tuple(d.value for d in Direction)
 

@@ -27,7 +27,7 @@ from service.communities.settings import (
 )
 from service.db import take_sqlite_write_lock
 from service.models import Community, Coordinator, Membership, Role
-from service.sending.gate import TEMPLATE_KINDS
+from service.sending import TEMPLATE_KINDS
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session

@@ -22,11 +22,11 @@ from service.models import Assignment, AssignmentStatus, CallOutAsk, Community, 
 from service.rosters import callouts
 from service.rosters import shifts as rosters
 from service.rosters.shifts import ShiftEditError, edit_shift
+from service.sending import outbox
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.console.read_models.rosters import shift_roster, shift_rows
-from service.web.extensions import db_session
-from service.web.twilio_webhooks import kick_outbox
+from service.web.extensions import db_session, resources
 
 TITLE_MAX, PLACE_MAX, SKILL_MAX = 80, 120, 40
 CAPACITY_MAX = 10_000
@@ -257,7 +257,7 @@ def shift_edit(shift_id: int) -> ResponseReturnValue:
                     fields=changed,
                 )
             session.commit()
-            kick_outbox()  # promoted volunteers are told
+            outbox.hand_over(resources())  # promoted volunteers are told
             flash("Shift saved." if changed else "Nothing changed.")
             return redirect(url_for("console.shift", shift_id=target.id))
     session.refresh(target)
@@ -280,7 +280,7 @@ def shift_cancel(shift_id: int) -> ResponseReturnValue:
         told=told,
     )
     session.commit()
-    kick_outbox()
+    outbox.hand_over(resources())
     flash(f"Shift cancelled; {told} volunteer(s) are being told by text.")
     return redirect(url_for("console.shift", shift_id=target.id))
 
@@ -364,7 +364,7 @@ def shift_callout(shift_id: int) -> ResponseReturnValue:
         asked=asked,
     )
     session.commit()
-    kick_outbox()
+    outbox.hand_over(resources())
     if asked:
         flash(f"Call-out started: {asked} volunteer(s) asked for {need} place(s).")
     else:
