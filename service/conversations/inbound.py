@@ -31,6 +31,7 @@ from service.models import (
     Community,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     Volunteer,
 )
@@ -120,7 +121,7 @@ def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> di
         "community_id": channel.community_id,
         "channel_id": channel.id,
         "direction": Direction.INBOUND,
-        "kind": "inbound",
+        "kind": MessageKind.INBOUND,
         "twilio_sid": inbound.sid,
         "from_address": _address(inbound.kind, inbound.sender),
         "to_address": channel.twilio_address,
@@ -213,7 +214,7 @@ def _process(
                 channel_id=channel.id,
                 volunteer_id=volunteer.id,
                 direction=Direction.OUTBOUND,
-                kind="reply",
+                kind=MessageKind.REPLY,
                 idempotency_key=f"reply:{message.id}:{index}",
                 from_address=channel.twilio_address,
                 to_address=privacy.ERASED if volunteer.erased_at else message.from_address,
@@ -277,7 +278,7 @@ def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
     return tuple(
         session.scalars(
             select(Message.body)
-            .where(Message.reply_to_id == message.id, Message.kind == "reply")
+            .where(Message.reply_to_id == message.id, Message.kind == MessageKind.REPLY)
             .order_by(Message.id)
         ).all()
     )
