@@ -296,3 +296,26 @@ def test_keyword_status_check_can_fail() -> None:
         "| `STOP` | opt out | coming |\n| `TELEPORT` | beam me up | available |\n"
     )
     assert len(wrong) == 2
+
+
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+LOCAL_LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_local_links_resolve(document: Path) -> None:
+    links = LOCAL_LINK.findall(document.read_text(encoding="utf-8"))
+    missing = [link for link in links if not (document.parent / link).exists()]
+    assert missing == []
+
+
+def test_the_architecture_page_names_files_that_exist() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:flows|service|workers|tests)/[\w/]+\.py)", page))
+    named -= {"flows/carpool.py", "service/rosters/carpool.py"}  # the walkthrough's new files
+    assert len(named) >= 20
+    assert sorted(p for p in named if not (ROOT / p).exists()) == []
+
+
+def test_readme_links_the_architecture_page() -> None:
+    assert "](docs/architecture.md)" in README.read_text(encoding="utf-8")
