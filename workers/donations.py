@@ -30,7 +30,7 @@ from service.rosters import donations as donation_service
 from service.sending import eligibility
 from service.sending.queue import queue_message
 from workers import dispatch
-from workers.outbox import Defer
+from workers.outbox import Defer, defer_past_quiet_hours
 from workers.runtime import runtime
 
 
@@ -48,11 +48,7 @@ def send_pledge_reminder(pledge_id: int) -> str:
         if not eligibility.available(volunteer.status, volunteer.paused_until, now):
             return f"skipped: volunteer {volunteer.status.value}"
         community = session.get_one(Community, cycle.community_id)
-        quiet_end = eligibility.quiet_wait(
-            community, MessageKind.REMINDER, now, send_before=cycle.starts_at
-        )
-        if quiet_end is not None:
-            raise Defer(quiet_end)
+        defer_past_quiet_hours(community, MessageKind.REMINDER, now, send_before=cycle.starts_at)
         schedule = session.scalars(
             select(DonationSchedule).where(DonationSchedule.roster_id == cycle.roster_id)
         ).one()

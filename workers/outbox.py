@@ -1,4 +1,5 @@
-"""Run one outbox row's job, then mark the row done. Re-running a done row does nothing.
+"""Run one outbox row's job, then mark the row done. Re-running a done row does nothing. A job
+may raise ``Defer`` (directly, or through ``defer_past_quiet_hours``) to run again later.
 
 After the job, due messages are dispatched at once, so a reminder does not wait for the pump.
 """
@@ -10,7 +11,8 @@ from datetime import datetime
 from rq.utils import import_attribute
 
 from service.db import unit_of_work, utcnow
-from service.models import OutboxItem
+from service.models import Community, MessageKind, OutboxItem
+from service.sending import eligibility
 from service.sending.dispatcher import dispatch_due
 from service.sending.outbox import enqueue_due
 from workers.runtime import runtime
@@ -24,6 +26,16 @@ class Defer(Exception):
     def __init__(self, until: datetime) -> None:
         super().__init__(f"deferred until {until.isoformat()}")
         self.until = until
+
+
+def defer_past_quiet_hours(
+    community: Community, kind: MessageKind, now: datetime, send_before: datetime
+) -> None:
+    """Raise ``Defer`` to the end of quiet hours when a text of ``kind`` due now falls in them
+    and may still go before ``send_before`` (the send gate's rule, ``eligibility.quiet_wait``)."""
+    until = eligibility.quiet_wait(community, kind, now, send_before=send_before)
+    if until is not None:
+        raise Defer(until)
 
 
 def run_item(outbox_id: int) -> str:

@@ -26,7 +26,7 @@ from service.rosters.shifts import facts, reminder_key
 from service.sending import eligibility
 from service.sending.queue import queue_message
 from workers import dispatch
-from workers.outbox import Defer
+from workers.outbox import defer_past_quiet_hours
 from workers.runtime import runtime
 
 
@@ -50,11 +50,7 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
         if not eligibility.available(volunteer.status, volunteer.paused_until, now):
             return f"skipped: volunteer {volunteer.status.value}"
         community = session.get_one(Community, shift.community_id)
-        quiet_end = eligibility.quiet_wait(
-            community, MessageKind.REMINDER, now, send_before=shift.starts_at
-        )
-        if quiet_end is not None:
-            raise Defer(quiet_end)
+        defer_past_quiet_hours(community, MessageKind.REMINDER, now, send_before=shift.starts_at)
         body = catalog.render(
             volunteer.language,
             "reminder.text",
