@@ -230,6 +230,7 @@ def test_no_reply_shows_a_numeric_date(
     outcome = step(context, SESSIONS[session], text)
     for reply in outcome.render(context):
         check_dates(reply, [context.name, context.community_name, text])
+        check_next_step(reply)
 
 
 @SETTINGS
@@ -482,6 +483,19 @@ def check_dates(text: str, typed: Iterable[str | None]) -> None:
     assert not NUMERIC_DATE.search(text), text
 
 
+# What a reply may name as the next thing to text: a keyword (English, or the language's own
+# word: TURNOS, AYUDA), an answer, or a menu number.
+ANSWER_WORDS = {"YES", "NO", "SI", "WEEKLY", "SEMANAL"}
+NUMBER_PROMPTS = ("number", "numero", "नंबर", "amount", "cantidad", "मात्रा")
+UPPER_WORD = re.compile(r"(?<![A-Za-z])[A-Z]{2,}(?:\s[A-Z]{2,})?(?![A-Za-z])")
+
+
+def check_next_step(text: str) -> None:
+    """The reply says what to text next: a keyword, an answer or a menu number."""
+    named = [w for w in UPPER_WORD.findall(text) if w in ANSWER_WORDS or classify(w) is not None]
+    assert named or any(prompt in text.lower() for prompt in NUMBER_PROMPTS), text
+
+
 def answered(outcome: Outcome) -> bool:
     """A reply now, or an effect whose result the shell will answer with."""
     return bool(outcome.replies) or any(isinstance(e, RESULT_EFFECTS) for e in outcome.effects)
@@ -698,6 +712,7 @@ def test_conversations_with_a_roster_never_raise_and_always_answer_briefly(
         for key, reply in zip(keys, rendered, strict=True):
             check_length(after.language, reply, gsm=gsm_name and key not in LIST_KEYS)
             check_dates(reply, typed)
+            check_next_step(reply)
         context, session = after, outcome.session
 
 
@@ -908,6 +923,7 @@ def test_give_conversations_never_raise_and_always_answer_briefly(
         for reply in rendered:
             check_length(after.language, reply, gsm=gsm_name)
             check_dates(reply, typed)
+            check_next_step(reply)
         context, session = after, outcome.session
 
 
