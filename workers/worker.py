@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from rq import Queue, SimpleWorker
 from rq.job import Job
@@ -33,6 +33,7 @@ job_log = logging.getLogger("handsup.job")
 PUMP_INTERVAL = 1.0  # seconds
 MIN_PUMP_INTERVAL = 0.1  # when a paced sender gets a token sooner
 SWEEP_INTERVAL = 60.0  # seconds between sweeps (no-shows, cycles, message retention)
+PUBSUB_POLL = 1.0  # seconds: the longest a stopping worker waits for its pubsub thread
 
 
 class OutboxPump(threading.Thread):
@@ -72,6 +73,23 @@ class HandsUpWorker(SimpleWorker):
 
     Each job is logged once, as one structured line with its id, function, outcome and time.
     """
+
+    def subscribe(self) -> None:
+        """RQ's own subscription to its command channel, with a short pubsub poll.
+
+        RQ polls with ``sleep_time=60``, and redis-py's ``PubSubWorkerThread.stop()`` (8.x)
+        joins the thread without a timeout: when the thread loops once more after the
+        UNSUBSCRIBE, it waits out the whole minute for a subscription that never comes. A
+        ``--burst`` worker then hung for 60 s after its last job, and a worker told to stop
+        by the platform would be killed mid-shutdown. A one-second poll bounds that wait.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+        self.pubsub_thread = cast(Any, thread)  # RQ annotates the attribute as None
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         started = time.perf_counter()
