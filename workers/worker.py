@@ -33,7 +33,7 @@ job_log = logging.getLogger("handsup.job")
 PUMP_INTERVAL = 1.0  # seconds
 MIN_PUMP_INTERVAL = 0.1  # when a paced sender gets a token sooner
 SWEEP_INTERVAL = 60.0  # seconds between sweeps (no-shows, cycles, message retention)
-PUBSUB_POLL = 1.0  # seconds: the longest a stopping worker waits for its pubsub thread
+PUBSUB_POLL = 0.25  # seconds: the longest a stopping worker waits for its pubsub thread
 
 
 class OutboxPump(threading.Thread):
@@ -81,7 +81,7 @@ class HandsUpWorker(SimpleWorker):
         joins the thread without a timeout: when the thread loops once more after the
         UNSUBSCRIBE, it waits out the whole minute for a subscription that never comes. A
         ``--burst`` worker then hung for 60 s after its last job, and a worker told to stop
-        by the platform would be killed mid-shutdown. A one-second poll bounds that wait.
+        by the platform would be killed mid-shutdown. A short poll bounds that wait.
         """
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
