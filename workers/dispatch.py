@@ -167,16 +167,17 @@ def _plan(
         buckets=rt.buckets if rt.buckets.enabled else None,
         public_base_url=rt.settings.public_base_url,
     )
+    rows = decided.rows
     for settle in decided.settled:
-        _finish(session.get_one(Message, settle.message_id), settle.status, settle.note, report)
+        _finish(rows[settle.message_id], settle.status, settle.note, report)
     for waiting in decided.waiting:
-        message = session.get_one(Message, waiting.message_id)
+        message = rows[waiting.message_id]
         if waiting.route is not None:
             _show_route(message, waiting.route)
         _wait(message, waiting.until, waiting.note)
         report.add(message.id, "paced" if waiting.paced else "deferred", waiting.note)
     for send in decided.sends:  # the row shows the route it takes
-        _show_route(session.get_one(Message, send.message_id), send.first.route)
+        _show_route(rows[send.message_id], send.first.route)
     return decided.sends
 
 

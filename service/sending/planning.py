@@ -103,6 +103,10 @@ class DispatchPlan:
     sends: list[PlannedSend] = field(default_factory=list)
     settled: list[Settle] = field(default_factory=list)
     waiting: list[Wait] = field(default_factory=list)
+    # The claimed rows as loaded, by id: the caller records the plan on them. Holding them
+    # keeps them in the session (its identity map holds clean rows only weakly), so recording
+    # costs no SELECT per row.
+    rows: dict[int, Message] = field(default_factory=dict)
 
 
 def plan(
@@ -138,7 +142,7 @@ def plan(
     asks: dict[int, int] = {}
     if any(m.kind in eligibility.ASK_KINDS for m in messages):
         asks = eligibility.asks_this_week(session, volunteer_ids, now)
-    result = DispatchPlan()
+    result = DispatchPlan(rows={m.id: m for m in messages})
     for message in messages:
         sender = senders.get(message.channel_id) if message.channel_id else None
         if sender is None:
