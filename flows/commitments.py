@@ -28,6 +28,7 @@ from flows.engine import (
     SessionState,
     State,
     Transition,
+    lookup_port,
 )
 from flows.keywords import Keyword, KeywordSpec
 from flows.kinds import Answerer, Dropper, RosterKind
@@ -74,8 +75,7 @@ class _NoCommitments:
 
 
 def _lookup(context: Context) -> CommitmentLookup:
-    lookup = context.lookup
-    return lookup if isinstance(lookup, CommitmentLookup) else _NoCommitments()
+    return lookup_port(context, CommitmentLookup, _NoCommitments())
 
 
 def parse_drop(text: str) -> bool | None:

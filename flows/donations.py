@@ -27,6 +27,7 @@ from flows.engine import (
     SessionState,
     State,
     Transition,
+    lookup_port,
 )
 from flows.keywords import Keyword, KeywordSpec
 from flows.kinds import RosterKind
@@ -94,8 +95,7 @@ class _NoNeeds:
 
 
 def _lookup(context: Context) -> DonationLookup:
-    lookup = context.lookup
-    return lookup if isinstance(lookup, DonationLookup) else _NoNeeds()
+    return lookup_port(context, DonationLookup, _NoNeeds())
 
 
 # ----- effects and results -----------------------------------------------------------------

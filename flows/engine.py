@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from flows import catalog
@@ -378,6 +378,16 @@ class Flow:
 
 def _expiry(context: Context) -> datetime:
     return context.now + SESSION_LIFETIME
+
+
+_Port = TypeVar("_Port")
+
+
+def lookup_port(context: Context, port: type, empty: _Port) -> _Port:
+    """The context's lookup as one roster kind's ``port`` (a runtime-checkable Protocol that
+    ``empty`` implements), or ``empty`` when the shell's lookup does not offer it."""
+    lookup = context.lookup
+    return cast(_Port, lookup) if isinstance(lookup, port) else empty
 
 
 def with_effects(context: Context, effects: tuple[Effect, ...]) -> Context:

@@ -33,6 +33,7 @@ from flows.engine import (
     SessionState,
     State,
     Transition,
+    lookup_port,
 )
 from flows.keywords import Keyword, KeywordSpec
 from flows.kinds import RosterKind
@@ -100,8 +101,7 @@ class _NoShifts:
 
 
 def _lookup(context: Context) -> ShiftLookup:
-    lookup = context.lookup
-    return lookup if isinstance(lookup, ShiftLookup) else _NoShifts()
+    return lookup_port(context, ShiftLookup, _NoShifts())
 
 
 # ----- effects ---------------------------------------------------------------------------
