@@ -51,6 +51,8 @@ def graphemes(text: str) -> list[str]:
 
     A CR LF pair counts as two, as in Twilio's calculator (it may be split across parts).
     """
+    if text.isascii():  # every ASCII character is a cluster of its own (CR LF counts as two)
+        return list(text)
     clusters: list[str] = []
     for cluster in _GRAPHEME.findall(text):
         if cluster == "\r\n":
@@ -77,18 +79,22 @@ def segment_info(text: str) -> SegmentInfo:
     return info
 
 
+def _gsm7_units(text: str) -> int:
+    return sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+
+
 def _pack(text: str) -> tuple[SegmentInfo, tuple[str, ...]]:
-    clusters = graphemes(text)
     if is_gsm7(text):
-        widths = [sum(2 if ch in GSM7_EXTENDED else 1 for ch in c) for c in clusters]
+        width_of, units = _gsm7_units, _gsm7_units(text)
         single, multi, encoding = GSM7_SINGLE_SEGMENT, GSM7_MULTI_SEGMENT, Encoding.GSM7
     else:
-        widths = [_utf16_units(cluster) for cluster in clusters]
+        width_of, units = _utf16_units, _utf16_units(text)
         single, multi, encoding = UCS2_SINGLE_SEGMENT, UCS2_MULTI_SEGMENT, Encoding.UCS2
-    units = sum(widths)
-    if units <= single:
+    if units <= single:  # one part: no need to find the clusters
         parts: tuple[str, ...] = (text,) if text else ()
         return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
+    clusters = graphemes(text)
+    widths = [width_of(cluster) for cluster in clusters]
     packed: list[list[str]] = [[]]
     used = 0
     for cluster, width in zip(clusters, widths, strict=True):
