@@ -251,6 +251,22 @@ class Run:
     worker_peaks: list[Peak]
     checks: Checks
     profile: str = ""
+    cpu: CpuPerText | None = None
+
+
+@dataclass
+class CpuPerText:
+    """CPU time the closed loop cost per answered text, in ms: the gunicorn workers' and the
+    PostgreSQL backends' of the bench database (user + system, from /proc). A busy machine
+    changes throughput a lot and CPU per text little, so this is the figure to compare runs
+    of two versions side by side on a shared machine."""
+
+    web_ms: float
+    database_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.web_ms + self.database_ms
 
 
 @dataclass
@@ -518,6 +534,37 @@ def children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def cpu_ticks(pids: Sequence[int]) -> dict[int, int]:
+    """utime + stime of each process that still exists, in clock ticks."""
+    ticks = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def database_backends(engine: Engine) -> list[int]:
+    """The server processes of the bench database's other connections (web and worker)."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        )
+
+
+def cpu_spent_ms(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU ms between two snapshots; a process first seen after counts from zero."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) * 1000 / hz
 
 
 def memory_kb(pid: int) -> tuple[int, int]:
@@ -813,7 +860,16 @@ def handsup_run(
                 f"warm-up failed: {warm.first_errors()}\n{web_log.read_text()[-3000:]}"
             )
         first = open_loop(port, open_texts, args.rate, threads=64)
+        web_pids, db_pids = children(web.pid), database_backends(engine)
+        web_before, db_before = cpu_ticks(web_pids), cpu_ticks(db_pids)
         second = closed_loop(port, closed_texts, args.clients, args.closed_duration, True)
+        web_after = cpu_ticks(children(web.pid))
+        db_after = cpu_ticks(database_backends(engine))
+        answered = max(1, second.completed)
+        cpu = CpuPerText(
+            cpu_spent_ms(web_before, web_after) / answered,
+            cpu_spent_ms(db_before, db_after) / answered,
+        )
         wait_for_outbox(factory, community_id)
         sampler.stop()
         if worker.poll() is not None:
@@ -834,6 +890,7 @@ def handsup_run(
         sorted(sampler.jobs.values(), key=lambda p: p.label),
         checks,
         profile,
+        cpu,
     )
 
 
@@ -921,6 +978,11 @@ def report_run(run: Run, bare: Phase, args: argparse.Namespace, floor: Phase | N
         f"target:      closed loop >= {RATIO_TARGET:.0%} of bare: {verdict(closed_ok)} "
         f"({run.closed_loop.rate:.1f}/s vs {bare.rate:.1f}/s = {ratio:.1%})"
     )
+    if run.cpu is not None:
+        print(
+            f"cpu:         closed loop per text {run.cpu.total_ms:.2f} ms (web workers "
+            f"{run.cpu.web_ms:.2f} ms, PostgreSQL {run.cpu.database_ms:.2f} ms)"
+        )
     if floor is not None:
         print(
             f"ratio:       closed loop / floor {run.closed_loop.rate / floor.rate:.1%} "

@@ -49,7 +49,8 @@ BOUNDS = {
     "consent": 14,  # 11 / 10: YES to the consent question: active, consent record
     "shifts": 13,  # 10 / 9: SHIFTS: the numbered menu of open shifts
     "menu": 20,  # 16 / 15: "1" after SHIFTS: claim the place, plan its reminders
-    "callout_yes": 27,  # 23 / 22: YES to an open call-out: fill, claim, plan reminders
+    "callout_yes": 24,  # 21 / 20: YES to an open call-out: fill, claim, plan reminders
+    "callout_again": 11,  # 9 / 8: the same YES again (most of a call-out storm): "already"
     "unknown": 11,  # 8 / 7: a text no flow understands (flagged for a coordinator)
     "stop": 12,  # 9 / 8: STOP: opt out, one confirmation
 }
@@ -166,6 +167,7 @@ def run_texts(sms: SmsHelper, recorder: Recorder, to: str = COMMUNITY_NUMBER) ->
         ("shifts", member_phone(1), "SHIFTS"),
         ("menu", member_phone(1), "1"),
         ("callout_yes", member_phone(0), "YES"),
+        ("callout_again", member_phone(0), "YES"),
         ("unknown", member_phone(2), "banana bread"),
         ("stop", member_phone(3), "STOP"),
     ]
@@ -189,6 +191,7 @@ def check_replies(requests: list[Request]) -> None:
     assert "Sandbags" in " ".join(by_key["shifts"])
     assert "Evacuation" in " ".join(by_key["menu"])  # the first in the menu: soonest
     assert "Evacuation" in " ".join(by_key["callout_yes"])
+    assert "already" in " ".join(by_key["callout_again"])
     assert by_key["stop"]
 
 

@@ -451,3 +451,27 @@ def test_a_yes_told_full_is_not_left_on_the_waitlist(db: Session, place: Communi
 
     assert result.outcome == "full"
     assert db.scalars(select(Assignment).where(Assignment.volunteer_id == asked.id)).all() == []
+
+
+def test_a_repeated_yes_keeps_the_moment_of_the_first_answer(
+    db: Session, place: Community, sms: SmsHelper
+) -> None:
+    now = datetime.now(UTC)
+    person = volunteer(db, place, 1)
+    shift = urgent_shift(db, place, now, capacity=2)
+    callout = callouts.start_callout(db, shift, place, 1, "", now)
+    db.commit()
+
+    def the_ask() -> CallOutAsk:
+        db.expire_all()
+        return db.scalars(select(CallOutAsk).where(CallOutAsk.callout_id == callout.id)).one()
+
+    assert sms.send(person.phone, "YES")[0].startswith("You are in! Evacuation, ")
+    first = the_ask()
+    assert first.answer == "yes" and first.answered_at is not None
+    answered_at = first.answered_at
+
+    assert sms.send(person.phone, "YES")[0].startswith("You are already on Evacuation, ")
+    again = the_ask()
+    assert (again.answer, again.answered_at) == ("yes", answered_at)
+    assert db.get_one(CallOut, callout.id).filled == 1
