@@ -252,7 +252,12 @@ def test_process_mode_reports_what_the_sdk_sent() -> None:
         finally:
             close(http_client)
 
-    assert stats == {"messages": 3, "requests": 4, "by_to": {ANA: 2, f"whatsapp:{BEN}": 1}}
+    assert stats == {
+        "messages": 3,
+        "requests": 4,
+        "by_to": {ANA: 2, f"whatsapp:{BEN}": 1},
+        "max_in_flight": 1,
+    }
     assert [(m["to"], m["from"], m["body"]) for m in messages[:2]] == [
         (ANA, SENDER, "one"),
         (ANA, SENDER, "two"),
@@ -268,6 +273,6 @@ def test_process_mode_reports_what_the_sdk_sent() -> None:
     }
     assert str(messages[2]["sid"]).startswith("SM")
     assert elapsed >= 0.05
-    assert after_reset == {"messages": 0, "requests": 0, "by_to": {}}
+    assert after_reset == {"messages": 0, "requests": 0, "by_to": {}, "max_in_flight": 0}
     with pytest.raises(urllib.error.URLError):  # the process is gone once the block exits
         urllib.request.urlopen(f"{fake.url}/_fake/stats", timeout=2)

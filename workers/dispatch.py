@@ -16,6 +16,7 @@ again, so a killed worker neither loses nor doubles a message.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import zlib
@@ -41,7 +42,7 @@ from service.sending.gate import Suppress, sender_for
 from service.sending.planning import Attempt, PlannedSend, WireRoute
 from service.sending.queue import NO_CHANNEL
 from service.volunteers.phones import mask
-from workers.runtime import SEND_THREADS, Runtime, runtime
+from workers.runtime import MIN_SEND_LANES, SEND_THREADS, Runtime, runtime
 from workers.senders import (
     AmbiguousSendError,
     PermanentSendError,
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=20)  # a claimed row whose worker died is recovered after this
 RENEW_EVERY = 5.0  # seconds between lease renewals during a long batch
-SEND_LANES = SEND_THREADS  # concurrent sends per batch (see workers.runtime)
+LANE_HEADROOM = 1.25  # lanes beyond rate x latency, so jitter does not slow a sender down
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = 15.0  # seconds before the first retry; doubled each time, with jitter
 BACKOFF_CAP = 15 * 60.0
@@ -202,12 +203,27 @@ def request_for(attempt: Attempt) -> SendRequest:
     )
 
 
+def lanes_for(jobs: Sequence[PlannedSend], latency: float) -> int:
+    """How many sends of this batch to keep in flight: for each sender, what its rate times
+    Twilio's latency keeps busy (a short code at 100/s and 200 ms: 25 with the headroom), never
+    more than its sends in the batch; at least ``MIN_SEND_LANES``, at most ``SEND_THREADS``.
+    The rate itself is kept by the dispatcher's token buckets: lanes only make sure the
+    worker is not what holds a sender below it."""
+    per_sender = Counter(job.first.route.sender.bucket for job in jobs)
+    wanted = sum(
+        min(count, math.ceil(bucket.rate.per_second * latency * LANE_HEADROOM))
+        for bucket, count in per_sender.items()
+    )
+    return max(MIN_SEND_LANES, min(SEND_THREADS, wanted))
+
+
 def _send_all(rt: Runtime, jobs: list[PlannedSend]) -> list[SendOutcome]:
-    """Send a batch in up to ``SEND_LANES`` concurrent lanes; one recipient's texts share a
-    lane, so they keep their order. Leases are renewed while the batch runs."""
+    """Send a batch in ``lanes_for`` concurrent lanes; one recipient's texts share a lane, so
+    they keep their order. Leases are renewed while the batch runs."""
+    count = lanes_for(jobs, rt.latency)
     lanes: dict[int, list[PlannedSend]] = defaultdict(list)
     for job in jobs:
-        lanes[zlib.crc32(job.first.route.to_address.encode()) % max(1, SEND_LANES)].append(job)
+        lanes[zlib.crc32(job.first.route.to_address.encode()) % count].append(job)
     if len(lanes) <= 1:
         return _send_lane(rt, jobs, renew=[j.message_id for j in jobs])
     futures = [rt.send_pool.submit(_send_lane, rt, lane) for lane in lanes.values()]
@@ -264,6 +280,7 @@ def _send_one(rt: Runtime, job: PlannedSend) -> SendOutcome:
 def _try(rt: Runtime, message_id: int, attempt: Attempt) -> SendOutcome:
     sender = rt.senders.for_kind(attempt.route.sender.kind)
     request = request_for(attempt)
+    started = time.monotonic()
     try:
         result = sender.send(request)
     except AmbiguousSendError as exc:
@@ -273,6 +290,7 @@ def _try(rt: Runtime, message_id: int, attempt: Attempt) -> SendOutcome:
     except PermanentSendError as exc:
         log.warning("send %s to %s failed: %s", message_id, mask(request.to), exc)
         return SendOutcome(message_id, SendOutcomeKind.FAILED, "", attempt.route, error=exc)
+    rt.observe_latency(time.monotonic() - started)  # accepted sends only: errors can be quick
     return SendOutcome(message_id, SendOutcomeKind.SENT, attempt.note, attempt.route, result)
 
 

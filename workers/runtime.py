@@ -23,7 +23,12 @@ from workers.senders import SenderRegistry
 
 # Concurrent sends per batch: Twilio takes 100-300 ms to answer, so one at a time would hold a
 # worker to a few messages a second, below what a short code or a WhatsApp sender may send.
-SEND_THREADS = 4
+# A batch uses as many lanes as its senders' rates times Twilio's latency need
+# (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``.
+SEND_THREADS = 32
+MIN_SEND_LANES = 4
+ASSUMED_LATENCY = 0.25  # seconds per send before one has been measured
+LATENCY_WEIGHT = 0.1  # how much each measured send moves the running estimate
 
 
 @dataclass
@@ -31,8 +36,15 @@ class Runtime:
     settings: Settings
     senders: SenderRegistry = field(init=False)
 
+    latency: float = field(init=False, default=ASSUMED_LATENCY)
+
     def __post_init__(self) -> None:
         self.senders = SenderRegistry(self.settings)
+
+    def observe_latency(self, seconds: float) -> None:
+        """Fold one send's duration into the running estimate (an exponential average; a
+        lost update between two send threads only drops one sample)."""
+        self.latency += LATENCY_WEIGHT * (seconds - self.latency)
 
     @cached_property
     def engine(self) -> Engine:

@@ -4,8 +4,9 @@
 template sends) as a ``SentMessage``, serves the list (filtered by To/From/DateSent and paged
 like Twilio, most recent first) and fetch endpoints, and lets tests program failures
 (``fail_next`` for the next POSTs, ``fail_for`` for one recipient), close a recipient's WhatsApp
-24-hour window (free-form sends then fail with 63016) and add API ``latency``. It is a small
-HTTP/1.1 keep-alive server built on ``http.server`` (werkzeug's development server closes every
+24-hour window (free-form sends then fail with 63016) and add API ``latency`` (and ``jitter``;
+``max_in_flight`` in the stats says how many sends were open at once). It is a small HTTP/1.1
+keep-alive server built on ``http.server`` (werkzeug's development server closes every
 connection), with control endpoints under ``/_fake/`` (stats, messages, reset, latency) on
 loopback. ``python -m tests.fakes.twilio_server --account-sid AC... --auth-token TOKEN`` runs it
 as its own process for benchmarks and multi-process tests; ``FakeTwilioProcess`` starts one and
@@ -19,6 +20,7 @@ import base64
 import contextlib
 import json
 import os
+import random
 import re
 import secrets
 import select
@@ -104,7 +106,13 @@ class _Reply:
 
 class FakeTwilio:
     def __init__(
-        self, account_sid: str, auth_token: str, *, port: int = 0, latency: float = 0.0
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        port: int = 0,
+        latency: float = 0.0,
+        jitter: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -112,6 +120,10 @@ class FakeTwilio:
         self.requests = 0
         self.latency: float = latency  # seconds each POST waits before answering
         self._initial_latency = latency
+        self.jitter: float = jitter  # each POST waits latency +/- up to this much (uniform)
+        self._initial_jitter = jitter
+        self.in_flight = 0  # message POSTs being answered now
+        self.max_in_flight = 0  # the most at once since the last reset
         self._failures: list[Failure] = []
         self._number_failures: dict[str, list[_ArmedFailure]] = {}
         self._closed_windows: set[str] = set()
@@ -153,6 +165,8 @@ class FakeTwilio:
             self._closed_windows.clear()
             self.requests = 0
             self.latency = self._initial_latency
+            self.jitter = self._initial_jitter
+            self.max_in_flight = 0
 
     # -- programming behaviour -----------------------------------------------------------------
 
@@ -204,7 +218,12 @@ class FakeTwilio:
             by_to: dict[str, int] = {}
             for message in self.messages:
                 by_to[message.to] = by_to.get(message.to, 0) + 1
-            return {"messages": len(self.messages), "requests": self.requests, "by_to": by_to}
+            return {
+                "messages": len(self.messages),
+                "requests": self.requests,
+                "by_to": by_to,
+                "max_in_flight": self.max_in_flight,
+            }
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -238,10 +257,19 @@ class FakeTwilio:
             return self._fetch(match["sid"], path)
         if method == "GET":
             return self._list(query)
-        reply = self._create({k: v[0] for k, v in parse_qs(body.decode()).items()})
-        latency = self.latency
-        if latency > 0:
-            time.sleep(latency)  # never under the lock: other requests keep flowing
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            reply = self._create({k: v[0] for k, v in parse_qs(body.decode()).items()})
+            latency = self.latency
+            if self.jitter > 0:
+                latency = max(0.0, latency + random.uniform(-self.jitter, self.jitter))
+            if latency > 0:
+                time.sleep(latency)  # never under the lock: other requests keep flowing
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         return reply
 
     def _create(self, params: dict[str, str]) -> _Reply:
@@ -406,10 +434,14 @@ class FakeTwilio:
                 seconds = float(form["seconds"])
             except (KeyError, ValueError):
                 return _error(400, 20001, "Form field 'seconds' must be a number")
-            if not seconds >= 0:  # also rejects NaN
-                return _error(400, 20001, "Form field 'seconds' must be >= 0")
-            self.latency = seconds
-            return _json(200, {"latency": seconds})
+            try:
+                jitter = float(form.get("jitter", "0"))
+            except ValueError:
+                return _error(400, 20001, "Form field 'jitter' must be a number")
+            if not (seconds >= 0 and jitter >= 0):  # also rejects NaN
+                return _error(400, 20001, "Form fields 'seconds' and 'jitter' must be >= 0")
+            self.latency, self.jitter = seconds, jitter
+            return _json(200, {"latency": seconds, "jitter": jitter})
         return _error(404, 20404, "The requested resource was not found")
 
 
@@ -545,12 +577,14 @@ class FakeTwilioProcess:
         *,
         port: int = 0,
         latency: float = 0.0,
+        jitter: float = 0.0,
         startup_timeout: float = 15.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.port = port
         self.latency = latency
+        self.jitter = jitter
         self.startup_timeout = startup_timeout
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -580,6 +614,8 @@ class FakeTwilioProcess:
             str(self.port),
             "--latency",
             str(self.latency),
+            "--jitter",
+            str(self.jitter),
         ]
         self._process = subprocess.Popen(
             command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
@@ -616,8 +652,8 @@ class FakeTwilioProcess:
     def reset(self) -> None:
         self._call("POST", "reset", {})
 
-    def set_latency(self, seconds: float) -> None:
-        self._call("POST", "latency", {"seconds": str(seconds)})
+    def set_latency(self, seconds: float, jitter: float = 0.0) -> None:
+        self._call("POST", "latency", {"seconds": str(seconds), "jitter": str(jitter)})
 
     def _call(self, method: str, name: str, form: dict[str, str] | None = None) -> Any:
         if not self.url:
@@ -658,8 +694,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per POST")
+    parser.add_argument(
+        "--jitter", type=float, default=0.0, help="each POST's latency +/- up to this (uniform)"
+    )
     args = parser.parse_args(argv)
-    fake = FakeTwilio(args.account_sid, args.auth_token, port=args.port, latency=args.latency)
+    fake = FakeTwilio(
+        args.account_sid, args.auth_token, port=args.port, latency=args.latency, jitter=args.jitter
+    )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -808,7 +808,7 @@ def test_a_long_batch_keeps_the_lease_of_rows_it_already_sent_until_it_records_t
     first = queue(session_factory, person(session_factory, community), "notice", "one")
     second = queue(session_factory, person(session_factory, community, BEN), "notice", "two")
     monkeypatch.setattr(dispatch, "RENEW_EVERY", 0.0)
-    monkeypatch.setattr(dispatch, "SEND_LANES", 1)  # the two sends one after the other
+    monkeypatch.setattr(dispatch, "lanes_for", lambda jobs, latency: 1)  # one after the other
     twilio = worker.senders.for_kind(ChannelKind.SMS)
     real_send = twilio.send
     leases: list[datetime | None] = []
