@@ -25,7 +25,7 @@ from workers.senders import SenderRegistry
 # worker to a few messages a second, below what a short code or a WhatsApp sender may send.
 # A batch uses as many lanes as its senders' rates times Twilio's latency need
 # (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``.
-SEND_THREADS = 32
+SEND_THREADS = 48
 MIN_SEND_LANES = 4
 ASSUMED_LATENCY = 0.25  # seconds per send before one has been measured
 LATENCY_WEIGHT = 0.1  # how much each measured send moves the running estimate

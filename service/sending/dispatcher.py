@@ -29,12 +29,13 @@ from service import clock
 from service.db import take_sqlite_write_lock, unit_of_work
 from service.models import Channel, Community, Direction, Message, MessageStatus, Priority
 from service.sending.gate import Sender, sender_for
-from service.sending.pacing import TokenBuckets
+from service.sending.pacing import Rate, TokenBuckets
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH_JOB = "workers.dispatch.send_batch"
 BATCH_SIZE = 100
+REFILL_SHARE = 0.75  # of a batch, see refill_wait
 SCAN_LIMIT = 5000  # rows considered per run; the next run takes the rest
 # A row handed to a job that has not claimed it by then is handed over again (the job was
 # lost with a Redis flush, or its worker died between dequeue and claim). Claims are atomic,
@@ -103,13 +104,23 @@ def _pace(
         grant = buckets.take_from(sender.bucket, count)
         granted[channel_id] = grant.granted
         if grant.granted < count:
-            retry_after = min(retry_after or grant.retry_after, grant.retry_after)
+            wait = max(grant.retry_after, refill_wait(sender.bucket.rate, count - grant.granted))
+            retry_after = wait if retry_after is None else min(retry_after, wait)
     chosen: list[tuple[int, int]] = []
     for message_id, channel_id, priority in rows:
         if granted[channel_id] > 0:
             granted[channel_id] -= 1
             chosen.append((message_id, priority))
     return chosen, len(rows) - len(chosen), retry_after
+
+
+def refill_wait(rate: Rate, waiting: int) -> float:
+    """How long the pump lets a held-back sender's bucket refill before the next hand-over:
+    until it holds ``REFILL_SHARE`` of a batch (or of what waits, or of its burst). A send job
+    takes at least one Twilio round trip whatever its size, so handing over the few tokens a
+    tenth of a second brings would hold a fast sender far below its rate; waiting for the
+    bucket to fill completely could lose tokens to its cap when the pump is late."""
+    return REFILL_SHARE * min(BATCH_SIZE, waiting, rate.burst) / rate.per_second
 
 
 def senders_of(session: Session, channel_ids: set[int]) -> dict[int | None, Sender]:

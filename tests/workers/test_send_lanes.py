@@ -1,10 +1,13 @@
-"""How many sends a batch keeps in flight: enough for its sender's rate at Twilio's latency.
+"""Sending at a fast sender's rate: how many sends a batch keeps in flight (enough for its
+sender's rate at Twilio's latency), and how big the batches the pump hands over are.
 
 Twilio takes 100-300 ms to accept a message. With a fixed four lanes a worker sends about
 20/s, a fifth of what a short code may. ``workers.dispatch.lanes_for`` sizes a batch's lanes
 from each sender's rate and the latency the worker has measured; the token buckets still keep
-the rate. These tests post real batches through the SDK to the fake Twilio server and read how
-many requests it had open at once.
+the rate. A send job costs at least one round trip, so the pump lets a held-back sender's
+bucket refill to most of a batch (``dispatcher.refill_wait``) instead of handing over the few
+tokens each tenth of a second brings. The lane tests post real batches through the SDK to the
+fake Twilio server and read how many requests it had open at once.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from redis import Redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import unit_of_work
 from service.models import Channel, ChannelKind, Community, Message, MessageStatus
+from service.sending import dispatcher
 from service.sending.gate import sender_for
+from service.sending.pacing import Rate, TokenBuckets
 from service.sending.planning import Attempt, PlannedSend, WireRoute
 from tests.fakes.twilio_server import FakeTwilio
 from tests.workers.test_outbound_engine import person, queue
@@ -53,13 +59,13 @@ def test_a_short_code_batch_keeps_its_rate_times_the_latency_in_flight(
     sms_channel_rate(session_factory, community, SHORT_CODE_RATE)
     ids = batch_of(session_factory, community, 60)
     fake_twilio.latency = 0.5
-    worker.latency = 0.2  # as measured: 100/s x 0.2 s x 1.25 headroom = 25 lanes
+    worker.latency = 0.2  # as measured: 100/s x 0.2 s x 2 headroom = 40 lanes
 
     assert dispatch.send_batch(ids) == "sent 60"
 
     # four fixed lanes never had more than 4 open; the threads may start late on a busy
     # machine, but each request stays open half a second
-    assert fake_twilio.stats()["max_in_flight"] >= 20
+    assert fake_twilio.stats()["max_in_flight"] >= 30
     assert sorted(m.to for m in fake_twilio.messages) == sorted(
         db.scalars(select(Message.to_address).where(Message.id.in_(ids)))
     )
@@ -102,8 +108,8 @@ def test_the_worker_learns_twilios_latency_from_its_sends(
 @pytest.mark.parametrize(
     ("rate", "latency", "jobs", "lanes"),
     [
-        (100.0, 0.2, 100, 25),  # a short code at Twilio's typical latency
-        (80.0, 0.25, 100, 25),  # a high-tier WhatsApp sender
+        (100.0, 0.2, 100, 40),  # a short code at Twilio's typical latency
+        (80.0, 0.25, 100, 40),  # a high-tier WhatsApp sender
         (100.0, 1.0, 100, runtime.SEND_THREADS),  # a slow Twilio: capped by the threads
         (100.0, 0.2, 10, runtime.MIN_SEND_LANES + 6),  # no more lanes than sends
         (1.0, 0.2, 100, runtime.MIN_SEND_LANES),  # a long code: the floor
@@ -130,3 +136,34 @@ def test_lanes_follow_rate_and_latency(
         for n in range(jobs)
     ]
     assert dispatch.lanes_for(planned, latency) == lanes
+
+
+@pytest.mark.parametrize(
+    ("per_second", "burst", "waiting", "seconds"),
+    [
+        (100.0, 100, 500, 0.75),  # a short code: three quarters of a batch, not 1/100 s
+        (80.0, 80, 500, 0.75),  # WhatsApp at high tier: three quarters of its burst
+        (100.0, 100, 20, 0.15),  # only 20 wait: no need to wait for more
+        (1.0, 1, 5, 0.75),  # a long code: the next token is what counts (about 1 s)
+    ],
+)
+def test_a_held_back_fast_sender_is_handed_over_in_batches(
+    per_second: float, burst: int, waiting: int, seconds: float
+) -> None:
+    assert dispatcher.refill_wait(Rate(per_second, burst), waiting) == pytest.approx(seconds)
+
+
+def test_the_pump_waits_for_a_batch_of_a_short_codes_tokens(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    redis: Redis,
+) -> None:
+    sms_channel_rate(session_factory, community, SHORT_CODE_RATE)
+    batch_of(session_factory, community, 130)
+    buckets = TokenBuckets(redis, enabled=True)
+
+    first = dispatcher.dispatch_due(session_factory, redis, buckets)
+
+    assert (first.enqueued, first.held_back) == (100, 30)  # the burst: one second's worth
+    # the 30 left go once the bucket holds three quarters of them, not token by token
+    assert first.retry_after == pytest.approx(0.75 * 30 / SHORT_CODE_RATE, abs=0.011)
