@@ -13,17 +13,27 @@ Measured (against the fake Twilio REST server in its own process, pacing off):
    recipients/s and the ratio to the baseline (target: >= 80%), checking the database (N rows
    queued, sent or delivered) and that every recipient got exactly one message.
 
+**Paced** (``--sender short-code|whatsapp|long-code``): the same broadcast with pacing on, the
+community's sender at its carrier rate (``--rate``; a short code's 100/s, a high-tier WhatsApp
+sender's 80/s, a US long code's 1/s by default) and the fake Twilio answering each send after
+``--latency`` s (+/- ``--jitter``, default a quarter of it), as Twilio's 100-300 ms. There
+is no bare-loop baseline: the sender's rate is the ceiling. Targets: a short code sends N in at
+most 1.05 x the carrier minimum (N - burst) / rate (10,000 in 105 s); any other sender reaches
+at least 95% of its rate; 0 duplicates, 0 missing.
+
 ``--profile`` then sends a second broadcast in this process with
 ``workers.worker.run_worker(settings, burst=True)`` under cProfile and prints where the time
 went. Run: ``.venv/bin/python -m bench.broadcast [--recipients 10000] [--database-url URL]
-[--redis-url URL] [--check] [--profile]``. Prints PASS/FAIL per target; exits non-zero only
-with ``--check`` when a target or a correctness check fails.
+[--redis-url URL] [--sender short-code --latency 0.2 [--rate 100]] [--check] [--profile]``.
+Prints PASS/FAIL per target; exits non-zero only with ``--check`` when a target or a
+correctness check fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import math
 import os
 import pstats
 import signal
@@ -49,9 +59,10 @@ from service import migrate
 from service.communities.registry import create_community
 from service.config import Environment, Settings, normalize_database_url
 from service.db import make_engine, make_session_factory, unit_of_work
-from service.models import Community, Message, MessageStatus, Volunteer
+from service.models import Channel, ChannelKind, Community, Message, MessageStatus, Volunteer
 from service.redis_conn import EmbeddedRedis, connect
 from service.sending.broadcasts import queue_broadcast, render
+from service.sending.pacing import Rate
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_server import FakeTwilioProcess
 from workers import runtime as worker_runtime
@@ -69,7 +80,12 @@ ENQUEUE_TARGET_SECONDS = 2.0  # for 10,000 recipients (scaled linearly for other
 ENQUEUE_TARGET_RECIPIENTS = 10_000
 DISPATCH_TARGET_RATIO = 0.80
 BASELINE_MAX = 3_000  # bare-loop sends when N is larger (keeps the run short)
-DISPATCH_TIMEOUT = 300.0  # seconds
+DISPATCH_TIMEOUT = 300.0  # seconds (paced: twice the carrier minimum, if longer)
+SENDER_RATES = {"short-code": 100.0, "whatsapp": 80.0, "long-code": 1.0}
+SHORT_CODE = "12345"
+WHATSAPP_NUMBER = "+12025550199"
+PACED_SHORT_CODE_SLACK = 1.05  # of the carrier minimum
+PACED_RATE_TARGET = 0.95  # of the sender's rate
 WORKER_START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
 SENT_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED)
@@ -195,7 +211,11 @@ def redis_server(args: argparse.Namespace, tmpdir: Path) -> Iterator[tuple[str, 
         server.close()
 
 
-def create_bench_community(factory: sessionmaker[Session]) -> int:
+def create_bench_community(
+    factory: sessionmaker[Session], sender: str | None = None, rate: float | None = None
+) -> int:
+    """The bench community; ``sender`` (paced mode) makes its SMS channel a short code or adds
+    a WhatsApp channel, at ``rate`` messages/s."""
     with unit_of_work(factory) as session:
         community = create_community(
             session,
@@ -204,9 +224,19 @@ def create_bench_community(factory: sessionmaker[Session]) -> int:
             number=COMMUNITY_NUMBER,
             country="US",
             timezone="America/New_York",
+            whatsapp_number=WHATSAPP_NUMBER if sender == "whatsapp" else None,
             help_contact="+12025550142",
         )
         community.quiet_start_minute = community.quiet_end_minute = 0  # never quiet hours
+        session.flush()
+        if sender is not None:
+            kind = ChannelKind.WHATSAPP if sender == "whatsapp" else ChannelKind.SMS
+            channel = session.scalars(
+                select(Channel).where(Channel.community_id == community.id, Channel.kind == kind)
+            ).one()
+            if sender == "short-code":
+                channel.address = SHORT_CODE
+            channel.rate_per_second = rate
         return community.id
 
 
@@ -216,8 +246,19 @@ def phone_numbers(count: int) -> list[str]:
     return [f"+1{AREA_CODES[i // 10_000]}555{i % 10_000:04d}" for i in range(count)]
 
 
-def insert_volunteers(factory: sessionmaker[Session], community_id: int, phones: list[str]) -> None:
+def insert_volunteers(
+    factory: sessionmaker[Session], community_id: int, phones: list[str], whatsapp: bool = False
+) -> None:
+    """Active, consented volunteers; ``whatsapp``: on WhatsApp, their 24-hour window open."""
     now = datetime.now(UTC)
+    channel_id = None
+    if whatsapp:
+        with factory() as session:
+            channel_id = session.scalar(
+                select(Channel.id).where(
+                    Channel.community_id == community_id, Channel.kind == ChannelKind.WHATSAPP
+                )
+            )
     rows = [
         {
             "community_id": community_id,
@@ -228,6 +269,8 @@ def insert_volunteers(factory: sessionmaker[Session], community_id: int, phones:
             "consent_at": now,
             "consent_source": "bench",
             "sms_consent_at": now,
+            "preferred_channel_id": channel_id,
+            "whatsapp_inbound_at": now if whatsapp else None,
         }
         for index, phone in enumerate(phones)
     ]
@@ -302,7 +345,9 @@ def measure_sender_loop(
     return Baseline(len(phones), seconds)
 
 
-def worker_env(database_url: str, redis_url: str, fake_url: str, tmpdir: Path) -> dict[str, str]:
+def worker_env(
+    database_url: str, redis_url: str, fake_url: str, tmpdir: Path, pacing: bool = False
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "HANDSUP_"))}
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -314,7 +359,7 @@ def worker_env(database_url: str, redis_url: str, fake_url: str, tmpdir: Path) -
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_API_BASE_URL=fake_url,
         PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-        HANDSUP_PACING="off",
+        HANDSUP_PACING="on" if pacing else "off",
         HANDSUP_INSTANCE_PATH=str(tmpdir / "instance"),
     )
     return env
@@ -365,7 +410,7 @@ def wait_until_idle(redis: Redis, process: subprocess.Popen[bytes], log_path: Pa
 
 
 def wait_for_messages(
-    fake: FakeTwilioProcess, expected: int, interval: float
+    fake: FakeTwilioProcess, expected: int, interval: float, timeout: float = DISPATCH_TIMEOUT
 ) -> tuple[float, float | None, dict[str, Any], bool]:
     """Poll the fake until it holds ``expected`` messages: (seconds, first message after,
     last stats, timed out)."""
@@ -378,7 +423,7 @@ def wait_for_messages(
             first = elapsed
         if stats["messages"] >= expected:
             return elapsed, first, stats, False
-        if elapsed > DISPATCH_TIMEOUT:
+        if elapsed > timeout:
             return elapsed, first, stats, True
         time.sleep(interval)
 
@@ -398,12 +443,15 @@ def measure_dispatch(
     env: dict[str, str],
     tmpdir: Path,
     interval: float,
+    timeout: float = DISPATCH_TIMEOUT,
 ) -> tuple[Enqueue, Dispatch]:
     log_path = tmpdir / "worker.log"
     with worker_process(env, log_path) as process:
         wait_until_idle(redis, process, log_path)
         enqueue = measure_enqueue(factory, community_id)
-        seconds, first, stats, timed_out = wait_for_messages(fake, enqueue.recipients, interval)
+        seconds, first, stats, timed_out = wait_for_messages(
+            fake, enqueue.recipients, interval, timeout
+        )
         time.sleep(0.5)  # a duplicate sent after the last expected message would show now
         stats = fake.stats()
     by_to: dict[str, int] = stats["by_to"]
@@ -562,13 +610,111 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="then send a second broadcast in-process (burst worker) under cProfile",
     )
+    parser.add_argument(
+        "--sender",
+        choices=sorted(SENDER_RATES),
+        help="paced mode: send from this kind of sender at its carrier rate",
+    )
+    parser.add_argument("--rate", type=float, help="paced mode: messages/s of the sender")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds the fake Twilio takes per send"
+    )
+    parser.add_argument(
+        "--jitter", type=float, help="+/- seconds on each send's latency (default: latency / 4)"
+    )
     args = parser.parse_args(argv)
     if args.recipients < 1:
         parser.error("--recipients must be at least 1")
+    if args.rate is not None and (args.sender is None or not args.rate > 0):
+        parser.error("--rate needs --sender and must be positive")
+    if not args.latency >= 0 or (args.jitter is not None and not 0 <= args.jitter <= args.latency):
+        parser.error("--latency must be >= 0 and --jitter between 0 and --latency")
+    if args.jitter is None:
+        args.jitter = args.latency / 4
     return args
 
 
+def run_paced(args: argparse.Namespace, tmpdir: Path) -> bool:
+    """A broadcast from a paced sender at its carrier rate, with Twilio's latency."""
+    n = args.recipients
+    rate = args.rate or SENDER_RATES[args.sender]
+    database_url = database_url_from(args, tmpdir)
+    prepare_database(database_url)
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    phones = phone_numbers(n)
+    burst = Rate(rate, max(1, math.ceil(rate))).burst  # as service.sending.pacing builds it
+    minimum = max(0, n - burst) / rate
+    with redis_server(args, tmpdir) as (redis_url, redis_kind):
+        redis = connect(redis_url)
+        redis.flushdb()
+        with FakeTwilioProcess(
+            ACCOUNT_SID, AUTH_TOKEN, latency=args.latency, jitter=args.jitter
+        ) as fake:
+            community_id = create_bench_community(factory, args.sender, rate)
+            insert_volunteers(factory, community_id, phones, whatsapp=args.sender == "whatsapp")
+            setup_line = environment_line(database_url, engine, redis, redis_kind, n)
+            env = worker_env(database_url, redis_url, fake.url, tmpdir, pacing=True)
+            enqueue, dispatch = measure_dispatch(
+                fake,
+                factory,
+                community_id,
+                phones,
+                redis,
+                env,
+                tmpdir,
+                args.poll_interval,
+                max(DISPATCH_TIMEOUT, 2 * minimum),
+            )
+            in_flight = fake.stats()["max_in_flight"]
+        redis.close()
+    engine.dispose()
+    print(setup_line)
+    print(
+        f"paced:    {args.sender} at {rate:g}/s (burst {burst}), Twilio latency "
+        f"{args.latency * 1000:.0f} +/- {args.jitter * 1000:.0f} ms, pacing on, 1 worker process"
+    )
+    print(
+        f"enqueue:  {enqueue.recipients} recipients in {enqueue.seconds:.3f} s "
+        f"= {enqueue.rate:,.0f} recipients/s"
+    )
+    print(
+        f"dispatch: {dispatch.received} of {dispatch.recipients} in {dispatch.seconds:.3f} s = "
+        f"{dispatch.rate:,.1f}/s = {dispatch.rate / rate:.1%} of the sender's rate; carrier "
+        f"minimum {minimum:.1f} s; at most {in_flight} sends open at once"
+    )
+    correct = (
+        dispatch.duplicates == 0
+        and dispatch.missing == 0
+        and dispatch.rows_sent == n
+        and dispatch.received == n
+        and not dispatch.timed_out
+    )
+    print(
+        f"checks:   duplicates {dispatch.duplicates}, missing {dispatch.missing}, "
+        f"rows queued/sent/delivered {dispatch.rows_sent} of {n}"
+        f"{', TIMED OUT' if dispatch.timed_out else ''} -> {verdict(correct)}"
+    )
+    if args.sender == "short-code":
+        limit = PACED_SHORT_CODE_SLACK * minimum
+        ok = dispatch.seconds <= limit
+        print(
+            f"target:   {n} from a short code in <= {limit:.1f} s "
+            f"({PACED_SHORT_CODE_SLACK:.2f} x the carrier minimum): {verdict(ok)} "
+            f"({dispatch.seconds:.1f} s)"
+        )
+    else:
+        ok = dispatch.rate >= PACED_RATE_TARGET * rate
+        print(
+            f"target:   >= {PACED_RATE_TARGET:.0%} of {rate:g}/s: {verdict(ok)} "
+            f"({dispatch.rate / rate:.1%})"
+        )
+    return ok and correct
+
+
 def run(args: argparse.Namespace, tmpdir: Path) -> bool:
+    if args.sender is not None:
+        return run_paced(args, tmpdir)
     n = args.recipients
     database_url = database_url_from(args, tmpdir)
     prepare_database(database_url)

@@ -237,7 +237,7 @@ def test_postgres_restart_mid_load_answers_503_then_stores_every_retry_once(
             env = process_env(settings, port)
             env["WEB_CONCURRENCY"] = "2"  # gunicorn's worker count, as a PaaS sets it
             web = Proc(["bash", "-c", f"exec {procfile()['web']}"], env, tmp_path / "web.log")
-            wait_until(lambda: readyz(port)[0] == 200, 60, "the web process to be ready")
+            wait_until(lambda: readyz(port)[0] == 200, 180, "the web process to be ready")
             run_outage_scenario(pg, port, phones, factory, web)
         finally:
             if web is not None:
@@ -288,7 +288,7 @@ def run_outage_scenario(
             time.sleep(0.3)
         during = len(sent) - before
         pg.start()
-        wait_until(lambda: readyz(port)[0] == 200, 30, "/readyz to recover")
+        wait_until(lambda: readyz(port)[0] == 200, 120, "/readyz to recover")
         ready_at = time.monotonic()
         time.sleep(AFTER)
     finally:

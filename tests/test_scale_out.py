@@ -228,7 +228,7 @@ def test_two_web_processes_three_workers_lose_double_and_overfill_nothing(
                     web_ready(port) for port in ports
                 )
 
-            wait_until(all_up, 60, "two web processes and three workers")
+            wait_until(all_up, 180, "two web processes and three workers")
             up = time.monotonic()
 
             answers, load_seconds = text_and_broadcast(ports, asked, factory, community_id)
