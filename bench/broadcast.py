@@ -454,7 +454,9 @@ def measure_dispatch(
         )
         time.sleep(0.5)  # a duplicate sent after the last expected message would show now
         stats = fake.stats()
-    by_to: dict[str, int] = stats["by_to"]
+    by_to: dict[str, int] = {
+        to.removeprefix("whatsapp:"): count for to, count in stats["by_to"].items()
+    }
     dispatch = Dispatch(
         recipients=enqueue.recipients,
         seconds=seconds,
