@@ -32,6 +32,8 @@
     seen.add(el);
     if (el.closest('.sr-only, thead')) continue;
     const s = getComputedStyle(el);
+    // A one-line summary cut with an ellipsis is no column: a tap opens the whole text.
+    if (s.textOverflow === 'ellipsis' && s.whiteSpace === 'nowrap') continue;
     canvas.font = s.font;
     const need = canvas.measureText('0'.repeat(20)).width;
     const width = el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
