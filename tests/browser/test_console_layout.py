@@ -244,7 +244,7 @@ ROLES = (
 )
 
 
-def check_nav(tab: Any, allowed: list[str], phone: bool) -> None:
+def check_nav(tab: Any, allowed: list[str], phone: bool, role: str) -> None:
     """Every area the role may open is a visible link inside the screen (at phone width
     behind the Menu button) and no other area is offered."""
     if phone:
@@ -261,6 +261,7 @@ def check_nav(tab: Any, allowed: list[str], phone: bool) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
         assert box["height"] >= 44, (link.inner_text(), box)
     if phone:
+        tab.screenshot(path=str(ARTIFACTS / f"layout-{role}-menu-open-360.png"))
         tab.locator("details.nav-menu > summary").click()  # closed again for the screenshot
 
 
@@ -298,7 +299,7 @@ def test_every_page_fits_a_phone_and_a_desktop(
                 f"{role} {name} @{viewport['width']}: {p}" for p in tab.evaluate(CHECK_PAGE)
             ]
             if name == "dashboard":
-                check_nav(tab, allowed, phone)
+                check_nav(tab, allowed, phone, role)
             tab.screenshot(
                 path=str(ARTIFACTS / f"layout-{role}-{name}-{viewport['width']}.png"),
                 full_page=True,
@@ -332,3 +333,18 @@ def test_twenty_inbox_threads_fit_in_three_phone_screens(
     row.locator("summary").click()
     assert row.locator(".full-text").is_visible()
     tab.screenshot(path=str(ARTIFACTS / "layout-messages-row-open-360.png"), full_page=True)
+
+
+def test_the_login_page_fits_a_phone_and_a_desktop(
+    demo: dict[str, int], no_script_context: Any
+) -> None:
+    tab = no_script_context.new_page()
+    for viewport in (PHONE, DESKTOP):
+        tab.set_viewport_size(viewport)
+        tab.goto("/console/login")
+        problems = tab.evaluate(CHECK_PAGE)
+        assert not problems, "\n".join(problems)
+        tab.screenshot(
+            path=str(ARTIFACTS / f"layout-login-{viewport['width']}.png"), full_page=True
+        )
+    login(tab, DEMO_EMAIL, DEMO_PASSWORD)  # signing in needs no script either
