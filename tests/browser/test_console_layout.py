@@ -314,6 +314,7 @@ def test_twenty_inbox_threads_fit_in_three_phone_screens(
     login(tab, DEMO_EMAIL, DEMO_PASSWORD)
     tab.goto("/console/inbox?show=all")
     threads = tab.locator("li.thread-item")
+    assert "Older" in tab.locator("nav.pager").inner_text()  # more than 20 threads
     assert threads.count() == 20
     height = tab.evaluate("document.documentElement.scrollHeight")
     assert height <= 3 * PHONE["height"], f"20 threads take {height}px"
@@ -326,6 +327,21 @@ def test_twenty_inbox_threads_fit_in_three_phone_screens(
     problems = tab.evaluate(CHECK_PAGE)
     assert not problems, "\n".join(problems)
     tab.screenshot(path=str(ARTIFACTS / "layout-inbox-thread-open-360.png"), full_page=True)
+    # Replying and marking handled are plain forms: no script needed.
+    name = first.locator("summary .name").inner_text()
+    first.locator("textarea[name=text]").fill("On our way.")
+    first.get_by_role("button", name="Send reply").click()
+    tab.wait_for_url("**/console/inbox")
+    assert "Reply queued" in tab.get_by_role("status").inner_text()
+    waiting = tab.locator("li.thread-item summary .name").all_inner_texts()
+    assert name not in waiting  # the reply handled the whole thread
+    second = tab.locator("li.thread-item").first
+    second.locator("summary").click()
+    other = second.locator("summary .name").inner_text()
+    second.get_by_role("button", name="Mark handled").click()
+    tab.wait_for_url("**/console/inbox")
+    assert "Marked handled" in tab.get_by_role("status").inner_text()
+    assert other not in tab.locator("li.thread-item summary .name").all_inner_texts()
     # The message log: a compact row opens on a tap to the whole text.
     tab.goto("/console/messages")
     row = tab.locator("table.message-log tbody tr").first
