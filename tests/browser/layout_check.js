@@ -57,5 +57,15 @@
     const h = el.getBoundingClientRect().height;
     if (h < 43.5) problems.push(describe(el) + ' is ' + Math.round(h) + 'px high (44 at least)');
   }
+  // A link standing alone (the only text of its block, list item or cell) is a tap target
+  // too; a link inside a sentence is not.
+  for (const a of document.querySelectorAll('main a')) {
+    if (!visible(a)) continue;
+    let block = a.parentElement;
+    while (block && getComputedStyle(block).display.startsWith('inline')) block = block.parentElement;
+    if (!block || block.innerText.trim() !== a.innerText.trim()) continue;
+    const h = a.getBoundingClientRect().height;
+    if (h < 43.5) problems.push(describe(a) + ' stands alone and is ' + Math.round(h) + 'px high (44 at least)');
+  }
   return problems;
 }
