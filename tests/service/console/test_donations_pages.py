@@ -109,7 +109,7 @@ def test_coverage_shows_pledges_by_sms_and_deliveries(
     page = console.text("/console/donations")
 
     next_card = page.split('class="card cycle"')[1]
-    assert "Rice" in next_card and "6/20" in next_card and "14</span>" in next_card
+    assert "Rice" in next_card and "6/20" in next_card and "14 kg</span>" in next_card
     assert "Oil" in next_card and "10/10" in next_card and "covered" in next_card
     assert "16/30" not in next_card  # kg and litres are never added together
     assert "1 of 2 needs fully pledged" in next_card
