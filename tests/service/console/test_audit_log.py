@@ -32,6 +32,17 @@ def test_viewers_are_refused(viewer_console: ConsoleClient) -> None:
     assert viewer_console.get("/console/audit").status_code == 403
 
 
+def test_the_navigation_offers_the_audit_log_only_to_roles_that_may_read_it(
+    viewer_console: ConsoleClient, console: ConsoleClient
+) -> None:
+    viewer_nav = viewer_console.text("/console/").split("<main>", 1)[0]
+    coordinator_nav = console.text("/console/").split("<main>", 1)[0]
+    assert 'href="/console/audit"' not in viewer_nav
+    assert 'href="/console/settings"' in viewer_nav  # viewers read settings
+    # Twice: the wide bar and the phone's Menu, one of them shown at a time.
+    assert coordinator_nav.count('href="/console/audit"') == 2
+
+
 def test_coordinator_reads_newest_first_with_local_times(
     console: ConsoleClient, db: Session, community: Community
 ) -> None:
