@@ -23,7 +23,17 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -98,7 +108,16 @@ def phone_filter(e164: str | None) -> str:
 
 @bp.context_processor
 def console_globals() -> dict[str, object]:
-    return {"console": g.get("console")}
+    return {"console": g.get("console"), "may_open": may_open}
+
+
+def may_open(endpoint: str) -> bool:
+    """The page exists and the signed-in role may open it: the navigation shows only those."""
+    view = current_app.view_functions.get(endpoint)
+    context = g.get("console")
+    if view is None or context is None:
+        return False
+    return bool(context.role.allows(getattr(view, "required_role", Role.VIEWER)))
 
 
 ERROR_TEXT = {

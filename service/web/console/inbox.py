@@ -1,95 +1,51 @@
-"""Console pages: the inbox (inbound texts the service did not understand, and HELP requests).
+"""Console pages: the inbox as conversations, one thread per volunteer (read model in
+``read_models/inbox.py``): by default the threads with texts the service did not understand or
+HELP requests; filters for media and call-out answers.
 
-A coordinator answers one with a direct text, which goes through the send gate like any other
-(an opted-out volunteer is never texted, quiet hours hold), or marks it handled.
+A coordinator answers a thread with a direct text, which goes through the send gate like any
+other (an opted-out volunteer is never texted, quiet hours hold), or marks the whole thread
+handled. The forms name one text of the thread (``message_id``): the one a reply answers.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service import clock
 from service.communities import audit
+from service.conversations.attention import mark_thread_handled
 from service.models import Direction, Message, MessageKind, MessageStatus, Role, Volunteer
 from service.sending import outbox
 from service.sending.broadcasts import MAX_TEXT_LENGTH, render
 from service.sending.queue import queue_message
 from service.web.console import bp, local_time
 from service.web.console.access import current, requires, scoped
+from service.web.console.read_models.inbox import InboxFilter, inbox_page
 from service.web.extensions import db_session, resources
 
-PAGE_SIZE = 50
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    message: Message
-    volunteer: Volunteer | None
-    replies: tuple[Message, ...]  # what the service answered
-    nonce: str  # identifies this reply form, so a double submit sends once
-
-
-def _items(before: Message | None) -> tuple[list[InboxItem], bool]:
-    dbs = db_session()
-    query = (
-        select(Message, Volunteer)
-        .outerjoin(Volunteer, Volunteer.id == Message.volunteer_id)
-        .where(
-            Message.community_id == current().community.id,
-            Message.direction == Direction.INBOUND,
-            Message.attention.is_not(None),
-            Message.attended_at.is_(None),
-        )
-    )
-    if before is not None:
-        query = query.where(
-            or_(
-                Message.created_at < before.created_at,
-                and_(Message.created_at == before.created_at, Message.id < before.id),
-            )
-        )
-    rows = dbs.execute(
-        query.order_by(Message.created_at.desc(), Message.id.desc()).limit(PAGE_SIZE + 1)
-    ).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    replies: dict[int, list[Message]] = {}
-    ids = [m.id for m, _ in rows]
-    if ids:
-        for reply in dbs.scalars(
-            select(Message)
-            .where(Message.reply_to_id.in_(ids), Message.direction == Direction.OUTBOUND)
-            .order_by(Message.id)
-        ):
-            if reply.reply_to_id is not None:
-                replies.setdefault(reply.reply_to_id, []).append(reply)
-    items = [
-        InboxItem(m, v, tuple(replies.get(m.id, ())), secrets.token_urlsafe(12)) for m, v in rows
-    ]
-    return items, more
 
 
 def _render(
     errors: dict[int, str] | None = None, drafts: dict[int, str] | None = None, code: int = 200
 ) -> ResponseReturnValue:
-    before_id = request.args.get("before", type=int)
-    before = None
-    if before_id is not None:
-        before = scoped(db_session(), Message, before_id)
-    items, more = _items(before)
+    try:
+        which = InboxFilter(request.args.get("show", InboxFilter.ATTENTION))
+    except ValueError:
+        which = InboxFilter.ATTENTION
+    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    found = inbox_page(db_session(), current().community, which, page_number)
     page = render_template(
         "console/inbox_list.html",
-        items=items,
-        more=more,
-        paged=before is not None,
+        inbox=found,
+        filters=list(InboxFilter),
+        nonces={t.key: secrets.token_urlsafe(12) for t in found.threads},
         errors=errors or {},
         drafts=drafts or {},
         max_length=MAX_TEXT_LENGTH,
@@ -151,8 +107,7 @@ def inbox_reply(message_id: int) -> ResponseReturnValue:
             reply_id=reply.id,
             status=reply.status.value,
         )
-    if inbound.attended_at is None:
-        inbound.attended_at = clock.now()
+    mark_thread_handled(dbs, inbound, clock.now())
     status, decision, due = reply.status, reply.decision, reply.not_before
     try:
         dbs.commit()
@@ -177,15 +132,16 @@ def inbox_done(message_id: int) -> ResponseReturnValue:
     context = current()
     dbs = db_session()
     inbound = _inbound(message_id)
-    if inbound.attended_at is None:
-        inbound.attended_at = clock.now()
+    handled = mark_thread_handled(dbs, inbound, clock.now())
+    if handled:
         audit.record(
             dbs,
             community_id=context.community.id,
             actor=context.coordinator,
             action="marked handled",
             subject=f"message:{inbound.id}",
+            texts=handled,
         )
     dbs.commit()
-    flash("Marked handled.")
+    flash(f"Marked handled ({handled} text{'' if handled == 1 else 's'}).")
     return redirect(url_for("console.inbox"))

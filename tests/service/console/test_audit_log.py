@@ -32,6 +32,17 @@ def test_viewers_are_refused(viewer_console: ConsoleClient) -> None:
     assert viewer_console.get("/console/audit").status_code == 403
 
 
+def test_the_navigation_offers_the_audit_log_only_to_roles_that_may_read_it(
+    viewer_console: ConsoleClient, console: ConsoleClient
+) -> None:
+    viewer_nav = viewer_console.text("/console/").split("<main>", 1)[0]
+    coordinator_nav = console.text("/console/").split("<main>", 1)[0]
+    assert 'href="/console/audit"' not in viewer_nav
+    assert 'href="/console/settings"' in viewer_nav  # viewers read settings
+    # Twice: the wide bar and the phone's Menu, one of them shown at a time.
+    assert coordinator_nav.count('href="/console/audit"') == 2
+
+
 def test_coordinator_reads_newest_first_with_local_times(
     console: ConsoleClient, db: Session, community: Community
 ) -> None:
@@ -61,8 +72,8 @@ def test_filter_by_action(console: ConsoleClient, db: Session, community: Commun
     seed(db, community, 2, "exported")
     seed(db, community, 1, "revealed number")
     page = console.text("/console/audit?action=revealed+number")
-    assert page.count("<td>revealed number</td>") == 1
-    assert "<td>exported</td>" not in page
+    assert page.count('<td data-label="Action">revealed number</td>') == 1
+    assert '<td data-label="Action">exported</td>' not in page
     assert '<option value="exported"' in page  # the filter lists every action
     assert "No “broadcast” events yet" in console.text("/console/audit?action=broadcast")
 
@@ -74,7 +85,7 @@ def test_only_this_communitys_events(
     seed(db, community, 1)
     page = console.text("/console/audit")
     assert "secret action" not in page
-    assert "<td>exported</td>" in page
+    assert '<td data-label="Action">exported</td>' in page
 
 
 def test_settings_changes_show_up(owner_console: ConsoleClient) -> None:

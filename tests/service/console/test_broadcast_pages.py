@@ -94,8 +94,8 @@ def test_preview_of_a_gsm7_text_shows_recipients_segments_and_cost(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert '<dd class="recipients">3</dd>' in page
-    assert '<td class="encoding">GSM-7</td>' in page
-    assert '<td class="segments">1</td>' in page
+    assert '<td data-label="Encoding" class="encoding">GSM-7</td>' in page
+    assert '<td data-label="Segments per message" class="segments">1</td>' in page
     assert '<dd class="segments-total">3</dd>' in page
     assert "about $0.02" in page  # 3 segments at $0.0083
     assert "estimated" in page
@@ -111,8 +111,8 @@ def test_preview_of_an_emoji_text_is_ucs2_with_more_segments(
     volunteers(session_factory, community)
     text = "Storm tonight 🌧 " + "stay safe and dry " * 4  # > 70 UTF-16 units with the prefix
     page = console.post("/console/broadcasts/preview", form(text)).get_data(as_text=True)
-    assert '<td class="encoding">UCS-2</td>' in page
-    assert '<td class="segments">2</td>' in page
+    assert '<td data-label="Encoding" class="encoding">UCS-2</td>' in page
+    assert '<td data-label="Segments per message" class="segments">2</td>' in page
     assert '<dd class="segments-total">6</dd>' in page
     assert "about $0.05" in page  # 6 x $0.0083 = $0.0498
     assert "sent as UCS-2" in page
@@ -151,7 +151,10 @@ def test_sending_queues_messages_and_the_broadcast_page_counts_their_statuses(
     assert count(db, Message, Message.broadcast_id == bid) == 3  # not the opted-out one
     page = console.text(f"/console/broadcasts/{bid}")
     assert "Road closed" in page
-    assert '<td class="status">pending</td><td class="count">3</td>' in page
+    assert (
+        '<td data-label="Status" class="status">pending</td>'
+        '<td data-label="Messages" class="count">3</td>' in page
+    )
     again = console.post("/console/broadcasts", form("Road closed", request_key=key))  # twice
     assert broadcast_id(again.location) == bid
     assert count(db, Broadcast) == 1
@@ -163,8 +166,12 @@ def test_sending_queues_messages_and_the_broadcast_page_counts_their_statuses(
     SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
     assert sorted(m.to for m in fake_twilio.messages) == PHONES
     page = console.text(f"/console/broadcasts/{bid}")
-    assert '<td class="status">pending</td>' not in page
-    assert re.search(r'<td class="status">(queued|sent)</td><td class="count">3</td>', page)
+    assert '<td data-label="Status" class="status">pending</td>' not in page
+    assert re.search(
+        r'<td data-label="Status" class="status">(queued|sent)</td>'
+        r'<td data-label="Messages" class="count">3</td>',
+        page,
+    )
     listing = console.text("/console/broadcasts")
     assert f'href="/console/broadcasts/{bid}"' in listing and "Road closed" in listing
 

@@ -23,6 +23,7 @@ from service.models import (
 )
 from service.rosters import donations
 from service.volunteers.phones import mask
+from service.web.console.read_models.rosters import CoverageLine, CycleCoverage
 from tests.conftest import SmsHelper
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 
@@ -108,9 +109,12 @@ def test_coverage_shows_pledges_by_sms_and_deliveries(
     page = console.text("/console/donations")
 
     next_card = page.split('class="card cycle"')[1]
-    assert "Rice" in next_card and "6/20" in next_card and "14</span>" in next_card
+    assert "Rice" in next_card and "6/20" in next_card and "14 kg</span>" in next_card
     assert "Oil" in next_card and "10/10" in next_card and "covered" in next_card
-    assert "16/30" in next_card  # in all
+    assert "16/30" not in next_card  # kg and litres are never added together
+    assert "1 of 2 needs fully pledged" in next_card
+    totals = next_card.split('class="unit-totals"', 1)[1].split("</ul>", 1)[0]
+    assert "6/20 kg" in totals and "10/10 L" in totals
     assert f"/console/donations/cycles/{cycle_id}" in next_card
     assert page.count('class="card cycle"') == 3  # the next three drop-offs
 
@@ -167,3 +171,26 @@ def test_another_communitys_cycle_is_not_found(
         lambda s: {d.community_id: d.weekday for d in s.scalars(select(DonationSchedule))},
     )
     assert schedules == {community.id: 5, other_community.id: 4}
+
+
+def test_cycle_totals_are_per_unit_never_across_units() -> None:
+    now = clock.now()
+    coverage = CycleCoverage(
+        day=now.date(),
+        starts_at=now,
+        ends_at=now,
+        cycle_id=None,
+        lines=[
+            CoverageLine(1, "Rice", "kg", 20, 6, 2),
+            CoverageLine(2, "Flour", "kg", 10, 10, 0),
+            CoverageLine(3, "Oil", "L", 10, 4, 4),
+            CoverageLine(4, "Drivers", "", 2, 2, 1),
+        ],
+    )
+    assert [(t.unit, t.target, t.pledged, t.delivered) for t in coverage.totals] == [
+        ("kg", 30, 16, 2),
+        ("L", 10, 4, 4),
+        ("Drivers", 2, 2, 1),
+    ]
+    assert coverage.covered == 2
+    assert not hasattr(coverage, "target")  # no sum across units to misuse

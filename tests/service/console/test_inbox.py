@@ -4,6 +4,7 @@ through the send gate (once, however often the form is submitted), and marking h
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -11,17 +12,21 @@ from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import clock
 from service.db import unit_of_work
 from service.models import (
     AuditEvent,
+    CallOut,
+    CallOutAsk,
     Community,
     Direction,
     Message,
     MessageStatus,
     Volunteer,
 )
+from service.rosters import shifts as rosters
 from service.sending import outbox
-from tests.conftest import SmsHelper
+from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient
 from tests.workers.test_outbound_engine import deliver as dispatch_and_run
@@ -64,22 +69,150 @@ def directs(db: Session) -> list[Message]:
     return rows
 
 
-def test_the_inbox_lists_unknown_texts_and_help_newest_first(
+def threads(page: str) -> list[str]:
+    """The thread ids on an inbox page, top first."""
+    return re.findall(r'<li class="thread-item[^"]*" id="thread-([^"]+)"', page)
+
+
+def unread(page: str, key: str) -> int:
+    found = re.search(rf'id="thread-{re.escape(key)}" data-unread="(\d+)"', page)
+    assert found
+    return int(found.group(1))
+
+
+def volunteer_id(db: Session, phone: str) -> str:
+    found = db.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
+    db.commit()
+    assert found is not None
+    return str(found)
+
+
+def test_one_thread_per_volunteer_newest_first_with_the_unread_count(
     console: ConsoleClient, sms: SmsHelper, db: Session
 ) -> None:
     sms.join(ANA, "Ana")
+    sms.join(BEN, "Ben")
     replies = sms.send(ANA, "blah blah")
     sms.send(ANA, "HELP")
-    sms.send(ANA, "SHIFTS")  # understood: not in the inbox
+    sms.send(BEN, "where do I go")
+    sms.send(ANA, "SHIFTS")  # understood: shown in the thread, but not waiting
     page = console.text("/console/inbox")
-    assert "blah blah" in page
-    assert "HELP" in page and "not understood" in page
-    assert "Ana" in page
-    assert ANA in page  # a coordinator sees the full number
-    assert replies[0] in page  # what the service answered
-    assert page.index(">HELP<") < page.index("blah blah")  # newest first
-    assert '<li class="inbound">SHIFTS' not in page
-    assert page.count('<li class="inbound">') == 2
+    ana, ben = volunteer_id(db, ANA), volunteer_id(db, BEN)
+    assert threads(page) == [ana, ben]  # Ana texted last
+    assert (unread(page, ana), unread(page, ben)) == (2, 1)
+    assert page.count('reply-form"') == 2  # one reply box per thread
+    ana_thread = page.split(f'id="thread-{ana}"', 1)[1].split('class="thread-item', 1)[0]
+    assert "HELP" in ana_thread and "blah blah" in ana_thread and "SHIFTS" in ana_thread
+    assert replies[0] in ana_thread  # what the service answered, both ways
+    assert ana_thread.index("blah blah") < ana_thread.index("SHIFTS")  # oldest first inside
+    assert "Ana" in page and ANA in page  # a coordinator sees the full number
+
+
+def test_mark_handled_covers_the_whole_thread(
+    console: ConsoleClient, sms: SmsHelper, db: Session
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.join(BEN, "Ben")
+    sms.send(ANA, "blah")
+    sms.send(ANA, "HELP")
+    sms.send(BEN, "huh")
+    first = inbound(db, ANA, "unknown")  # any text of the thread names it
+    assert console.post(f"/console/inbox/{first.id}/done").status_code == 302
+    db.expire_all()
+    waiting = db.scalars(
+        select(Message.from_address).where(
+            Message.attention.is_not(None), Message.attended_at.is_(None)
+        )
+    ).all()
+    db.commit()
+    assert waiting == [BEN]
+    page = console.text("/console/inbox")
+    assert "Marked handled (2 texts)" in page
+    assert threads(page) == [volunteer_id(db, BEN)]
+    assert volunteer_id(db, ANA) in threads(console.text("/console/inbox?show=all"))
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "marked handled")).all()
+    assert event.detail == {"texts": 2}
+    db.commit()
+
+
+def test_filters_media_and_call_out_answers(
+    console: ConsoleClient,
+    sms: SmsHelper,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    community: Community,
+) -> None:
+    sms.join(ANA, "Ana")
+    sms.join(BEN, "Ben")
+    sms.send(ANA, "photo of the flooded road")
+    sms.send(BEN, "SHIFTS")
+    with unit_of_work(session_factory) as session:
+        photo = session.scalars(
+            select(Message).where(Message.body == "photo of the flooded road")
+        ).one()
+        photo.num_media = 2
+        shift = rosters.add_shift(
+            session,
+            session.get_one(Community, community.id),
+            title="Sandbags",
+            place="Gym",
+            starts_at=clock.now() + timedelta(hours=2),
+            ends_at=clock.now() + timedelta(hours=4),
+            capacity=3,
+        )
+        callout = CallOut(community_id=community.id, shift_id=shift.id, need=2, text="")
+        session.add(callout)
+        session.flush()
+        ben = session.scalars(select(Volunteer).where(Volunteer.phone == BEN)).one()
+        session.add(
+            CallOutAsk(
+                callout_id=callout.id,
+                volunteer_id=ben.id,
+                answered_at=clock.now(),
+                answer="yes",
+            )
+        )
+    ana, ben_key = volunteer_id(db, ANA), volunteer_id(db, BEN)
+    media = console.text("/console/inbox?show=media")
+    assert threads(media) == [ana]
+    assert "2 attachments" in media
+    answers = console.text("/console/inbox?show=callouts")
+    assert threads(answers) == [ben_key]
+    assert "call-out: yes" in answers
+    assert threads(console.text("/console/inbox?show=all")) == [ben_key, ana]
+    assert threads(console.text("/console/inbox?show=bogus")) == [ana]  # needs attention
+
+
+def test_twenty_threads_a_page_and_the_next_page_follows(
+    console: ConsoleClient, session_factory: sessionmaker[Session], community: Community
+) -> None:
+    start = clock.now() - timedelta(hours=1)
+    with unit_of_work(session_factory) as session:
+        for n in range(25):
+            phone = f"+1202555{n:04d}"
+            volunteer = Volunteer(community_id=community.id, phone=phone, name=f"V{n}")
+            session.add(volunteer)
+            session.flush()
+            session.add(
+                Message(
+                    community_id=community.id,
+                    volunteer_id=volunteer.id,
+                    direction=Direction.INBOUND,
+                    kind="inbound",
+                    from_address=phone,
+                    to_address=COMMUNITY_NUMBER,
+                    body=f"text {n}",
+                    status=MessageStatus.PROCESSED,
+                    attention="unknown",
+                    created_at=start + timedelta(minutes=n),
+                )
+            )
+    first = console.text("/console/inbox")
+    second = console.text("/console/inbox?page=2")
+    assert len(threads(first)) == 20 and len(threads(second)) == 5
+    assert "text 24" in first and "text 4" in second and "text 4<" not in first
+    assert 'href="/console/inbox?show=attention&amp;page=2"' in first
+    assert not set(threads(first)) & set(threads(second))
 
 
 def test_a_viewer_sees_masked_numbers_and_cannot_reply(
@@ -198,7 +331,7 @@ def test_an_empty_reply_is_refused_and_nothing_is_queued(
     assert inbound(db, ANA).attended_at is None
 
 
-def test_mark_handled_removes_it_from_the_inbox(
+def test_mark_handled_removes_the_thread_from_the_inbox(
     console: ConsoleClient, sms: SmsHelper, db: Session
 ) -> None:
     sms.join(ANA, "Ana")

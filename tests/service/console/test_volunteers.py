@@ -82,7 +82,9 @@ def three(db: Session, community: Community) -> dict[str, Volunteer]:
 
 def names(page: str) -> list[str]:
     """The names in the list's table, in order."""
-    return re.findall(r'<td><a href="/console/volunteers/\d+">([^<]*)</a></td>', page)
+    return re.findall(
+        r'<td data-label="Name"><a href="/console/volunteers/\d+">([^<]*)</a></td>', page
+    )
 
 
 def protect_numbers(db: Session, community: Community) -> None:

@@ -188,20 +188,34 @@ class CycleCoverage:
     lines: list[CoverageLine]
 
     @property
-    def target(self) -> int:
-        return sum(line.target for line in self.lines)
+    def totals(self) -> list[UnitTotal]:
+        """Target, pledged and delivered per unit (kg with kg, litres with litres), never
+        summed across units; a need without a unit counts as its own item."""
+        by_unit: dict[str, list[CoverageLine]] = {}
+        for line in self.lines:
+            by_unit.setdefault(line.unit or line.item, []).append(line)
+        return [
+            UnitTotal(
+                unit,
+                sum(line.target for line in group),
+                sum(line.pledged for line in group),
+                sum(line.delivered for line in group),
+            )
+            for unit, group in by_unit.items()
+        ]
 
     @property
-    def pledged(self) -> int:
-        return sum(line.pledged for line in self.lines)
+    def covered(self) -> int:
+        """How many needs are fully pledged (a count of needs, which any units can share)."""
+        return sum(1 for line in self.lines if not line.missing)
 
-    @property
-    def delivered(self) -> int:
-        return sum(line.delivered for line in self.lines)
 
-    @property
-    def missing(self) -> int:
-        return sum(line.missing for line in self.lines)
+@dataclass(frozen=True)
+class UnitTotal:
+    unit: str
+    target: int
+    pledged: int
+    delivered: int
 
 
 @dataclass(frozen=True)
