@@ -46,7 +46,7 @@ def phone() -> ResponseReturnValue:
                     Message.community_id == community.id,
                     or_(Message.from_address == number, Message.to_address == number),
                 )
-                .order_by(Message.id.desc())
+                .order_by(Message.created_at.desc(), Message.id.desc())  # as the phone got them
                 .limit(50)
             ).all()
         )[::-1]

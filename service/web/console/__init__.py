@@ -23,7 +23,17 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -154,3 +164,10 @@ def init_app(app: Flask) -> None:
     @app.get("/")
     def index() -> ResponseReturnValue:
         return redirect(url_for("console.dashboard"))
+
+    @app.get("/favicon.ico")
+    def favicon() -> ResponseReturnValue:
+        # Browsers ask for it on every first visit; without it each page logs a 404.
+        return send_from_directory(
+            app.static_folder or "static", "favicon.ico", mimetype="image/x-icon", max_age=86400
+        )
