@@ -7,6 +7,8 @@ channel, and shows the conversation from the message log (including queued outbo
 from __future__ import annotations
 
 import secrets
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -54,6 +56,7 @@ def phone() -> ResponseReturnValue:
         "simulator.html",
         communities=communities,
         community=community,
+        zone=ZoneInfo(community.timezone) if community is not None else UTC,
         phone=number,
         messages=messages,
         error=error,

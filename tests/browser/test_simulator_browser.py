@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +48,10 @@ def test_simulator_shows_line_breaks_as_a_phone_would(
     # innerText keeps a line break only where the page renders one (white-space: pre-wrap).
     assert [s for s in shown if "\n" in s.strip()] == multi_line
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+    # each text carries the day and time the phone would show, in the community's time zone
+    local = clock.now().astimezone(ZoneInfo(community.timezone))
+    stamp = page.locator("ol.thread li.inbound small").last.inner_text()
+    assert local.strftime("%a %d %b") in stamp, stamp
 
 
 def test_the_favicon_is_served(page: Any, live: LiveServer) -> None:
