@@ -1,4 +1,4 @@
-"""The README's "Deploying on a PaaS" section, run as written.
+"""The "Deploying on a PaaS" section of docs/deployment.md, run as written.
 
 The section's Procfile block must be the Procfile, and its Heroku-style shell block is run line
 by line by a small stand-in for the platform (``Platform`` below): ``addons:create`` attaches
@@ -7,7 +7,7 @@ this machine's PostgreSQL (as the ``postgres://`` URL Heroku hands out) and Redi
 placeholders are filled in, as a user would), ``git push`` runs the Procfile's ``release``
 line, ``ps:scale`` starts that many ``web`` and ``worker`` processes from the Procfile, and
 ``heroku run`` runs its command in a one-off process with the same environment. Every
-variable the block sets must be in the README's configuration table.
+variable the block sets must be in a configuration table of the docs.
 
 Then what the section and "Twilio setup" promise is checked through the running processes,
 the way Twilio and a PaaS router reach them: the health checks answer; a text signed for
@@ -43,17 +43,18 @@ from service.models import Community, Direction, Message, MessageStatus
 from service.redis_conn import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_server import FakeTwilio
+from tests.test_docs import all_docs, documented_settings
 from tests.test_processes import procfile, running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+DEPLOYMENT = ROOT / "docs" / "deployment.md"
 VOLUNTEER = "+12025550177"
 
 pytestmark = pytest.mark.slow
 
 
 def section(title: str) -> str:
-    text = README.read_text(encoding="utf-8")
+    text = DEPLOYMENT.read_text(encoding="utf-8")
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
@@ -70,14 +71,13 @@ def shell_commands(block: str) -> list[str]:
 
 
 def configuration_variables() -> set[str]:
-    """Every variable named in the first cell of a row of the configuration table."""
-    rows = [line for line in section("Configuration").splitlines() if line.startswith("| `")]
-    return {name for row in rows for name in re.findall(r"`([A-Z_]+)`", row.split("|")[1])}
+    """Every variable named in the first cell of a row of a table in the docs."""
+    return documented_settings(all_docs())
 
 
 @dataclass
 class Platform:
-    """A stand-in for a Procfile PaaS that runs the README's commands on this machine."""
+    """A stand-in for a Procfile PaaS that runs the deployment page's commands on this machine."""
 
     database_url: str
     redis_url: str
@@ -239,7 +239,7 @@ def test_the_deploy_section_runs_as_written(
 
         undocumented = platform.config_vars - configuration_variables()
         assert not undocumented, (
-            f"config:set sets variables the README does not explain: {undocumented}"
+            f"config:set sets variables the docs do not explain: {undocumented}"
         )
         assert {"SECRET_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"} <= platform.config_vars
         assert platform.web_ports, "the block scales web to at least one process"

@@ -1,14 +1,19 @@
-"""The README documents everything a user can set, run, text or call (datasette-style).
+"""The docs document everything a user can set, run, text or call (datasette-style), and
+say nothing false about what exists.
 
-Each list is derived from the code (the settings source, the click group, the keyword
-vocabularies, the Procfile, the Makefile, the Flask url_map), so adding one of those without
-documenting it fails here. ``test_checks_report_omissions`` shows every check can fail.
+The docs are the README (a front door of at most 12 kB), every page of ``docs/`` and
+``SECURITY.md``, read as one text. Each list is derived from the code (the settings source,
+the click group, the keyword vocabularies, the Procfile, the Makefile, the Flask url_map), so
+adding one of those without documenting it fails here. A sentence that says something is "not
+built" or "planned" must be listed in ``NOT_YET`` with what it names, and fails once that
+exists. ``test_checks_report_omissions`` shows every check can fail.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -25,6 +30,30 @@ from service.config import Environment, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+README_MAX_BYTES = 12 * 1024
+# The pages the README must link (issue 17): configuration, CLI reference, keywords, sending and
+# delivery, privacy and security, deployment, benchmarks, architecture.
+FRONT_DOOR_LINKS = (
+    "docs/configuration.md",
+    "docs/cli.md",
+    "docs/keywords.md",
+    "docs/sending.md",
+    "docs/privacy-and-security.md",
+    "docs/deployment.md",
+    "docs/benchmarks.md",
+    "docs/architecture.md",
+)
+
+
+def documents() -> list[Path]:
+    """The README, every page of docs/ (other areas add theirs there) and SECURITY.md."""
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    return pages + [path for path in [ROOT / "SECURITY.md"] if path.exists()]
+
+
+def all_docs() -> str:
+    return "\n\n".join(path.read_text(encoding="utf-8") for path in documents())
+
 
 # The keyword table of DESIGN.md (the product contract), row by row, implemented or not.
 DESIGN_TABLE = (
@@ -123,8 +152,9 @@ def app_endpoints(instance_path: Path) -> set[str]:
 
 
 def section(text: str, title: str) -> str:
-    """The body of the ``## title...`` section (empty when there is none)."""
-    for part in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+    """The body of the ``# title...`` or ``## title...`` section (empty when there is none):
+    a page's own title (``# Keywords`` in docs/keywords.md) or a section of a page."""
+    for part in re.split(r"^##? ", text, flags=re.MULTILINE)[1:]:
         if part.startswith(title):
             return part
     return ""
@@ -156,9 +186,16 @@ def absent(text: str, needles: Iterator[str] | list[str] | set[str]) -> list[str
 # --- the checks: each returns what is missing or wrong -----------------------------------
 
 
+def documented_settings(text: str) -> set[str]:
+    """Names in the first cell of any table row (the configuration tables of every page)."""
+    return {
+        name for cells in table_rows(text) for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0])
+    }
+
+
 def undocumented_settings(text: str) -> list[str]:
     names = env_vars_read_by(ROOT / "service" / "config.py")
-    return absent(section(text, "Configuration"), {f"`{name}`" for name in names})
+    return sorted(names - documented_settings(text))
 
 
 def undocumented_test_settings(text: str) -> list[str]:
@@ -245,31 +282,46 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def docs() -> str:
+    return all_docs()
+
+
 def test_readme_has_the_two_habits(readme: str) -> None:
     assert "make run" in readme
     assert "make test" in readme
 
 
+def test_readme_is_a_front_door(readme: str) -> None:
+    """At most 12 kB, with the way to every reference page."""
+    assert len(readme.encode("utf-8")) <= README_MAX_BYTES
+    assert [page for page in FRONT_DOOR_LINKS if f"]({page})" not in readme] == []
+    assert "## A 60-second tour" in readme
+    images = re.findall(r"!\[[^\]]+\]\((docs/images/[\w.-]+\.png)\)", readme)
+    assert len(images) >= 2  # the phone console and a text conversation
+    assert all((ROOT / image).stat().st_size < 150_000 for image in images)
+
+
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_readme_is_complete(readme: str, name: str) -> None:
-    assert CHECKS[name](readme) == []
+def test_docs_are_complete(docs: str, name: str) -> None:
+    assert CHECKS[name](docs) == []
 
 
-def test_keyword_statuses_match_the_flows(readme: str) -> None:
-    assert misreported_keywords(readme) == []
+def test_keyword_statuses_match_the_flows(docs: str) -> None:
+    assert misreported_keywords(docs) == []
 
 
-def test_every_endpoint_is_documented(readme: str, tmp_path: Path) -> None:
+def test_every_endpoint_is_documented(docs: str, tmp_path: Path) -> None:
     endpoints = app_endpoints(tmp_path)
-    assert {"POST /twilio/inbound", "GET /healthz"} <= endpoints
-    assert absent(section(readme, "Endpoints"), endpoints) == []
+    assert {"POST /twilio/inbound", "GET /healthz", "GET /favicon.ico"} <= endpoints
+    assert absent(docs, endpoints) == []
 
 
-def test_cancel_is_documented_as_opt_out(readme: str) -> None:
+def test_cancel_is_documented_as_opt_out(docs: str) -> None:
     assert (keyword := classify("CANCEL")) is not None and keyword.intent is Intent.STOP
-    stop_rows = [words for words, _ in keyword_rows(readme) if "STOP" in words]
+    stop_rows = [words for words, _ in keyword_rows(docs) if "STOP" in words]
     assert any("CANCEL" in words for words in stop_rows)
-    assert "never be used for dropping" in section(readme, "Keywords")
+    assert "never be used for dropping" in section(docs, "Keywords")
 
 
 def test_extractors_find_what_they_look_for() -> None:
@@ -286,7 +338,7 @@ def test_extractors_find_what_they_look_for() -> None:
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_checks_report_omissions(name: str) -> None:
-    """Every check complains about a README that documents nothing."""
+    """Every check complains about docs that document nothing."""
     assert CHECKS[name]("# HandsUp\n\n## Keywords\n\n## Configuration\n")
 
 
@@ -298,7 +350,7 @@ def test_keyword_status_check_can_fail() -> None:
     assert len(wrong) == 2
 
 
-DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = documents()
 LOCAL_LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -319,3 +371,115 @@ def test_the_architecture_page_names_files_that_exist() -> None:
 
 def test_readme_links_the_architecture_page() -> None:
     assert "](docs/architecture.md)" in README.read_text(encoding="utf-8")
+
+
+# --- status lines: nothing that exists is called "not built" or "planned" ------------------
+
+NOT_BUILT = re.compile(
+    r"\b(?:not (?:yet )?built|not yet (?:available|supported|implemented)|not implemented"
+    r"|planned(?! (?:again|for)\b)|coming soon|no \w+ yet)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """What a "not built" sentence names: the sentence is false once any of it exists."""
+
+    commands: str = ""  # a regex over the ``handsup`` command paths
+    settings: tuple[str, ...] = ()  # environment variables read by service/config.py
+    endpoints: tuple[str, ...] = ()  # "METHOD /path"
+    code: str = ""  # a regex over the source of flows/, service/ and workers/
+
+
+# Every sentence of the docs that says something is not there yet, by a phrase of it (lower
+# case), with what it names.
+NOT_YET: dict[str, NotYet] = {
+    # DESIGN.md's webhook contract: under a surge, acknowledge at once and reply from the
+    # worker (issue 18). Today every text is answered synchronously.
+    "deferral under surge is planned": NotYet(code=r"(?i)surge"),
+    # Twilio setup: a WhatsApp sender is given only when the community is created.
+    "there is no command yet to add it": NotYet(commands=r"whatsapp|channel"),
+}
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def status_sentences(text: str) -> list[str]:
+    """The sentences that say something is not built, planned or not there yet."""
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`*(\[])", flat(text))
+    return [sentence for sentence in sentences if NOT_BUILT.search(sentence)]
+
+
+def unlisted_status_sentences(text: str, not_yet: dict[str, NotYet] = NOT_YET) -> list[str]:
+    return [
+        sentence
+        for sentence in status_sentences(text)
+        if not any(phrase in sentence.lower() for phrase in not_yet)
+    ]
+
+
+def source_text() -> str:
+    return "\n".join(
+        path.read_text(encoding="utf-8")
+        for folder in ("flows", "service", "workers")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    )
+
+
+def built_but_said_not(
+    text: str, endpoints: set[str], not_yet: dict[str, NotYet] = NOT_YET
+) -> list[str]:
+    """Listed sentences whose feature exists (the sentence is false), or that no page says."""
+    commands = [path for path, _ in cli_commands(main)]
+    settings = env_vars_read_by(ROOT / "service" / "config.py")
+    source = source_text()
+    lowered = flat(text).lower()
+    wrong = []
+    for phrase, names in not_yet.items():
+        if phrase not in lowered:
+            wrong.append(f"no page says {phrase!r} any more: remove it from NOT_YET")
+            continue
+        exists = [
+            *(f"handsup {c}" for c in commands if names.commands and re.search(names.commands, c)),
+            *(s for s in names.settings if s in settings),
+            *(e for e in names.endpoints if e in endpoints),
+            *(
+                [f"code matching {names.code!r}"]
+                if names.code and re.search(names.code, source)
+                else []
+            ),
+        ]
+        if exists:
+            wrong.append(f"{phrase!r} but {', '.join(exists)} exists: the sentence is false")
+    return wrong
+
+
+def test_every_not_built_sentence_is_listed(docs: str) -> None:
+    assert unlisted_status_sentences(docs) == []
+
+
+def test_nothing_said_to_be_planned_exists(docs: str, tmp_path: Path) -> None:
+    assert built_but_said_not(docs, app_endpoints(tmp_path)) == []
+
+
+def test_the_status_checks_can_fail(tmp_path: Path) -> None:
+    false = "The coordinator console is planned but not built yet. Reminders are planned again."
+    assert unlisted_status_sentences(false) == [
+        "The coordinator console is planned but not built yet."
+    ]
+    said = "The demo is not built. Health checks are coming soon. Sam is planned. No web yet."
+    wrong = built_but_said_not(
+        said,
+        app_endpoints(tmp_path),
+        {
+            "the demo is not built": NotYet(commands=r"^demo$"),
+            "health checks are coming soon": NotYet(endpoints=("GET /healthz",)),
+            "sam is planned": NotYet(settings=("DATABASE_URL",)),
+            "no web yet": NotYet(code=r"def create_app"),
+            "gone from every page": NotYet(),
+        },
+    )
+    assert len(wrong) == 5, wrong

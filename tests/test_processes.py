@@ -194,6 +194,8 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         assert b"Riverside Mutual Aid" in page
         ready = wait_for(f"http://127.0.0.1:{port}/readyz", process)
         assert b'"redis":"ok"' in ready.replace(b" ", b"")
+        icon = wait_for(f"http://127.0.0.1:{port}/favicon.ico", process)
+        assert icon[:4] == b"\x00\x00\x01\x00"  # an ICO: browsers stop logging 404s for it
         # a separate local command reaches the same Redis, and the worker delivers the
         # broadcast to the demo volunteers through the simulator channel (quiet hours off, so
         # the test does not depend on the time of day)
@@ -226,7 +228,7 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
             check=False,
         )
         assert broadcast.returncode == 0, broadcast.stderr
-        assert "queued 3 message(s)" in broadcast.stdout
+        assert "queued 8 message(s)" in broadcast.stdout
         assert "Redis unavailable" not in broadcast.stderr
         engine = make_engine(f"sqlite:///{tmp_path / 'instance' / 'handsup.db'}")
         deadline = time.monotonic() + 30
@@ -234,13 +236,17 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         while time.monotonic() < deadline:
             with engine.connect() as connection:
                 statuses = list(
-                    connection.scalars(select(Message.status).where(Message.kind == "broadcast"))
+                    connection.scalars(
+                        select(Message.status).where(
+                            Message.kind == "broadcast", Message.body.endswith(": Sandbags")
+                        )
+                    )
                 )
             if statuses and all(s == "delivered" for s in statuses):
                 break
             time.sleep(0.5)
         engine.dispose()
-        assert statuses == ["delivered"] * 3
+        assert statuses == ["delivered"] * 8
         # scheduled jobs fire in this mode: the worker runs RQ's scheduler
         url = (tmp_path / "instance" / "redis" / "url").read_text().strip()
         job = Queue("default", connection=connect(url)).enqueue_in(
@@ -257,6 +263,10 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert re.search(r"Simulator:\s+http://127\.0\.0\.1:\d+/simulator/", output)
+    # Quiet: one line per request (the app's, no gunicorn access line), no warnings.
+    assert len([line for line in output.splitlines() if "GET /favicon.ico" in line]) == 1
+    assert "HTTP/1.1" not in output
+    assert not re.search(r"warn", output, re.IGNORECASE), output
     assert not (tmp_path / "instance" / "redis" / "url").exists()  # announcement withdrawn
     assert "demo@example.org" in output
     with pytest.raises(OSError):

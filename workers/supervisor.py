@@ -80,8 +80,10 @@ def start_children(env: dict[str, str], port: int) -> list[subprocess.Popen[Any]
         f"127.0.0.1:{port}",
         "--workers",
         "2",
-        "--access-logfile",
-        "-",
+        # No gunicorn access log (the app logs each request once, service.logs), and no
+        # boot chatter under the banner: its warnings and errors still show.
+        "--log-level",
+        "warning",
         "service.app:create_app()",
     ]
     worker = [sys.executable, "-m", "service.cli", "worker"]

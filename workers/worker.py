@@ -116,6 +116,10 @@ def run_worker(settings: Settings, *, burst: bool = False, **work_kwargs: Any) -
     errors.init_sentry(settings)
     rt = runtime_module.use(settings)
     worker = HandsUpWorker(list(outbox.QUEUES), connection=rt.redis)
+    if settings.log_format == "text":
+        # Readable development logs: our one line per job, not RQ's four (started, completed,
+        # OK, result kept); RQ's warnings and errors still show.
+        work_kwargs.setdefault("logging_level", "WARNING")
     if burst:
         return run_burst(rt, worker, **work_kwargs)
     pump = OutboxPump()

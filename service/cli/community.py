@@ -5,14 +5,13 @@ May import ``service`` (never ``workers``) and click.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from flows.dates import clock_for
 from service import clock
-from service.cli.common import database, parse_clock
+from service.cli.common import database, parse_clock, read_password
 from service.communities import audit
 from service.communities.accounts import (
     create_coordinator,
@@ -50,7 +49,13 @@ def create_community_cmd(
     timezone: str,
     help_contact: str,
 ) -> None:
-    """Create a community with its SMS (and optional WhatsApp) channel."""
+    """Create a community with its SMS (and optional WhatsApp) channel.
+
+    \b
+    Example:
+      handsup create-community --name "Riverside Mutual Aid" --slug riverside \\
+        --number +12025550143 --country US --timezone America/New_York
+    """
     with database() as session:
         community = create_community(
             session,
@@ -75,8 +80,14 @@ def create_community_cmd(
     show_default=True,
 )
 def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
-    """Create a coordinator login; the password is read from stdin."""
-    password = sys.stdin.readline().rstrip("\r\n")
+    """Create a coordinator login; the password is read from stdin.
+
+    \b
+    Example:
+      handsup create-coordinator --community riverside --email ana@example.org
+      (asks for the password twice; or pipe it: ... < password.txt)
+    """
+    password = read_password()
     with database() as session:
         community = find_community(session, slug)
         coordinator = create_coordinator(
@@ -102,8 +113,13 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
     help="Also forget their authenticator app (a lost phone); they may enrol a new one.",
 )
 def set_password_cmd(email: str, forget_authenticator: bool) -> None:
-    """Set or reset a coordinator's password (read from stdin); signs out their sessions."""
-    password = sys.stdin.readline().rstrip("\r\n")
+    """Set or reset a coordinator's password (read from stdin); signs out their sessions.
+
+    \b
+    Example:
+      handsup set-password --email ana@example.org --reset-two-factor
+    """
+    password = read_password()
     with database() as session:
         coordinator = find_coordinator(session, email)
         set_password(coordinator, password)
@@ -116,7 +132,12 @@ def set_password_cmd(email: str, forget_authenticator: bool) -> None:
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="FILE.zip")
 def export_community_cmd(slug: str, out_path: str) -> None:
-    """Everything the community holds, as community.json plus a CSV per table, in a ZIP."""
+    """Everything the community holds, as community.json plus a CSV per table, in a ZIP.
+
+    \b
+    Example:
+      handsup export-community --community riverside --out riverside.zip
+    """
     with database() as session:
         community = find_community(session, slug)
         archive = export_zip(session, community, clock.now())
@@ -177,7 +198,13 @@ def community_settings_cmd(
     default_language: str | None,
 ) -> None:
     """Show or change quiet hours, ask limit, shift reminders, message retention, the clock
-    texts use and the default language."""
+    texts use and the default language.
+
+    \b
+    Example:
+      handsup community-settings --community riverside --quiet-start 21:30 \\
+        --reminders 24h,2h
+    """
     with database() as session:
         community = find_community(session, slug)
         if quiet_start is not None:
@@ -222,7 +249,12 @@ def community_settings_cmd(
 
 @click.command("demo")
 def demo_cmd() -> None:
-    """Seed a demo community, coordinator and volunteers (safe to run twice)."""
+    """Seed a demo community, coordinator and volunteers (safe to run twice).
+
+    \b
+    Example:
+      HANDSUP_ENV=development handsup demo
+    """
     with database() as session:
         login = seed_demo(session)
         slug = login.community.slug

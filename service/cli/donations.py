@@ -14,9 +14,18 @@ import click
 from sqlalchemy import func, select
 
 from service import clock
-from service.cli.common import database, parse_clock
+from service.cli.common import database, parse_clock, stdin_is_terminal
 from service.communities.registry import find_community
-from service.models import Community, Cycle, CycleNeed, Need, Pledge, PledgeStatus, Volunteer
+from service.models import (
+    Community,
+    Cycle,
+    CycleNeed,
+    DonationSchedule,
+    Need,
+    Pledge,
+    PledgeStatus,
+    Volunteer,
+)
 from service.rosters import donations
 from service.volunteers.import_export import neutralize
 from service.volunteers.phones import to_e164
@@ -26,20 +35,58 @@ def local_today(community: Community) -> date:
     return clock.now().astimezone(ZoneInfo(community.timezone)).date()
 
 
+def cycle_name(schedule: DonationSchedule) -> str:
+    """``Saturday`` or ``every 14 days from 2026-12-05``."""
+    if schedule.every_days:
+        return f"every {schedule.every_days} days from {schedule.anchor}"
+    return donations.WEEKDAYS[schedule.weekday or 0].title()
+
+
 @click.command("add-need")
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.option("--cycle-day", required=True, help="Drop-off weekday, e.g. saturday.")
 @click.option("--item", required=True, help="What is needed, e.g. Rice.")
 @click.option("--quantity", required=True, type=int, help="How much each cycle.")
 @click.option("--unit", default="", help="Unit, e.g. kg, L, people.")
-def add_need_cmd(slug: str, cycle_day: str, item: str, quantity: int, unit: str) -> None:
-    """Add a need to the community's weekly donation cycle; prints the need's id."""
+@click.option(
+    "--yes",
+    "again",
+    is_flag=True,
+    help="Add it even when the cycle day already needs the same item.",
+)
+def add_need_cmd(
+    slug: str, cycle_day: str, item: str, quantity: int, unit: str, again: bool
+) -> None:
+    """Add a need to the community's weekly donation cycle; prints the need's id.
+
+    A second need for the same item on the same cycle day is asked about first (on a
+    terminal), or refused unless --yes is given.
+
+    \b
+    Example:
+      handsup add-need --community riverside --cycle-day saturday --item Rice \\
+        --quantity 20 --unit kg
+    """
     with database() as session:
         community = find_community(session, slug)
+        weekday = donations.parse_weekday(cycle_day)
+        same = donations.needs_of_item(session, community, item)
+        if same and not again:
+            first = same[0]
+            held = (
+                f"the {cycle_name(donations.donation_schedule(session, community))} cycle "
+                f"already needs {first.item}: {first.target} {first.unit}"
+            ).rstrip()
+            if not stdin_is_terminal():
+                raise click.ClickException(
+                    f"{held} (need {first.id}); add --yes to add a second need for it"
+                )
+            click.echo(f"Warning: {held} (need {first.id}).", err=True)
+            click.confirm("Add a second need for it?", abort=True, err=True)
         need = donations.add_need(
             session,
             community,
-            weekday=donations.parse_weekday(cycle_day),
+            weekday=weekday,
             item=item,
             quantity=quantity,
             unit=unit,
@@ -50,7 +97,12 @@ def add_need_cmd(slug: str, cycle_day: str, item: str, quantity: int, unit: str)
 @click.command("needs")
 @click.option("--community", "slug", required=True, help="Community slug.")
 def needs_cmd(slug: str) -> None:
-    """Print the next cycle's coverage as CSV: item,target,pledged,delivered,unit."""
+    """Print the next cycle's coverage as CSV: item,target,pledged,delivered,unit.
+
+    \b
+    Example:
+      handsup needs --community riverside
+    """
     with database() as session:
         community = find_community(session, slug)
         cycle = donations.next_cycle(session, community, clock.now())
@@ -92,7 +144,13 @@ def donation_settings_cmd(
     reminder_time: str | None,
     gap_hours: int | None,
 ) -> None:
-    """Show or change the donation cycle: day, place, window, reminder and gap-ask times."""
+    """Show or change the donation cycle: day, place, window, reminder and gap-ask times.
+
+    \b
+    Example:
+      handsup donation-settings --community riverside --cycle-day saturday \\
+        --place "Church hall" --window 10:00-12:00
+    """
     with database() as session:
         community = find_community(session, slug)
         schedule = donations.donation_schedule(session, community)
@@ -118,11 +176,8 @@ def donation_settings_cmd(
             schedule.reminder_minute = parse_clock("--reminder-time", reminder_time)
         if gap_hours is not None:
             schedule.gap_ask_hours = gap_hours
-        day = (
-            f"every {schedule.every_days} days from {schedule.anchor}"
-            if schedule.every_days
-            else f"every {donations.WEEKDAYS[schedule.weekday or 0].title()}"
-        )
+        day = cycle_name(schedule)
+        day = day if schedule.every_days else f"every {day}"
         click.echo(
             f"{slug}: {day}, {donations.window_text(schedule)} at {schedule.place or '(no place)'}"
             f"; reminder the day before at {schedule.reminder_minute // 60:02d}:"
@@ -136,7 +191,13 @@ def donation_settings_cmd(
 @click.option("--item", required=True, help="The need's item.")
 @click.option("--status", "status_name", required=True, type=click.Choice(["delivered", "missed"]))
 def mark_pledge_cmd(slug: str, phone: str, item: str, status_name: str) -> None:
-    """Mark a volunteer's pledge in the current cycle delivered or missed."""
+    """Mark a volunteer's pledge in the current cycle delivered or missed.
+
+    \b
+    Example:
+      handsup mark-pledge --community riverside --phone 2025550111 --item Rice \\
+        --status delivered
+    """
     with database() as session:
         community = find_community(session, slug)
         e164 = to_e164(phone, community.country)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import click
 from rq.utils import import_attribute
 
-from service.cli.common import load_settings
+from service.cli.common import load_settings, require_schema
+from service.db import make_engine
 
 RUN_WORKER = "workers.worker.run_worker"
 RUN_DEV = "workers.supervisor.run_dev"
@@ -21,8 +22,18 @@ RUN_DEV = "workers.supervisor.run_dev"
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run until the queues are empty, then exit.")
 def worker_cmd(burst: bool) -> None:
-    """Run an RQ worker with the scheduler and the outbox pump."""
+    """Run an RQ worker with the scheduler and the outbox pump.
+
+    \b
+    Example:
+      handsup worker
+    """
     settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
     run: Callable[..., bool] = import_attribute(RUN_WORKER)
     run(settings, burst=burst)
 
@@ -30,7 +41,12 @@ def worker_cmd(burst: bool) -> None:
 @click.command("dev")
 @click.option("--port", default=None, type=int, help="Web port (default: PORT or 5000).")
 def dev_cmd(port: int | None) -> None:
-    """Local all-in-one (make run): migrate, seed, embedded Redis, web and worker."""
+    """Local all-in-one (make run): migrate, seed, embedded Redis, web and worker.
+
+    \b
+    Example:
+      handsup dev --port 8000
+    """
     os.environ.setdefault("HANDSUP_ENV", "development")
     settings = load_settings()
     run: Callable[..., bool] = import_attribute(RUN_DEV)

@@ -43,7 +43,13 @@ def broadcast_cmd(
     roster_id: int | None,
     dry_run: bool,
 ) -> None:
-    """Queue a text to every active volunteer (opted-out ones are never included)."""
+    """Queue a text to every active volunteer (opted-out ones are never included).
+
+    \b
+    Example:
+      handsup broadcast --community riverside --text "Sandbags at the school at noon" \\
+        --dry-run
+    """
     settings = load_settings()
     with database(settings) as session:
         community = find_community(session, slug)
@@ -95,7 +101,13 @@ def sending_settings_cmd(
     sms_rate: float | None,
     whatsapp_rate: float | None,
 ) -> None:
-    """Show or change how the community sends: Messaging Service, templates, rates."""
+    """Show or change how the community sends: Messaging Service, templates, rates.
+
+    \b
+    Example:
+      handsup sending-settings --community riverside --sms-rate 1 \\
+        --whatsapp-template reminder=HX0123456789abcdef0123456789abcdef
+    """
     with database() as session:
         community = find_community(session, slug)
         if messaging_service_sid is not None:
@@ -148,7 +160,12 @@ def sending_settings_cmd(
 )
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, help="How many (50).")
 def messages_cmd(slug: str, status: str | None, limit: int) -> None:
-    """The outbound message log, newest first, as CSV (numbers masked)."""
+    """The outbound message log, newest first, as CSV (numbers masked).
+
+    \b
+    Example:
+      handsup messages --community riverside --status failed --limit 20
+    """
     with database() as session:
         community = find_community(session, slug)
         writer = csv.writer(sys.stdout)
@@ -174,7 +191,12 @@ def messages_cmd(slug: str, status: str | None, limit: int) -> None:
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.option("--from", "sender", required=True, help="Your phone number (E.164 or local).")
 def simulate_cmd(slug: str, sender: str) -> None:
-    """Text the service from this terminal; an empty line or Ctrl-D quits."""
+    """Text the service from this terminal; an empty line or Ctrl-D quits.
+
+    \b
+    Example:
+      handsup simulate --community riverside --from 2025550177
+    """
     settings = load_settings()
     with database(settings) as session:
         community = find_community(session, slug)

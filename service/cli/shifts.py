@@ -54,15 +54,29 @@ def find_shift(session: Session, shift_id: int) -> tuple[Shift, Community]:
 def add_shift_cmd(
     slug: str, title: str, place: str, starts: str, ends: str, capacity: int, skill: str | None
 ) -> None:
-    """Add a shift to the community's roster; prints the new shift's id."""
+    """Add a shift to the community's roster; prints the new shift's id.
+
+    \b
+    Example:
+      handsup add-shift --community riverside --title "Sandbag team" --place "School gym" \\
+        --starts 2026-12-05T09:00 --ends 2026-12-05T13:00 --capacity 4
+    """
     with database() as session:
         community = find_community(session, slug)
+        starts_at = parse_moment("--starts", starts, community)
+        now = clock.now()
+        if starts_at <= now:
+            local_now = now.astimezone(ZoneInfo(community.timezone)).strftime("%Y-%m-%dT%H:%M")
+            raise click.ClickException(
+                f"--starts {starts} is in the past (it is {local_now} in {community.timezone}): "
+                "a shift must start later than now"
+            )
         shift = rosters.add_shift(
             session,
             community,
             title=title,
             place=place,
-            starts_at=parse_moment("--starts", starts, community),
+            starts_at=starts_at,
             ends_at=parse_moment("--ends", ends, community),
             capacity=capacity,
             skill=skill,
@@ -75,7 +89,12 @@ def add_shift_cmd(
 @click.option("--starts", required=True, help="New ISO 8601 start.")
 @click.option("--ends", required=True, help="New ISO 8601 end.")
 def move_shift_cmd(shift_id: int, starts: str, ends: str) -> None:
-    """Change a shift's time; reminders are planned again for the new time."""
+    """Change a shift's time; reminders are planned again for the new time.
+
+    \b
+    Example:
+      handsup move-shift --shift 12 --starts 2026-12-05T10:00 --ends 2026-12-05T14:00
+    """
     with database() as session:
         shift, community = find_shift(session, shift_id)
         rosters.move_shift(
@@ -91,7 +110,12 @@ def move_shift_cmd(shift_id: int, starts: str, ends: str) -> None:
 @click.command("cancel-shift")
 @click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
 def cancel_shift_cmd(shift_id: int) -> None:
-    """Cancel a shift; everyone signed up or waitlisted is told once."""
+    """Cancel a shift; everyone signed up or waitlisted is told once.
+
+    \b
+    Example:
+      handsup cancel-shift --shift 12
+    """
     settings = load_settings()
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)
@@ -113,7 +137,12 @@ ROSTER_LABELS = {
 @click.command("roster")
 @click.option("--shift", "shift_id", required=True, type=int, help="Shift id.")
 def roster_cmd(shift_id: int) -> None:
-    """Print the shift's roster as CSV: name,phone,status,hours."""
+    """Print the shift's roster as CSV: name,phone,status,hours.
+
+    \b
+    Example:
+      handsup roster --shift 12 > roster.csv
+    """
     with database() as session:
         find_shift(session, shift_id)
         rows = session.execute(
@@ -140,7 +169,12 @@ def roster_cmd(shift_id: int) -> None:
 )
 @click.option("--hours", type=float, default=None, help="Hours served (for checked_out).")
 def attendance_cmd(shift_id: int, phone: str, status_name: str, hours: float | None) -> None:
-    """Correct a volunteer's attendance on a shift (e.g. a no-show who did come)."""
+    """Correct a volunteer's attendance on a shift (e.g. a no-show who did come).
+
+    \b
+    Example:
+      handsup attendance --shift 12 --phone 2025550111 --status checked_out --hours 3.5
+    """
     with database() as session:
         _shift, community = find_shift(session, shift_id)
         e164 = to_e164(phone, community.country)
@@ -161,7 +195,12 @@ def attendance_cmd(shift_id: int, phone: str, status_name: str, hours: float | N
 @click.option("--need", required=True, type=int, help="How many people are needed now.")
 @click.option("--text", default="", help="Extra words for the ask (kept short).")
 def call_out_cmd(shift_id: int, need: int, text: str) -> None:
-    """Urgent call-out: ask qualified volunteers in waves; YES replies fill places."""
+    """Urgent call-out: ask qualified volunteers in waves; YES replies fill places.
+
+    \b
+    Example:
+      handsup call-out --shift 12 --need 2 --text "Water in the hall"
+    """
     settings = load_settings()
     with database(settings) as session:
         shift, community = find_shift(session, shift_id)

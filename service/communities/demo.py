@@ -1,4 +1,8 @@
-"""Seed a demo community (``handsup demo``, and ``make run``). Safe to run twice."""
+"""Seed a demo community (``handsup demo``, and ``make run``). Safe to run twice.
+
+The community, its owner login, eight volunteers, three upcoming shifts, a Saturday donation
+cycle, and two weeks of history (``demo_history``) so Reports and the dashboard have figures.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.communities.accounts import create_coordinator
+from service.communities.demo_history import add_history
 from service.communities.registry import create_community
 from service.db import utcnow
 from service.models import ChannelKind, Community, Role, Volunteer
@@ -26,6 +31,11 @@ DEMO_VOLUNTEERS = """name,phone,language,skills
 Ana Lopez,+12025550111,es,driver;first aid
 Ben Carter,+12025550112,en,driver
 Chitra Rao,+12025550113,en,cooking
+Dev Patel,+12025550114,en,first aid
+Elena Ruiz,+12025550115,es,cooking
+Farah Haddad,+12025550116,en,
+Gus Okafor,+12025550117,en,driver
+Hana Kim,+12025550118,en,cooking
 """
 
 
@@ -60,6 +70,7 @@ def seed_demo(session: Session) -> DemoLogin:
         select(Volunteer).where(Volunteer.community_id == community.id)
     ):
         volunteer.preferred_channel_id = simulator.id if simulator else None
+    add_history(session, community, utcnow())
     add_demo_shifts(session, community, utcnow())
     add_demo_needs(session, community)
     return DemoLogin(community, DEMO_EMAIL, DEMO_PASSWORD, created=True)

@@ -132,6 +132,23 @@ def add_need(
     return need
 
 
+def needs_of_item(session: Session, community: Community, item: str) -> list[Need]:
+    """Active needs of ``item`` (any case) in the community's donation cycle: a second one is
+    usually a typing slip."""
+    schedule = donation_schedule(session, community)
+    return list(
+        session.scalars(
+            select(Need)
+            .where(
+                Need.roster_id == schedule.roster_id,
+                Need.active.is_(True),
+                func.lower(Need.item) == item.strip().lower(),
+            )
+            .order_by(Need.id)
+        )
+    )
+
+
 def next_day(schedule: DonationSchedule, community: Community, now: datetime) -> date:
     """The next drop-off day whose window has not ended yet (local date)."""
     zone = ZoneInfo(community.timezone)

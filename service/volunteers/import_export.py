@@ -11,6 +11,7 @@ neutralised; the console may mask the numbers.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
+import charset_normalizer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -65,6 +67,42 @@ class ImportReport:
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (no header, missing columns)."""
+
+
+# Spreadsheets on Windows save "CSV" in the system's ANSI code page, Windows-1252 for the
+# Latin-script languages HandsUp ships; when the bytes read equally well in another single-byte
+# code page (cp1250 gives "Muńoz" where cp1252 gives "Muñoz"), this one wins.
+PREFERRED_LEGACY_ENCODING = "cp1252"
+
+
+def decode_csv(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a CSV file's bytes: UTF-8 with or without a byte-order mark,
+    UTF-16 (Excel's "Unicode text"), or a legacy code page detected by charset-normalizer."""
+    if data.startswith(codecs.BOM_UTF8):
+        data, bom = data[len(codecs.BOM_UTF8) :], "utf-8-sig"
+    else:
+        bom = ""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    if b"\x00" not in data:  # NULs: UTF-16 without a mark, which is valid UTF-8 byte by byte
+        try:
+            return data.decode("utf-8"), bom or "utf-8"
+        except UnicodeDecodeError:
+            if bom:
+                raise ImportFileError(
+                    "the file says it is UTF-8 but is not: save it again as CSV UTF-8"
+                ) from None
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise ImportFileError("the file is not text: save it from the spreadsheet as CSV UTF-8")
+    for match in matches:
+        if match.chaos <= best.chaos and PREFERRED_LEGACY_ENCODING in match.could_be_from_charset:
+            try:
+                return data.decode(PREFERRED_LEGACY_ENCODING), PREFERRED_LEGACY_ENCODING
+            except UnicodeDecodeError:  # a byte cp1252 leaves undefined
+                break
+    return str(best), best.encoding
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ channel, and shows the conversation from the message log (including queued outbo
 from __future__ import annotations
 
 import secrets
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -46,7 +48,7 @@ def phone() -> ResponseReturnValue:
                     Message.community_id == community.id,
                     or_(Message.from_address == number, Message.to_address == number),
                 )
-                .order_by(Message.id.desc())
+                .order_by(Message.created_at.desc(), Message.id.desc())  # as the phone got them
                 .limit(50)
             ).all()
         )[::-1]
@@ -54,6 +56,7 @@ def phone() -> ResponseReturnValue:
         "simulator.html",
         communities=communities,
         community=community,
+        zone=ZoneInfo(community.timezone) if community is not None else UTC,
         phone=number,
         messages=messages,
         error=error,

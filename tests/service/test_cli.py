@@ -527,7 +527,7 @@ def test_demo_is_idempotent(cli: Cli, db: Session) -> None:
 
     assert community_count(db) == 1
     assert community_count(db, "demo") == 1
-    assert db.scalar(select(func.count()).select_from(Volunteer)) == 3
+    assert db.scalar(select(func.count()).select_from(Volunteer)) == 8
     assert db.scalar(select(func.count()).select_from(Coordinator)) == 1
     coordinator = db.scalar(select(Coordinator))
     assert coordinator is not None

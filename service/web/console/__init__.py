@@ -31,6 +31,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     session,
     url_for,
 )
@@ -173,3 +174,10 @@ def init_app(app: Flask) -> None:
     @app.get("/")
     def index() -> ResponseReturnValue:
         return redirect(url_for("console.dashboard"))
+
+    @app.get("/favicon.ico")
+    def favicon() -> ResponseReturnValue:
+        # Browsers ask for it on every first visit; without it each page logs a 404.
+        return send_from_directory(
+            app.static_folder or "static", "favicon.ico", mimetype="image/x-icon", max_age=86400
+        )
