@@ -130,6 +130,7 @@ def preview_broadcast(
     session: Session, community: Community, text: str, segment: Segment | None = None
 ) -> Preview:
     text = clean_text(text)
+    check_segment(session, community, segment or Segment())
     languages = Counter(v.language for v in recipients(session, community, segment or Segment()))
     rows = []
     for language, count in sorted(languages.items()):

@@ -26,6 +26,7 @@ from service.web.console import bp
 from service.web.console.access import current
 from service.web.console.ratelimit import LoginLimiter
 from service.web.extensions import db_session, resources
+from service.web.params import parse_id
 
 TOTP_ISSUER = "HandsUp"
 
@@ -46,7 +47,7 @@ def _client_ip() -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only redirect back into the console (never to another host)."""
-    if target:
+    if target and target.isprintable() and len(target) <= 2000:  # no CR/LF, NUL or controls
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/console"):
             return target
@@ -169,7 +170,7 @@ def logout() -> ResponseReturnValue:
 @bp.post("/switch")
 def switch() -> ResponseReturnValue:
     context = current()
-    wanted = request.form.get("community_id", type=int)
+    wanted = parse_id(request.form.get("community_id"))
     if wanted is None or all(c.id != wanted for _, c in context.memberships):
         abort(404)
     session["community_id"] = wanted

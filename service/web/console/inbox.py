@@ -24,6 +24,7 @@ from service.sending.queue import queue_message
 from service.web.console import bp, local_time
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session, resources
+from service.web.params import id_value
 
 PAGE_SIZE = 50
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -80,7 +81,7 @@ def _items(before: Message | None) -> tuple[list[InboxItem], bool]:
 def _render(
     errors: dict[int, str] | None = None, drafts: dict[int, str] | None = None, code: int = 200
 ) -> ResponseReturnValue:
-    before_id = request.args.get("before", type=int)
+    before_id = id_value(request.args, "before")
     before = None
     if before_id is not None:
         before = scoped(db_session(), Message, before_id)

@@ -30,6 +30,7 @@ from service.volunteers.import_export import (
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session
+from service.web.params import id_value, page_value
 
 # The app refuses bodies over 64 KB (MAX_CONTENT_LENGTH); a 500-row file is about 30 KB.
 MAX_IMPORT_BYTES = 60 * 1024
@@ -51,7 +52,7 @@ def volunteers() -> ResponseReturnValue:
         dbs,
         context.community,
         filters,
-        request.args.get("page", 1, type=int) or 1,
+        page_value(request.args),
         full_numbers=context.numbers_visible,
     )
     return render_template(
@@ -66,7 +67,7 @@ def volunteers() -> ResponseReturnValue:
 def _profile(volunteer: Volunteer, *, revealed: bool = False) -> str:
     dbs = db_session()
     now = clock.now()
-    thread = volunteer_admin.conversation(dbs, volunteer, request.args.get("before", type=int))
+    thread = volunteer_admin.conversation(dbs, volunteer, id_value(request.args, "before"))
     return render_template(
         "console/volunteers_profile.html",
         volunteer=volunteer,
