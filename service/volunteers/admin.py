@@ -21,14 +21,17 @@ from flows.parsing import MAX_NAME_LENGTH
 from service.communities import audit
 from service.models import Community, Coordinator, Message, Volunteer
 from service.volunteers import privacy
-from service.volunteers.import_export import MAX_AVAILABILITY_LENGTH, split_skills
+from service.volunteers.import_export import (
+    MAX_AVAILABILITY_LENGTH,
+    MAX_SKILL_LENGTH,
+    MAX_SKILLS,
+    split_skills,
+)
 from service.volunteers.phones import InvalidPhoneNumber, to_e164
 
 PER_PAGE = 50
 THREAD_PAGE = 100  # messages on a profile; older ones behind a "show older" link
 MAX_QUERY_LENGTH = 100
-MAX_SKILLS = 20
-MAX_SKILL_LENGTH = 40  # a shift's required skill is at most 40 characters
 VISIBLE_DIGITS = 4  # a masked number still shows its last four digits
 CONSOLE_SOURCE = "console"
 CONSOLE_CONSENT_WORDING = "consent attested by the coordinator who added them in the console"

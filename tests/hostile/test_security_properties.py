@@ -6,19 +6,36 @@ holds the general form of finding 9 across every route.
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
+from service.app import create_app
+from service.config import ConfigError, Settings
 from service.db import unit_of_work
-from service.models import Assignment, Community, Role, Volunteer, VolunteerStatus
+from service.models import (
+    Assignment,
+    Community,
+    Direction,
+    Message,
+    MessageStatus,
+    Role,
+    Volunteer,
+    VolunteerStatus,
+)
 from service.rosters.shifts import add_shift, claim
+from service.volunteers.import_export import MAX_SKILL_LENGTH, MAX_SKILLS
+from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper
 from tests.service.console.conftest import (  # noqa: F401 - fixtures
     ConsoleClient,
     MakeCoordinator,
@@ -167,3 +184,117 @@ def test_finding_9_a_value_the_database_refuses_is_a_400_without_sql_in_the_log(
     assert response.status_code == 400
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "SELECT" not in caplog.text
+
+
+# ----- finding 10: headers, secrets and exposure -------------------------------------------
+def test_finding_10_security_headers_on_every_page(
+    console: ConsoleClient,  # noqa: F811
+    client: FlaskClient,
+) -> None:
+    for response in (console.get("/console/volunteers"), client.get("/console/login")):
+        headers = response.headers
+        policy = headers["Content-Security-Policy"]
+        assert (
+            "script-src 'self'" in policy
+            and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        )
+        assert "frame-ancestors 'none'" in policy
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["Strict-Transport-Security"].startswith("max-age=")  # the URL is https
+
+
+def test_finding_10_no_hsts_when_the_public_url_is_not_https(settings: Settings) -> None:
+    app = create_app(settings.replace(public_base_url="http://localhost:5000"))
+    response = app.test_client().get("/console/login")
+    assert "Strict-Transport-Security" not in response.headers
+    assert "Content-Security-Policy" in response.headers
+
+
+def test_finding_10_templates_carry_no_inline_script() -> None:
+    """The policy forbids inline script; the templates must not need it."""
+    templates = Path(__file__).resolve().parents[2] / "service" / "templates"
+    for template in templates.rglob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", text):
+            assert "src=" in tag, (template.name, tag)
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        assert "javascript:" not in text, template.name
+
+
+def test_finding_10_pages_with_personal_data_are_not_stored(
+    console: ConsoleClient,  # noqa: F811
+    session_factory: sessionmaker[Session],
+    community: Community,
+) -> None:
+    volunteer_id = add_volunteer(session_factory, community, "Ana Lopez", "+12025550123")
+    for path in (
+        "/console/volunteers",
+        f"/console/volunteers/{volunteer_id}",
+        "/console/inbox",
+        "/console/messages",
+        "/console/volunteers/export.csv",
+        "/console/",
+    ):
+        response = console.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+    static = console.get("/static/console.css")
+    assert static.headers.get("Cache-Control") != "no-store"
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31])
+def test_finding_10_production_refuses_a_short_secret_key(secret: str) -> None:
+    environ = {
+        "HANDSUP_ENV": "production",
+        "DATABASE_URL": "postgresql://u@h/db",
+        "REDIS_URL": "redis://h:6379/0",
+        "SECRET_KEY": secret,
+    }
+    with pytest.raises(ConfigError, match="SECRET_KEY must be at least 32 bytes"):
+        Settings.from_env(environ)
+    assert Settings.from_env({**environ, "SECRET_KEY": "x" * 32}).secret_key == "x" * 32
+
+
+def test_finding_10_the_csv_importer_caps_skills_as_the_form_does(
+    owner_console: ConsoleClient,  # noqa: F811
+    db: Session,
+) -> None:
+    many = ";".join(f"skill{n}" for n in range(MAX_SKILLS + 1))
+    long_one = "s" * (MAX_SKILL_LENGTH + 1)
+    csv_text = (
+        "name,phone,skills\n"
+        f"Many Skills,+12025550131,{many}\n"
+        f"Long Skill,+12025550132,{long_one}\n"
+        "Fine,+12025550133,driver;cook\n"
+    )
+    response = owner_console.post(
+        "/console/volunteers/import",
+        {"file": (io.BytesIO(csv_text.encode()), "v.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    db.expire_all()
+    stored = {v.name: v.skills for v in db.scalars(select(Volunteer))}
+    assert stored == {"Fine": ["cook", "driver"]}
+    page = response.get_data(as_text=True)
+    assert f"at most {MAX_SKILLS} skills" in page
+    assert f"at most {MAX_SKILL_LENGTH} characters" in page
+
+
+def test_finding_10_a_text_from_a_service_number_never_creates_a_volunteer(
+    sms: SmsHelper,
+    db: Session,
+    other_community: Community,  # noqa: F811
+) -> None:
+    for sender in (COMMUNITY_NUMBER, WHATSAPP_NUMBER, "+12025550111"):  # ours, ours, theirs
+        assert sms.send(sender, "JOIN") == []
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Volunteer)) == 0
+    stored = db.scalars(select(Message).where(Message.direction == Direction.INBOUND)).all()
+    assert sorted(m.from_address for m in stored) == sorted(
+        [COMMUNITY_NUMBER, WHATSAPP_NUMBER, "+12025550111"]
+    )
+    assert all(m.status == MessageStatus.PROCESSED and m.volunteer_id is None for m in stored)
+    assert sms.send("+12025550123", "JOIN")  # a person still gets an answer
