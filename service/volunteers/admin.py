@@ -100,18 +100,25 @@ def _conditions(
 def _search(community: Community, q: str, *, full_numbers: bool) -> ColumnElement[bool]:
     """Name contains ``q``, or the number matches its digits.
 
-    Someone who sees masked numbers matches only what the mask shows (the last digits) or a
-    whole number they already know: partial searches must not spell out a hidden number.
+    Searching by number is for those who see full numbers (the console audits and
+    rate-limits it). Someone who sees masked numbers matches only what the mask shows (the
+    last digits): neither a partial search nor a guessed whole number may confirm a hidden
+    number, since the masked digits can be enumerated a few hundred requests at a time.
     """
     matches = [func.lower(Volunteer.name).contains(q.lower(), autoescape=True)]
-    with contextlib.suppress(InvalidPhoneNumber):
-        matches.append(Volunteer.phone == to_e164(q, community.country))
     digits = "".join(ch for ch in q if ch.isdigit())
     if digits and full_numbers:
+        with contextlib.suppress(InvalidPhoneNumber):
+            matches.append(Volunteer.phone == to_e164(q, community.country))
         matches.append(Volunteer.phone.contains(digits, autoescape=True))
     elif digits and len(digits) <= VISIBLE_DIGITS:
         matches.append(Volunteer.phone.endswith(digits, autoescape=True))
     return or_(*matches)
+
+
+def searches_by_number(q: str) -> bool:
+    """Whether a search text would match numbers (it has digits), for the audit and the limit."""
+    return any(ch.isdigit() for ch in q)
 
 
 def search(

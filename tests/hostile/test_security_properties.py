@@ -10,12 +10,16 @@ import io
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +29,7 @@ from service.config import ConfigError, Settings
 from service.db import unit_of_work
 from service.models import (
     Assignment,
+    AuditEvent,
     Community,
     Direction,
     Message,
@@ -35,6 +40,13 @@ from service.models import (
 )
 from service.rosters.shifts import add_shift, claim
 from service.volunteers.import_export import MAX_SKILL_LENGTH, MAX_SKILLS
+from service.web.console.ratelimit import (
+    ACCOUNT_BACKSTOP,
+    NUMBER_SEARCH_LIMIT,
+    PAIR,
+    TOTP_CODES,
+    LoginLimiter,
+)
 from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper
 from tests.service.console.conftest import (  # noqa: F401 - fixtures
     ConsoleClient,
@@ -298,3 +310,173 @@ def test_finding_10_a_text_from_a_service_number_never_creates_a_volunteer(
     )
     assert all(m.status == MessageStatus.PROCESSED and m.volunteer_id is None for m in stored)
     assert sms.send("+12025550123", "JOIN")  # a person still gets an answer
+
+
+# ----- finding 2: masked numbers are not recovered through search --------------------------
+CAROL = "+12025550113"
+
+
+@pytest.fixture
+def carol(session_factory: sessionmaker[Session], community: Community) -> int:
+    return add_volunteer(session_factory, community, "Carol Diaz", CAROL)
+
+
+def test_finding_2_a_viewer_cannot_confirm_a_guessed_number(
+    viewer_console: ConsoleClient,  # noqa: F811
+    carol: int,
+) -> None:
+    """The red team's walk: 202XXX0113 for every XXX; the masked middle must stay hidden."""
+    for middle in ("554", "555", "556"):
+        for q in (f"202{middle}0113", f"+1202{middle}0113", f"(202) {middle}-0113"):
+            page = viewer_console.text(f"/console/volunteers?q={quote(q)}")
+            assert "Carol Diaz" not in page, q
+    assert "Carol Diaz" in viewer_console.text("/console/volunteers?q=carol")
+    assert "Carol Diaz" in viewer_console.text("/console/volunteers?q=0113")  # the mask shows it
+
+
+def test_finding_2_number_search_is_audited_and_rate_limited(
+    console: ConsoleClient,  # noqa: F811
+    carol: int,
+    db: Session,
+) -> None:
+    assert "Carol Diaz" in console.text(f"/console/volunteers?q={quote(CAROL)}")
+    db.expire_all()
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "searched by number")).all()
+    assert len(events) == 1
+    assert "0113" not in str(events[0].detail)  # the digits searched are not kept
+    assert console.get("/console/volunteers?q=ana").status_code == 200  # names: not counted
+    for _ in range(NUMBER_SEARCH_LIMIT.count - 1):
+        assert console.get("/console/volunteers?q=2025550").status_code == 200
+    refused = console.get("/console/volunteers?q=2025550")
+    assert refused.status_code == 429
+    assert "Carol Diaz" not in refused.get_data(as_text=True)
+
+
+def test_finding_2_the_duplicate_hint_names_no_one_to_those_who_may_not_see_numbers(
+    console: ConsoleClient,  # noqa: F811
+    carol: int,
+    session_factory: sessionmaker[Session],
+    community: Community,
+) -> None:
+    form = {"name": "Someone", "phone": CAROL, "language": "en", "consent": "on"}
+    shown = console.post("/console/volunteers/new", form)
+    assert shown.status_code == 400 and "Carol Diaz" in shown.get_data(as_text=True)
+    with unit_of_work(session_factory) as session:
+        session.get_one(Community, community.id).protect_numbers = True
+    hidden = console.post("/console/volunteers/new", form)
+    assert hidden.status_code == 400
+    page = hidden.get_data(as_text=True)
+    assert "already belongs" in page
+    assert "Carol" not in page and f"/console/volunteers/{carol}" not in page
+
+
+# ----- findings 5, 6, 7: two-factor guesses, sessions, lockout ------------------------------
+def _enrol(browser: ConsoleClient, redis: Redis) -> str:
+    page = browser.text("/console/account/two-factor")
+    found = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page)
+    assert found
+    secret = found.group(1)
+    response = browser.post("/console/account/two-factor", {"code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 302
+    return secret
+
+
+def test_finding_5_code_guesses_are_counted_per_account_across_sign_ins(
+    console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    redis: Redis,
+) -> None:
+    secret = _enrol(console, redis)
+    guesses = 0
+    for round_ in range(3):  # the right password each time, from a new address each time
+        browser = console_for()
+        assert browser.login("coord@example.org", ip=f"198.51.100.{round_}").status_code == 302
+        for _ in range(4):
+            response = browser.post(
+                "/console/login/code",
+                {"code": "000000"},
+                environ_base={"REMOTE_ADDR": f"198.51.100.{round_}"},
+            )
+            if response.status_code == 401:
+                guesses += 1
+            else:
+                assert response.status_code == 429
+    assert guesses == TOTP_CODES.count
+    late = console_for()
+    assert late.login("coord@example.org", ip="198.51.100.77").status_code == 302
+    right = late.post("/console/login/code", {"code": pyotp.TOTP(secret).now()})
+    assert right.status_code == 429  # even the right code waits out the window
+
+
+def _cookie(browser: ConsoleClient) -> str:
+    cookie = browser.client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_finding_6_a_cookie_saved_before_logout_no_longer_works(
+    console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+) -> None:
+    saved = _cookie(console)
+    assert console.get("/console/").status_code == 200
+    assert console.post("/console/logout", {}).status_code == 302
+    replay = console_for()
+    replay.client.set_cookie("session", saved)
+    response = replay.get("/console/")
+    assert response.status_code == 302 and "/console/login" in response.headers["Location"]
+
+
+def test_finding_6_enrolling_two_factor_ends_other_sessions_and_keeps_the_secret_out_of_the_cookie(
+    app: Flask,
+    console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    redis: Redis,
+) -> None:
+    other = console_for()
+    assert other.login("coord@example.org").status_code == 302
+    page = console.text("/console/account/two-factor")
+    found = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page)
+    assert found
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    contents = serializer.loads(_cookie(console))
+    assert found.group(1) not in str(contents)
+    response = console.post(
+        "/console/account/two-factor", {"code": pyotp.TOTP(found.group(1)).now()}
+    )
+    assert response.status_code == 302
+    assert console.get("/console/").status_code == 200  # the enrolling session stays
+    assert other.get("/console/").status_code == 302  # the other one signed without 2FA: out
+
+
+def test_finding_7_a_strangers_wrong_passwords_do_not_lock_the_owner_out(
+    owner_console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+) -> None:
+    for _ in range(PAIR.count + 3):
+        console_for().login("owner@example.org", "wrong guess", ip="203.0.113.66")
+    assert console_for().login("owner@example.org", ip="203.0.113.66").status_code == 429
+    assert console_for().login("owner@example.org", ip="198.51.100.9").status_code == 302
+
+
+def test_finding_7_a_slower_backstop_per_account_caps_spread_out_guessing(
+    owner_console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    redis: Redis,
+) -> None:
+    limiter = LoginLimiter(redis)
+    allowed = sum(
+        limiter.attempt("owner@example.org", f"192.0.2.{n // PAIR.count}") is None
+        for n in range(ACCOUNT_BACKSTOP.count + 10)
+    )
+    assert allowed == ACCOUNT_BACKSTOP.count
+    assert console_for().login("owner@example.org", ip="198.51.100.10").status_code == 429
+
+
+def test_finding_7_concurrent_attempts_get_no_more_checks_than_the_limit(redis: Redis) -> None:
+    limiter = LoginLimiter(redis)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(
+            pool.map(lambda _: limiter.attempt("a@example.org", "203.0.113.1"), range(40))
+        )
+    assert sum(wait is None for wait in results) == PAIR.count

@@ -10,6 +10,7 @@ import io
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
@@ -27,9 +28,10 @@ from service.volunteers.import_export import (
     export_volunteers,
     import_volunteers,
 )
-from service.web.console import bp
+from service.web.console import bp, render_error
 from service.web.console.access import current, requires, scoped
-from service.web.extensions import db_session
+from service.web.console.ratelimit import NUMBER_SEARCH_LIMIT, Throttle
+from service.web.extensions import db_session, resources
 from service.web.params import id_value, page_value
 
 # The app refuses bodies over 64 KB (MAX_CONTENT_LENGTH); a 500-row file is about 30 KB.
@@ -48,6 +50,9 @@ def volunteers() -> ResponseReturnValue:
     context = current()
     dbs = db_session()
     filters = VolunteerFilter.from_args(request.args)
+    refused = _number_search(filters)
+    if refused is not None:
+        return refused
     listing = volunteer_admin.search(
         dbs,
         context.community,
@@ -62,6 +67,36 @@ def volunteers() -> ResponseReturnValue:
         skills=volunteer_admin.skills_in_use(dbs, context.community),
         **_choices(),
     )
+
+
+def _number_search(filters: VolunteerFilter) -> ResponseReturnValue | None:
+    """Audit and rate-limit a search by number; a response when it is refused (429 or 503).
+
+    Only those who see full numbers search by number (``volunteer_admin.search``); their
+    searches are counted per coordinator and recorded without the digits searched.
+    """
+    context = current()
+    if not (context.numbers_visible and volunteer_admin.searches_by_number(filters.q)):
+        return None
+    try:
+        wait = Throttle(resources().redis).hit(
+            "number-search", str(context.coordinator.id), NUMBER_SEARCH_LIMIT
+        )
+    except RedisError:
+        return render_error(503)
+    if wait is not None:
+        return render_error(429, "Too many searches by number. Wait a few minutes.")
+    dbs = db_session()
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="searched by number",
+        subject="volunteers",
+        digits=sum(ch.isdigit() for ch in filters.q),
+    )
+    dbs.commit()
+    return None
 
 
 def _profile(volunteer: Volunteer, *, revealed: bool = False) -> str:
@@ -130,6 +165,8 @@ def _submitted() -> dict[str, object]:
 def _duplicate(volunteer: Volunteer | None, error: Exception) -> ResponseReturnValue:
     db_session().rollback()
     existing = error.existing if isinstance(error, DuplicateNumber) else None
+    if not current().numbers_visible:
+        existing = None  # naming the person would tell a hidden number's owner
     return _form_page(volunteer, _submitted(), {"phone": DUPLICATE_TEXT}, existing)
 
 
@@ -269,6 +306,9 @@ def volunteers_export() -> ResponseReturnValue:
     context = current()
     dbs = db_session()
     filters = VolunteerFilter.from_args(request.args)
+    refused = _number_search(filters)
+    if refused is not None:
+        return refused
     rows = volunteer_admin.matching(
         dbs, context.community, filters, full_numbers=context.numbers_visible
     )
