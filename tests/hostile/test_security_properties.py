@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -30,8 +31,11 @@ from service.db import unit_of_work
 from service.models import (
     Assignment,
     AuditEvent,
+    Broadcast,
     Community,
+    Coordinator,
     Direction,
+    Membership,
     Message,
     MessageStatus,
     Role,
@@ -39,6 +43,7 @@ from service.models import (
     VolunteerStatus,
 )
 from service.rosters.shifts import add_shift, claim
+from service.sending.broadcasts import approval_threshold
 from service.volunteers.import_export import MAX_SKILL_LENGTH, MAX_SKILLS
 from service.web.console.ratelimit import (
     ACCOUNT_BACKSTOP,
@@ -480,3 +485,211 @@ def test_finding_7_concurrent_attempts_get_no_more_checks_than_the_limit(redis: 
             pool.map(lambda _: limiter.attempt("a@example.org", "203.0.113.1"), range(40))
         )
     assert sum(wait is None for wait in results) == PAIR.count
+
+
+# ----- finding 8: adding a coordinator is an invitation the invitee accepts ----------------
+def _invite(owner: ConsoleClient, email: str, role: str = "coordinator") -> tuple[str, str]:
+    """(the owner's answer with the email and link blanked, the invitation link's path)."""
+    response = owner.post("/console/settings/coordinators", {"email": email, "role": role})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    found = re.search(r"<code>(https?://[^<]+)</code>", page)
+    assert found
+    link = found.group(1)
+    answer = page.replace(link, "LINK").replace(email, "EMAIL")
+    answer = re.sub(r'name="csrf_token" value="[^"]+"', "", answer)
+    return answer, "/" + link.split("/", 3)[3].replace("&amp;", "&")
+
+
+def test_finding_8_an_existing_account_is_not_attached_and_the_answer_is_the_same(
+    owner_console: ConsoleClient,  # noqa: F811
+    make_coordinator: MakeCoordinator,  # noqa: F811
+    other_community: Community,  # noqa: F811
+    community: Community,
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    db: Session,
+) -> None:
+    elsewhere = make_coordinator(other_community, "owner@beta.org", Role.OWNER)
+    known, link = _invite(owner_console, "owner@beta.org")
+    unknown, _ = _invite(owner_console, "nobody@beta.org")
+    assert known == unknown  # nothing learnt about which emails have accounts
+    db.expire_all()
+    assert (
+        db.scalar(
+            select(Membership).where(
+                Membership.coordinator_id == elsewhere.id, Membership.community_id == community.id
+            )
+        )
+        is None
+    )
+    # The invitee accepts while signed in as that email.
+    invitee = console_for()
+    assert invitee.login("owner@beta.org").status_code == 302
+    page = invitee.text(link)
+    assert "Accept" in page
+    assert (
+        invitee.post(
+            "/console/invitation", {"token": link.split("token=")[1], "action": "accept"}
+        ).status_code
+        == 302
+    )
+    db.expire_all()
+    joined = db.scalar(
+        select(Membership).where(
+            Membership.coordinator_id == elsewhere.id, Membership.community_id == community.id
+        )
+    )
+    assert joined is not None and joined.role == Role.COORDINATOR
+    actions = db.scalars(
+        select(AuditEvent.action).where(AuditEvent.community_id == community.id)
+    ).all()
+    assert "invited coordinator" in actions and "accepted invitation" in actions
+    assert invitee.get(link).status_code == 404  # a link works once
+
+
+def test_finding_8_someone_else_signed_in_cannot_accept(
+    owner_console: ConsoleClient,  # noqa: F811
+    console: ConsoleClient,  # noqa: F811
+    db: Session,
+) -> None:
+    _answer, link = _invite(owner_console, "invitee@example.org")
+    token = link.split("token=")[1]
+    refused = console.post("/console/invitation", {"token": token, "action": "accept"})
+    assert refused.status_code == 403
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Membership)) == 2  # owner, coordinator
+
+
+def test_finding_8_a_new_coordinator_creates_their_own_account_unverified(
+    owner_console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    db: Session,
+) -> None:
+    _answer, link = _invite(owner_console, "New@Example.org", "viewer")
+    newcomer = console_for()
+    assert "Choose a password" in newcomer.text(link)
+    token = link.split("token=")[1]
+    created = newcomer.post(
+        "/console/invitation", {"token": token, "action": "create", "password": "a long password"}
+    )
+    assert created.status_code == 302
+    assert newcomer.get("/console/").status_code == 200  # signed in
+    db.expire_all()
+    account = db.scalars(select(Coordinator).where(Coordinator.email == "new@example.org")).one()
+    owner = db.scalars(select(Coordinator).where(Coordinator.email == "owner@example.org")).one()
+    assert account.created_by_id == owner.id and account.email_verified_at is None
+    actions = db.scalars(select(AuditEvent.action)).all()
+    assert "created account" in actions
+
+
+# ----- finding 3: the two-person rule holds every large broadcast, with a second person ------
+def _people(session_factory: sessionmaker[Session], community: Community, count: int) -> None:
+    with unit_of_work(session_factory) as session:
+        for n in range(count):
+            session.add(
+                Volunteer(
+                    community_id=community.id,
+                    phone=f"+1202555{n:04d}",
+                    name=f"Person {n}",
+                    status=VolunteerStatus.ACTIVE,
+                    language="en",
+                    skills=["driver"] if n < 3 else [],
+                    consent_at=clock.now(),
+                    consent_source="test",
+                    sms_consent_at=clock.now(),
+                )
+            )
+
+
+def _two_person(session_factory: sessionmaker[Session], community: Community) -> None:
+    with unit_of_work(session_factory) as session:
+        session.get_one(Community, community.id).two_person_broadcasts = True
+
+
+def _send(browser: ConsoleClient, **fields: str) -> int:
+    form = {"text": "Hello", "request_key": secrets.token_urlsafe(24), **fields}
+    response = browser.post("/console/broadcasts", form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    broadcast_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    return broadcast_id
+
+
+def _status(db: Session, broadcast_id: int) -> str:
+    db.expire_all()
+    return str(db.get_one(Broadcast, broadcast_id).status)
+
+
+def test_finding_3_any_segment_above_the_threshold_is_held(
+    console: ConsoleClient,  # noqa: F811
+    session_factory: sessionmaker[Session],
+    community: Community,
+    db: Session,
+) -> None:
+    _people(session_factory, community, 12)  # default threshold: 12 // 4 = 3
+    _two_person(session_factory, community)
+    assert _status(db, _send(console, segment="language", language="en")) == "awaiting_approval"
+    assert _status(db, _send(console, segment="everyone")) == "awaiting_approval"
+    assert _status(db, _send(console, segment="skill", skill="driver")) == "queued"  # 3: at it
+    with unit_of_work(session_factory) as session:
+        session.get_one(Community, community.id).two_person_threshold = 2
+    assert _status(db, _send(console, segment="skill", skill="driver")) == "awaiting_approval"
+
+
+def test_finding_3_the_default_threshold_is_a_quarter_of_the_active_or_50(
+    session_factory: sessionmaker[Session], community: Community, db: Session
+) -> None:
+    _people(session_factory, community, 8)
+    assert approval_threshold(db, db.get_one(Community, community.id)) == 2
+    _people_more = [
+        Volunteer(
+            community_id=community.id,
+            phone=f"+1303555{n:04d}",
+            status=VolunteerStatus.ACTIVE,
+        )
+        for n in range(400)
+    ]
+    db.add_all(_people_more)
+    db.commit()
+    assert approval_threshold(db, db.get_one(Community, community.id)) == 50
+
+
+def test_finding_3_the_approver_is_another_verified_person_not_made_by_the_requester(
+    console: ConsoleClient,  # noqa: F811
+    owner_console: ConsoleClient,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    make_coordinator: MakeCoordinator,  # noqa: F811
+    session_factory: sessionmaker[Session],
+    community: Community,
+    db: Session,
+) -> None:
+    _people(session_factory, community, 8)
+    _two_person(session_factory, community)
+    held = _send(owner_console, segment="language", language="en")
+    # The owner invites a second mailbox of their own and approves through it.
+    _answer, link = _invite(owner_console, "owner+2@example.org", "coordinator")
+    sock = console_for()
+    token = link.split("token=")[1]
+    made = sock.post(
+        "/console/invitation", {"token": token, "action": "create", "password": "a long password"}
+    )
+    assert made.status_code == 302
+    with unit_of_work(session_factory) as session:  # even if the operator verified it
+        for account in session.scalars(select(Coordinator)):
+            account.email_verified_at = clock.now()
+    sock.post(f"/console/broadcasts/{held}/approve", {})
+    assert _status(db, held) == "awaiting_approval"  # owner+2@ is owner@, and made by them
+    # An account of another person, but whose email nobody verified.
+    with unit_of_work(session_factory) as session:
+        session.scalars(
+            select(Coordinator).where(Coordinator.email == "coord@example.org")
+        ).one().email_verified_at = None
+    console.post(f"/console/broadcasts/{held}/approve", {})
+    assert _status(db, held) == "awaiting_approval"
+    # A verified second person, created by the operator: approved.
+    second = make_coordinator(community, "second@example.org", Role.COORDINATOR)
+    with unit_of_work(session_factory) as session:
+        session.get_one(Coordinator, second.id).email_verified_at = clock.now()
+    approver = console_for()
+    assert approver.login("second@example.org").status_code == 302
+    approver.post(f"/console/broadcasts/{held}/approve", {})
+    assert _status(db, held) == "queued"

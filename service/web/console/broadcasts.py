@@ -169,7 +169,7 @@ def broadcast_preview() -> ResponseReturnValue:
         draft=draft,
         preview=preview,
         audience=describe(segment, _roster_names()),
-        held=needs_approval(community, segment),
+        held=needs_approval(dbs, community, preview.recipients),
         price=PRICE_PER_SEGMENT_USD,
         request_key=secrets.token_urlsafe(24),
         language_name=catalog.language_name,
@@ -294,7 +294,7 @@ def _decision(broadcast_id: int, approve: bool) -> ResponseReturnValue:
     try:
         if approve:
             decided = approve_broadcast(
-                dbs, context.community, found.id, approver=context.coordinator.email
+                dbs, context.community, found.id, approver=context.coordinator
             )
         else:
             decided = reject_broadcast(
