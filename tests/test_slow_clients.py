@@ -66,7 +66,9 @@ def test_fifty_slow_header_connections_leave_healthz_and_the_webhook_answering(
         trickler = threading.Thread(target=trickle, daemon=True)
         trickler.start()
         try:
-            time.sleep(2.5)  # the slow clients are mid-headers, on every worker
+            # The attack itself lasts a while: long enough for every worker to have taken some of
+            # the slow connections (a sync worker blocks on the first it accepts).
+            time.sleep(2.5)
             for n in range(3):
                 started = time.monotonic()
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
