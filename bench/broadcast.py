@@ -354,7 +354,7 @@ def worker_env(
         HANDSUP_ENV="production",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
-        SECRET_KEY="bench-secret",
+        SECRET_KEY="bench-secret-at-least-32-bytes-long-not-for-production",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_API_BASE_URL=fake_url,

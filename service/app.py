@@ -17,7 +17,15 @@ from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.redis_conn import redis_url_for
 from service.sending import outbox
-from service.web import console, health, simulator, twilio_webhooks, unavailable
+from service.web import (
+    console,
+    headers,
+    health,
+    params,
+    simulator,
+    twilio_webhooks,
+    unavailable,
+)
 from service.web.extensions import EXTENSION_KEY, Resources, close_db_session
 
 csrf = CSRFProtect()
@@ -42,6 +50,8 @@ def register_config(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=64 * 1024,  # Twilio forms are a few KB; refuse floods early
         HANDSUP_ENV=settings.env.value,
     )
+    params.init_app(app)  # before any route: every <int:...> is a bounded id
+    headers.init_app(app, settings)
     if settings.proxy_hops:
         # Behind a PaaS router the client's address is in X-Forwarded-For; the console's
         # per-address login throttle must see it, not the router's.

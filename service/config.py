@@ -24,6 +24,7 @@ class Environment(StrEnum):
 
 
 DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused outside development and tests
+MIN_SECRET_KEY_BYTES = 32  # production: a session-signing key this long or longer
 
 
 def normalize_database_url(url: str) -> str:
@@ -63,6 +64,7 @@ class Settings:
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* to trust
     log_format: str = "text"  # "json" lines (production default) or readable "text"
     sentry_dsn: str | None = None
+    metrics_token: str | None = None  # /readyz shows its figures only with this bearer token
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -109,6 +111,11 @@ class Settings:
                     "SECRET_KEY is required in production "
                     "(set it, or HANDSUP_ENV=development for local use)"
                 )
+            if len(secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+                raise ConfigError(
+                    f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production "
+                    '(generate one: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
             if redis_url is None:
                 raise ConfigError(
                     "REDIS_URL is required in production "
@@ -146,5 +153,6 @@ class Settings:
             proxy_hops=int(raw_hops),
             log_format=log_format,
             sentry_dsn=get("SENTRY_DSN"),
+            metrics_token=get("HANDSUP_METRICS_TOKEN"),
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

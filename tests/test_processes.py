@@ -48,7 +48,7 @@ def process_env(settings: Settings, port: int) -> dict[str, str]:
         HANDSUP_ENV="production",
         DATABASE_URL=settings.database_url,
         REDIS_URL=settings.redis_url or "",
-        SECRET_KEY="procfile-test-secret",
+        SECRET_KEY="procfile-test-secret-at-least-32-bytes-long",
         TWILIO_ACCOUNT_SID=settings.twilio_account_sid or "",
         TWILIO_AUTH_TOKEN=settings.twilio_auth_token or "",
         TWILIO_API_BASE_URL=settings.twilio_api_base_url or "",

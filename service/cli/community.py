@@ -16,6 +16,7 @@ from service.communities import audit
 from service.communities.accounts import (
     create_coordinator,
     find_coordinator,
+    find_existing,
     reset_two_factor,
     set_password,
 )
@@ -90,8 +91,14 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
     password = read_password()
     with database() as session:
         community = find_community(session, slug)
+        existed = find_existing(session, email)
         coordinator = create_coordinator(
-            session, community=community, email=email, password=password, role=Role(role)
+            session,
+            community=community,
+            email=email,
+            password=password,
+            role=Role(role),
+            verified=True,  # the operator attests the email
         )
         audit.record(
             session,
@@ -100,6 +107,8 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
             action="added coordinator",
             subject=f"coordinator:{coordinator.id}",
             role=role,
+            new_account=not existed,
+            email_verified=True,
         )
         click.echo(f"{email} is {role} of {slug}")
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from service import clock
 from service.models import Community, Coordinator, Membership, Role
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -40,6 +41,10 @@ def find_coordinator(session: Session, email: str) -> Coordinator:
     return coordinator
 
 
+def find_existing(session: Session, email: str) -> Coordinator | None:
+    return session.scalar(select(Coordinator).where(Coordinator.email == email.strip().lower()))
+
+
 def set_password(coordinator: Coordinator, password: str) -> None:
     """Set a new password and sign out every console session of this account."""
     check_password(password)
@@ -54,13 +59,28 @@ def reset_two_factor(coordinator: Coordinator) -> None:
     coordinator.session_epoch += 1
 
 
-def create_coordinator(
-    session: Session, *, community: Community, email: str, password: str, role: Role
-) -> Coordinator:
-    """Add a coordinator to ``community`` (creating the account, or updating its password)."""
+def check_email(email: str) -> str:
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > 254:
         raise AccountError(f"{email!r} is not an email address")
+    return email
+
+
+def create_coordinator(
+    session: Session,
+    *,
+    community: Community,
+    email: str,
+    password: str,
+    role: Role,
+    verified: bool = False,
+) -> Coordinator:
+    """Add a coordinator to ``community`` (creating the account, or updating its password).
+
+    ``verified``: the operator attests the email (``handsup create-coordinator``); only such
+    an account may approve another coordinator's broadcast under the two-person rule.
+    """
+    email = check_email(email)
     check_password(password)
     coordinator = session.scalar(select(Coordinator).where(Coordinator.email == email))
     if coordinator is None:
@@ -69,6 +89,8 @@ def create_coordinator(
         session.flush()
     else:
         set_password(coordinator, password)
+    if verified and coordinator.email_verified_at is None:
+        coordinator.email_verified_at = clock.now()
     membership = session.scalar(
         select(Membership).where(
             Membership.coordinator_id == coordinator.id,

@@ -112,6 +112,22 @@ def parse_retention(raw: str, field: str = "retention_days") -> int | None:
     return int(text)
 
 
+THRESHOLD_MAX = 100_000
+
+
+def parse_threshold(raw: str, field: str = "two_person_threshold") -> int | None:
+    """Recipients a broadcast may reach without approval; blank: the default (a quarter of the
+    active volunteers, at most 50)."""
+    text = raw.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > THRESHOLD_MAX:
+        raise SettingsError(
+            field, f"the approval threshold must be a whole number 0 to {THRESHOLD_MAX}, or blank"
+        )
+    return int(text)
+
+
 CLOCK_CHOICES = ("", "12h", "24h")  # "": as the community's country writes times
 
 
@@ -161,6 +177,7 @@ class CommunitySettings:
     require_totp: bool = False
     protect_numbers: bool = False
     two_person_broadcasts: bool = False
+    two_person_threshold: int | None = None
 
     def as_form(self) -> dict[str, str | bool]:
         """The values as the settings form shows them."""
@@ -173,6 +190,9 @@ class CommunitySettings:
             "retention_days": "" if self.retention_days is None else str(self.retention_days),
             "clock": self.clock,
             "default_language": self.default_language,
+            "two_person_threshold": (
+                "" if self.two_person_threshold is None else str(self.two_person_threshold)
+            ),
         }
         for kind in TEMPLATE_KINDS:
             form[f"template_{kind}"] = self.whatsapp_templates.get(kind, "")
@@ -209,6 +229,7 @@ def current_settings(session: Session, community: Community) -> CommunitySetting
         require_totp=community.require_totp,
         protect_numbers=community.protect_numbers,
         two_person_broadcasts=community.two_person_broadcasts,
+        two_person_threshold=community.two_person_threshold,
     )
 
 
@@ -235,6 +256,7 @@ def parse_form(form: Mapping[str, str]) -> tuple[CommunitySettings | None, dict[
     values["retention_days"] = take("retention_days", parse_retention, "retention_days")
     values["clock"] = take("clock", parse_clock_format, "clock")
     values["default_language"] = take("default_language", parse_language, "default_language")
+    values["two_person_threshold"] = take("two_person_threshold", parse_threshold)
     templates: dict[str, str] = {}
     for kind in TEMPLATE_KINDS:
         name = f"template_{kind}"

@@ -95,6 +95,14 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
             replies = _stored_replies(session, message)
             session.commit()  # end the read: hand the connection back before the outbox kick
             return InboundResult(replies, message.id, duplicate=True)
+    if _is_service_number(session, inbound.sender):
+        # A community's own number (a loop, a spoof) or another community's: kept for the
+        # coordinators, but it never becomes a volunteer and never gets a reply.
+        message.status = MessageStatus.PROCESSED
+        message.processed_at = now
+        session.commit()
+        log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
+        return InboundResult((), message.id, duplicate=False)
     try:
         return _process(session, channel, community, has_donations, message, inbound, now)
     except Exception:
@@ -113,6 +121,12 @@ def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Co
     if found is None:
         raise UnknownDestination(inbound.to)
     return found[0], found[1], bool(found[2])
+
+
+def _is_service_number(session: Session, sender: str) -> bool:
+    """Whether ``sender`` is any community's channel address (this one's or another's)."""
+    found = session.scalar(select(Channel.id).where(Channel.address == sender).limit(1))
+    return found is not None
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per area. Importing this package registers them all."""
 
-from service.models.accounts import Coordinator, Membership, Role
+from service.models.accounts import Coordinator, Invitation, Membership, Role
 from service.models.audit import AuditEvent
 from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
 from service.models.community import Channel, ChannelKind, Community
@@ -56,6 +56,7 @@ __all__ = [
     "Direction",
     "DonationAsk",
     "DonationSchedule",
+    "Invitation",
     "Membership",
     "Message",
     "MessageKind",

@@ -37,6 +37,14 @@ class Coordinator(Base):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Attested by the operator (``handsup create-coordinator``): only such an account may be
+    # the second person of the two-person rule.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The account that created this one through an invitation (NULL: the operator): it may not
+    # approve what its creator asked for.
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coordinators.id", ondelete="SET NULL")
+    )
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="coordinator")
 
@@ -51,3 +59,25 @@ class Membership(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, 16), default=Role.COORDINATOR)
 
     coordinator: Mapped[Coordinator] = relationship(back_populates="memberships")
+
+
+class Invitation(Base):
+    """An owner's invitation to help run a community, accepted by the invitee signed in.
+
+    Only a hash of the link's token is stored. The owner gets the same answer whether an
+    account has the email or not; the invitee accepts (or creates an account) from the link.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[Role] = mapped_column(str_enum(Role, 16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("coordinators.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -53,6 +53,9 @@ class Community(Base):
     protect_numbers: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A whole-community broadcast waits for a second coordinator's approval.
     two_person_broadcasts: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Under the two-person rule, a broadcast to more recipients than this waits for approval;
+    # NULL: a quarter of the active volunteers or 50, whichever is smaller.
+    two_person_threshold: Mapped[int | None] = mapped_column(Integer)
     # Message texts older than this many days are deleted (the rows and counts stay).
     retention_days: Mapped[int | None] = mapped_column(Integer)
     # Times in texts on the "12h" or "24h" clock; None: as the community's country writes them.

@@ -7,8 +7,10 @@ before anything is queued: recipients, encoding and segments per language, and a
 cost.
 
 The console sends through ``send_broadcast``: under a community's two-person rule a
-whole-community broadcast is recorded as ``awaiting_approval`` with no messages until a
-different coordinator approves it (``approve_broadcast``, which queues them then) or rejects it
+broadcast to more recipients than the threshold (``approval_threshold``), whatever its
+segment, is recorded as ``awaiting_approval`` with no messages until a second person
+(another account and mailbox, verified by the operator, not created by the requester)
+approves it (``approve_broadcast``, which queues them then) or rejects it
 (``reject_broadcast``). ``queue_broadcast`` (the CLI, run by an operator) queues at once.
 """
 
@@ -33,6 +35,7 @@ from service.models import (
     Broadcast,
     Channel,
     Community,
+    Coordinator,
     Cycle,
     CycleNeed,
     Direction,
@@ -46,6 +49,7 @@ from service.models import (
     RosterKind,
     Shift,
     Volunteer,
+    VolunteerStatus,
 )
 from service.rosters.shifts import ACTIVE as ACTIVE_ASSIGNMENTS
 from service.sending import eligibility
@@ -130,6 +134,7 @@ def preview_broadcast(
     session: Session, community: Community, text: str, segment: Segment | None = None
 ) -> Preview:
     text = clean_text(text)
+    check_segment(session, community, segment or Segment())
     languages = Counter(v.language for v in recipients(session, community, segment or Segment()))
     rows = []
     for language, count in sorted(languages.items()):
@@ -168,9 +173,24 @@ def queue_broadcast(
     return _queue_messages(session, community, broadcast, recipients(session, community, segment))
 
 
-def needs_approval(community: Community, segment: Segment) -> bool:
-    """The two-person rule covers broadcasts to the whole community."""
-    return community.two_person_broadcasts and segment.is_everyone
+DEFAULT_THRESHOLD_CAP = 50  # the default threshold: a quarter of the active, at most 50
+
+
+def approval_threshold(session: Session, community: Community) -> int:
+    """Recipients a broadcast may reach without a second person, under the two-person rule."""
+    if community.two_person_threshold is not None:
+        return community.two_person_threshold
+    active = session.scalar(
+        select(func.count())
+        .select_from(Volunteer)
+        .where(Volunteer.community_id == community.id, Volunteer.status == VolunteerStatus.ACTIVE)
+    )
+    return min(int(active or 0) // 4, DEFAULT_THRESHOLD_CAP)
+
+
+def needs_approval(session: Session, community: Community, recipients: int) -> bool:
+    """The two-person rule holds any broadcast above the threshold, whatever its segment."""
+    return community.two_person_broadcasts and recipients > approval_threshold(session, community)
 
 
 @dataclass(frozen=True)
@@ -212,7 +232,7 @@ def send_broadcast(
     people = recipients(session, community, segment)
     if not people:
         raise BroadcastError("no active volunteer is in this segment")
-    held = needs_approval(community, segment)
+    held = needs_approval(session, community, len(people))
     broadcast = Broadcast(
         community_id=community.id,
         text=text,
@@ -236,15 +256,18 @@ def approve_broadcast(
     community: Community,
     broadcast_id: int,
     *,
-    approver: str,
+    approver: Coordinator,
     now: datetime | None = None,
 ) -> Broadcast:
-    """A second coordinator's approval: queue the messages (to today's segment members)."""
+    """A second person's approval: queue the messages (to today's segment members).
+
+    The approver is another account with another email (``a+x@`` is ``a@``), whose email
+    the operator attested, and which the requester did not create.
+    """
     broadcast = _decide(session, community, broadcast_id)
-    if _same_person(broadcast.created_by, approver):
-        raise ApprovalError("a broadcast needs a different coordinator to approve it")
+    check_approver(session, broadcast.created_by, approver)
     broadcast.status = BroadcastStatus.QUEUED
-    broadcast.approved_by = approver
+    broadcast.approved_by = approver.email
     broadcast.decided_at = now or clock.now()
     people = recipients(session, community, Segment.from_json(broadcast.segment))
     _queue_messages(session, community, broadcast, people)
@@ -283,8 +306,29 @@ def _decide(session: Session, community: Community, broadcast_id: int) -> Broadc
     return broadcast
 
 
+def check_approver(session: Session, requested_by: str, approver: Coordinator) -> None:
+    """Raise ``ApprovalError`` unless ``approver`` is a second person for this request."""
+    if _same_person(requested_by, approver.email):
+        raise ApprovalError("a broadcast needs a different coordinator to approve it")
+    if approver.email_verified_at is None:
+        raise ApprovalError(
+            "only an account whose email the operator verified may approve broadcasts"
+        )
+    requester = session.scalar(
+        select(Coordinator).where(Coordinator.email == requested_by.strip().lower())
+    )
+    if requester is not None and approver.created_by_id == requester.id:
+        raise ApprovalError("an account created by the requester cannot approve their broadcast")
+
+
+def mailbox(email: str) -> str:
+    """The mailbox an address reaches: lower-cased, without a ``+tag``."""
+    local, _, domain = email.strip().lower().partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def _same_person(a: str, b: str) -> bool:
-    return a.strip().lower() == b.strip().lower()
+    return mailbox(a) == mailbox(b)
 
 
 def status_counts(session: Session, broadcast: Broadcast) -> dict[str, int]:

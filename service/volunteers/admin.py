@@ -21,14 +21,17 @@ from flows.parsing import MAX_NAME_LENGTH
 from service.communities import audit
 from service.models import Community, Coordinator, Message, Volunteer
 from service.volunteers import privacy
-from service.volunteers.import_export import MAX_AVAILABILITY_LENGTH, split_skills
+from service.volunteers.import_export import (
+    MAX_AVAILABILITY_LENGTH,
+    MAX_SKILL_LENGTH,
+    MAX_SKILLS,
+    split_skills,
+)
 from service.volunteers.phones import InvalidPhoneNumber, to_e164
 
 PER_PAGE = 50
 THREAD_PAGE = 100  # messages on a profile; older ones behind a "show older" link
 MAX_QUERY_LENGTH = 100
-MAX_SKILLS = 20
-MAX_SKILL_LENGTH = 40  # a shift's required skill is at most 40 characters
 VISIBLE_DIGITS = 4  # a masked number still shows its last four digits
 CONSOLE_SOURCE = "console"
 CONSOLE_CONSENT_WORDING = "consent attested by the coordinator who added them in the console"
@@ -97,18 +100,25 @@ def _conditions(
 def _search(community: Community, q: str, *, full_numbers: bool) -> ColumnElement[bool]:
     """Name contains ``q``, or the number matches its digits.
 
-    Someone who sees masked numbers matches only what the mask shows (the last digits) or a
-    whole number they already know: partial searches must not spell out a hidden number.
+    Searching by number is for those who see full numbers (the console audits and
+    rate-limits it). Someone who sees masked numbers matches only what the mask shows (the
+    last digits): neither a partial search nor a guessed whole number may confirm a hidden
+    number, since the masked digits can be enumerated a few hundred requests at a time.
     """
     matches = [func.lower(Volunteer.name).contains(q.lower(), autoescape=True)]
-    with contextlib.suppress(InvalidPhoneNumber):
-        matches.append(Volunteer.phone == to_e164(q, community.country))
     digits = "".join(ch for ch in q if ch.isdigit())
     if digits and full_numbers:
+        with contextlib.suppress(InvalidPhoneNumber):
+            matches.append(Volunteer.phone == to_e164(q, community.country))
         matches.append(Volunteer.phone.contains(digits, autoescape=True))
     elif digits and len(digits) <= VISIBLE_DIGITS:
         matches.append(Volunteer.phone.endswith(digits, autoescape=True))
     return or_(*matches)
+
+
+def searches_by_number(q: str) -> bool:
+    """Whether a search text would match numbers (it has digits), for the audit and the limit."""
+    return any(ch.isdigit() for ch in q)
 
 
 def search(

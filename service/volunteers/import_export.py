@@ -43,6 +43,8 @@ EXPORT_COLUMNS = (
     "availability",
 )
 MAX_AVAILABILITY_LENGTH = 200  # free text, e.g. "weekends; evenings after 6"
+MAX_SKILLS = 20  # the console form's limits, held by the importer too
+MAX_SKILL_LENGTH = 40  # a shift's required skill is at most 40 characters
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 LOOKUP_CHUNK = 500  # numbers per query when matching rows to existing volunteers
 
@@ -166,7 +168,9 @@ def import_volunteers(
             report.updated += 1
         volunteer.name = row.name
         volunteer.language = row.language
-        volunteer.skills = sorted(set(volunteer.skills or []) | row.skills)
+        merged = set(volunteer.skills or []) | row.skills
+        # Skills add up over repeats and earlier imports, within the form's limits.
+        volunteer.skills = sorted(merged)[:MAX_SKILLS]
         if row.availability:
             volunteer.availability = row.availability
         if volunteer.status == VolunteerStatus.NEW:
@@ -213,6 +217,11 @@ def _parse_rows(
                 RowError(line, f"language {language!r} is not one of {', '.join(languages)}")
             )
             continue
+        skills = split_skills(row.get("skills"))
+        problem = skills_problem(skills)
+        if problem:
+            report.errors.append(RowError(line, f"skills: {problem}"))
+            continue
         repeat = phone in seen
         if repeat and not merge_repeats:
             report.errors.append(RowError(line, f"phone {phone} repeats line {seen[phone]}"))
@@ -222,9 +231,7 @@ def _parse_rows(
             report.notes.append(RowError(line, f"same number as line {seen[phone]}: merged"))
         else:
             seen[phone] = line
-        rows.append(
-            _Row(line, name, phone, language, split_skills(row.get("skills")), availability, repeat)
-        )
+        rows.append(_Row(line, name, phone, language, skills, availability, repeat))
     return rows
 
 
@@ -241,6 +248,15 @@ def _existing(session: Session, community: Community, phones: set[str]) -> dict[
         ):
             found[volunteer.phone] = volunteer
     return found
+
+
+def skills_problem(skills: frozenset[str] | set[str]) -> str | None:
+    """Why a volunteer's skills break the limits the console form holds, or None."""
+    if len(skills) > MAX_SKILLS:
+        return f"at most {MAX_SKILLS} skills"
+    if any(len(skill) > MAX_SKILL_LENGTH for skill in skills):
+        return f"each skill must be at most {MAX_SKILL_LENGTH} characters"
+    return None
 
 
 def split_skills(value: object) -> frozenset[str]:

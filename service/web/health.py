@@ -1,16 +1,19 @@
 """Liveness and readiness probes for the PaaS router and for operators.
 
-``/readyz`` also reports the figures an operator watches: RQ queue depths and failed jobs,
-the outbox backlog, messages waiting to be sent, and send failures in the last hour.
+``/readyz`` answers up or down (and which dependency is down) to anyone. With
+``Authorization: Bearer <HANDSUP_METRICS_TOKEN>`` it also reports the figures an operator
+watches: RQ queue depths and failed jobs, the outbox backlog, messages waiting to be sent, send
+failures in the last hour, and configuration warnings.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -55,15 +58,24 @@ def readyz() -> ResponseReturnValue:
         log.warning("readyz: Redis unreachable: %s", exc)
         checks["redis"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
+    status = "ok" if ready else "unavailable"
+    if not _may_see_figures(res.settings.metrics_token):
+        return jsonify(status=status, checks=checks), (200 if ready else 503)
     metrics: dict[str, Any] = {}
     if checks["redis"] == "ok":
         metrics.update(_queue_metrics(res.redis))
     if checks["database"] == "ok":
         metrics.update(_database_metrics(res.engine))
-    body = jsonify(
-        status="ok" if ready else "unavailable", checks=checks, warnings=warnings, metrics=metrics
-    )
+    body = jsonify(status=status, checks=checks, warnings=warnings, metrics=metrics)
     return body, (200 if ready else 503)
+
+
+def _may_see_figures(token: str | None) -> bool:
+    """The figures need ``Authorization: Bearer <HANDSUP_METRICS_TOKEN>``; unset: nobody."""
+    given = request.headers.get("Authorization", "")
+    if not token or not given.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(given.removeprefix("Bearer ").strip().encode(), token.encode())
 
 
 def _queue_metrics(redis: Redis) -> dict[str, Any]:

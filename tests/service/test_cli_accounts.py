@@ -34,7 +34,7 @@ def test_create_coordinator_is_audited(cli: Cli, db: Session, community: Communi
     _add(cli)
     event = db.scalars(select(AuditEvent)).one()
     assert (event.actor, event.action, event.community_id) == ("cli", "added coordinator", 1)
-    assert event.detail == {"role": "coordinator"}
+    assert event.detail == {"role": "coordinator", "new_account": True, "email_verified": True}
 
 
 def test_set_password_replaces_it_and_signs_sessions_out(

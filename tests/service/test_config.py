@@ -18,7 +18,7 @@ from service.config import (
 
 PRODUCTION = {
     "HANDSUP_ENV": "production",
-    "SECRET_KEY": "s3cret-for-tests",
+    "SECRET_KEY": "s3cret-for-tests-at-least-32-bytes-long",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "DATABASE_URL": "postgres://u:p@h/db",
 }
@@ -97,7 +97,7 @@ def test_production_with_everything_set() -> None:
     settings = Settings.from_env(PRODUCTION)
     assert settings.env is Environment.PRODUCTION
     assert settings.is_production
-    assert settings.secret_key == "s3cret-for-tests"
+    assert settings.secret_key == "s3cret-for-tests-at-least-32-bytes-long"
     assert settings.redis_url == "redis://redis.internal:6379/0"
     assert settings.port == 5000
     assert not settings.twilio_enabled
@@ -252,7 +252,7 @@ def test_create_app_in_production_from_env(monkeypatch: pytest.MonkeyPatch, tmp_
     _set_env(monkeypatch, environ, tmp_path)
     app = create_app()
     try:
-        assert app.config["SECRET_KEY"] == "s3cret-for-tests"
+        assert app.config["SECRET_KEY"] == "s3cret-for-tests-at-least-32-bytes-long"
         assert app.config["SESSION_COOKIE_SECURE"] is True
         assert app.config["HANDSUP_ENV"] == "production"
         assert "simulator" not in app.blueprints  # dev only

@@ -1,33 +1,62 @@
 """``/readyz`` carries the operator's figures: queue depths, failed jobs, outbox backlog,
-messages waiting and send failures in the last hour."""
+messages waiting and send failures in the last hour; only for the bearer of
+``HANDSUP_METRICS_TOKEN`` (anyone else learns up or down)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
+from service.app import create_app
+from service.config import Settings
 from service.db import unit_of_work
 from service.models import Community, Direction, Message, MessageStatus, Volunteer
 from service.sending import outbox
 from service.sending.queue import queue_message
+
+TOKEN = "metrics-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def explode() -> None:
     raise RuntimeError("a job that fails")
 
 
+@pytest.fixture
+def operator(settings: Settings) -> FlaskClient:
+    """A client of an app whose figures need ``TOKEN``; it sends the token."""
+    client = create_app(settings.replace(metrics_token=TOKEN)).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
+
+def test_readyz_figures_need_the_metrics_token(settings: Settings, client: FlaskClient) -> None:
+    for app_client, headers in (
+        (client, BEARER),  # no token configured: nobody sees the figures
+        (create_app(settings.replace(metrics_token=TOKEN)).test_client(), {}),
+        (
+            create_app(settings.replace(metrics_token=TOKEN)).test_client(),
+            {"Authorization": "Bearer wrong"},
+        ),
+    ):
+        body = app_client.get("/readyz", headers=headers).json
+        assert body is not None
+        assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
 def test_readyz_reports_backlog_and_failures(
-    client: FlaskClient,
+    operator: FlaskClient,
     session_factory: sessionmaker[Session],
     community: Community,
     redis: Redis,
 ) -> None:
-    empty = client.get("/readyz").json
+    empty = operator.get("/readyz").json
     assert empty is not None
     assert empty["metrics"] == {
         "queue_depth": {"replies": 0, "default": 0, "bulk": 0},
@@ -61,7 +90,7 @@ def test_readyz_reports_backlog_and_failures(
     SimpleWorker([bulk], connection=redis).work(burst=True, max_jobs=1)
     Queue("replies", connection=redis).enqueue("tests.service.test_readyz_metrics.explode")
 
-    metrics = client.get("/readyz").json["metrics"]  # type: ignore[index]
+    metrics = operator.get("/readyz").json["metrics"]  # type: ignore[index]
     assert metrics["queue_depth"] == {"replies": 1, "default": 0, "bulk": 1}
     assert metrics["failed_jobs"] == 1
     assert metrics["outbox_pending"] == 1

@@ -49,7 +49,7 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 input_guard.init_blueprint(bp)  # first: a NUL in a search or form is a 400, signed in or not
 
 # Reachable without a session.
-PUBLIC_ENDPOINTS = frozenset({"console.login", "console.login_code"})
+PUBLIC_ENDPOINTS = frozenset({"console.login", "console.login_code", "console.invitation"})
 # Reachable while a community's required two-factor enrolment is still missing.
 ENROLMENT_ENDPOINTS = frozenset({"console.totp_setup", "console.logout", "console.switch"})
 # Changes only the coordinator's own session or account: open to viewers too.
@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         donations,
         inbox,
+        invitations,
         messages,
         reports,
         settings,

@@ -14,6 +14,7 @@ from service.models import AuditEvent, Role
 from service.web.console import bp
 from service.web.console.access import current, requires
 from service.web.extensions import db_session
+from service.web.params import page_value
 
 PAGE_SIZE = 50
 
@@ -24,7 +25,7 @@ def audit_log() -> ResponseReturnValue:
     community_id = current().community.id
     dbs = db_session()
     action = request.args.get("action", "").strip()[:40]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_value(request.args)
     actions = list(
         dbs.scalars(
             select(AuditEvent.action)

@@ -2,19 +2,23 @@
 
 A successful sign-in starts a fresh session (``session.clear()`` first, so a session planted
 before sign-in carries nothing over) holding the coordinator id and their ``session_epoch``;
-a password reset bumps the epoch and signs every older session out. Failed attempts are
-throttled per account and per IP in Redis (``ratelimit``).
+signing out, a password reset and a two-factor change bump the epoch, so every older session
+(a saved cookie too) stops working. Attempts are throttled in Redis (``ratelimit``): passwords
+per account and address with a per-account backstop, codes per account across sign-ins.
+The TOTP secret being enrolled waits in Redis, never in the (readable) session cookie.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
 
 import pyotp
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
@@ -26,6 +30,7 @@ from service.web.console import bp
 from service.web.console.access import current
 from service.web.console.ratelimit import LoginLimiter
 from service.web.extensions import db_session, resources
+from service.web.params import parse_id
 
 TOTP_ISSUER = "HandsUp"
 
@@ -46,7 +51,7 @@ def _client_ip() -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only redirect back into the console (never to another host)."""
-    if target:
+    if target and target.isprintable() and len(target) <= 2000:  # no CR/LF, NUL or controls
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/console"):
             return target
@@ -72,7 +77,7 @@ def login() -> ResponseReturnValue:
     next_url = request.form.get("next", "")
     limiter = _limiter()
     try:
-        wait = limiter.retry_after(email, _client_ip())
+        wait = limiter.attempt(email, _client_ip())  # counted before the check
         if wait is not None:
             return _throttled(wait)
         dbs = db_session()
@@ -80,10 +85,9 @@ def login() -> ResponseReturnValue:
         if coordinator is None:
             verify_password(Coordinator(password_hash=_dummy_hash()), password)
         if coordinator is None or not verify_password(coordinator, password):
-            limiter.failed(email, _client_ip())
             error = "That email and password do not match."
             return render_template("console/login.html", error=error, next=next_url), 401
-        limiter.succeeded(email)
+        limiter.succeeded(email, _client_ip())
     except RedisError:
         abort(503)
     session.clear()
@@ -113,14 +117,14 @@ def login_code() -> ResponseReturnValue:
         return render_template("console/login_code.html")
     limiter = _limiter()
     try:
-        wait = limiter.retry_after(coordinator.email, _client_ip())
+        # Counted per account across sign-ins: a correct password does not reset the count.
+        wait = limiter.code_attempt(coordinator.id, _client_ip())
         if wait is not None:
             return _throttled(wait)
         if not _code_ok(limiter, coordinator, request.form.get("code", "")):
-            limiter.failed(coordinator.email, _client_ip())
             error = "That code is not right. Use the current code from your app."
             return render_template("console/login_code.html", error=error), 401
-        limiter.succeeded(coordinator.email)
+        limiter.code_succeeded(coordinator.id, _client_ip())
     except RedisError:
         abort(503)
     next_url = session.get("next", "")
@@ -139,6 +143,34 @@ def _code_ok(limiter: LoginLimiter, coordinator: Coordinator, raw: str) -> bool:
         if secrets.compare_digest(totp.generate_otp(step), code):
             return limiter.claim_totp_step(coordinator.id, step)
     return False
+
+
+@dataclass(frozen=True)
+class TotpCandidates:
+    """The secret shown during enrolment, kept server-side until a code confirms it.
+
+    The session cookie is signed, not encrypted: a secret in it could be read by anyone who
+    sees the cookie, and would outlive the enrolment.
+    """
+
+    redis: Redis
+    seconds: int = 30 * 60
+
+    def _key(self, coordinator_id: int) -> str:
+        return f"handsup:totp-candidate:{coordinator_id}"
+
+    def get(self, coordinator_id: int) -> str | None:
+        value = self.redis.get(self._key(coordinator_id))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def get_or_create(self, coordinator_id: int) -> str:
+        self.redis.set(self._key(coordinator_id), pyotp.random_base32(), nx=True, ex=self.seconds)
+        found = self.get(coordinator_id)
+        assert found is not None
+        return found
+
+    def discard(self, coordinator_id: int) -> None:
+        self.redis.delete(self._key(coordinator_id))
 
 
 def _complete_login(coordinator: Coordinator, next_url: str) -> ResponseReturnValue:
@@ -161,6 +193,10 @@ def _complete_login(coordinator: Coordinator, next_url: str) -> ResponseReturnVa
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """Sign out here and everywhere: a cookie saved before this no longer opens the console."""
+    coordinator = current().coordinator
+    coordinator.session_epoch += 1
+    db_session().commit()
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("console.login"))
@@ -169,7 +205,7 @@ def logout() -> ResponseReturnValue:
 @bp.post("/switch")
 def switch() -> ResponseReturnValue:
     context = current()
-    wanted = request.form.get("community_id", type=int)
+    wanted = parse_id(request.form.get("community_id"))
     if wanted is None or all(c.id != wanted for _, c in context.memberships):
         abort(404)
     session["community_id"] = wanted
@@ -181,18 +217,25 @@ def totp_setup() -> ResponseReturnValue:
     """Enrol an authenticator app: show a new secret, turn it on once a code matches."""
     context = current()
     coordinator = context.coordinator
+    candidates = TotpCandidates(resources().redis)
     if request.method == "GET":
         if coordinator.totp_enabled_at is not None:
             return render_template("console/totp_setup.html", enabled=True)
-        secret = session.get("totp_candidate") or pyotp.random_base32()
-        session["totp_candidate"] = secret
+        try:
+            secret = candidates.get_or_create(coordinator.id)
+        except RedisError:
+            abort(503)
         uri = pyotp.TOTP(secret).provisioning_uri(name=coordinator.email, issuer_name=TOTP_ISSUER)
         return render_template(
             "console/totp_setup.html", enabled=False, secret=secret, otpauth_uri=uri
         )
-    secret = session.get("totp_candidate")
-    if not secret or coordinator.totp_enabled_at is not None:
+    try:
+        candidate = candidates.get(coordinator.id)
+    except RedisError:
+        abort(503)
+    if not candidate or coordinator.totp_enabled_at is not None:
         return redirect(url_for("console.totp_setup"))
+    secret = candidate
     code = "".join(ch for ch in request.form.get("code", "") if ch.isdigit())
     if not pyotp.TOTP(secret).verify(code, for_time=clock.now(), valid_window=1):
         uri = pyotp.TOTP(secret).provisioning_uri(name=coordinator.email, issuer_name=TOTP_ISSUER)
@@ -206,6 +249,7 @@ def totp_setup() -> ResponseReturnValue:
     dbs = db_session()
     coordinator.totp_secret = secret
     coordinator.totp_enabled_at = clock.now()
+    coordinator.session_epoch += 1  # other sessions signed in without the second factor end
     audit.record(
         dbs,
         community_id=context.community.id,
@@ -214,6 +258,7 @@ def totp_setup() -> ResponseReturnValue:
         subject=f"coordinator:{coordinator.id}",
     )
     dbs.commit()
-    session.pop("totp_candidate", None)
+    session["epoch"] = coordinator.session_epoch  # this session is the one that enrolled
+    candidates.discard(coordinator.id)
     flash("Two-factor sign-in is on. You will be asked for a code at each sign-in.")
     return redirect(url_for("console.dashboard"))

@@ -36,6 +36,7 @@ from service.sending.broadcasts import (
 from service.web.console import bp, render_error
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session, resources
+from service.web.params import id_value
 
 SEGMENTS = ("everyone", "skill", "language", "roster")
 PAGE_SIZE = 50
@@ -61,7 +62,7 @@ class Draft:
             segment=segment if segment in SEGMENTS else "everyone",
             skill=form.get("skill", "").strip().lower()[:40],
             language=form.get("language", "").strip()[:8],
-            roster_id=form.get("roster_id", type=int),
+            roster_id=id_value(form, "roster_id"),
             text=form.get("text", "")[: MAX_TEXT_LENGTH + 100],
         )
 
@@ -168,7 +169,7 @@ def broadcast_preview() -> ResponseReturnValue:
         draft=draft,
         preview=preview,
         audience=describe(segment, _roster_names()),
-        held=needs_approval(community, segment),
+        held=needs_approval(dbs, community, preview.recipients),
         price=PRICE_PER_SEGMENT_USD,
         request_key=secrets.token_urlsafe(24),
         language_name=catalog.language_name,
@@ -231,7 +232,7 @@ def broadcast_send() -> ResponseReturnValue:
 def broadcasts() -> ResponseReturnValue:
     dbs = db_session()
     community = current().community
-    before = request.args.get("before", type=int)
+    before = id_value(request.args, "before")
     query = select(Broadcast).where(Broadcast.community_id == community.id)
     if before is not None:
         query = query.where(Broadcast.id < before)
@@ -293,7 +294,7 @@ def _decision(broadcast_id: int, approve: bool) -> ResponseReturnValue:
     try:
         if approve:
             decided = approve_broadcast(
-                dbs, context.community, found.id, approver=context.coordinator.email
+                dbs, context.community, found.id, approver=context.coordinator
             )
         else:
             decided = reject_broadcast(

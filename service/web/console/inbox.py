@@ -28,6 +28,7 @@ from service.web.console import bp, local_time
 from service.web.console.access import current, requires, scoped
 from service.web.console.read_models.inbox import InboxFilter, inbox_page
 from service.web.extensions import db_session, resources
+from service.web.params import page_value
 
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -39,7 +40,7 @@ def _render(
         which = InboxFilter(request.args.get("show", InboxFilter.ATTENTION))
     except ValueError:
         which = InboxFilter.ATTENTION
-    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    page_number = page_value(request.args)
     found = inbox_page(db_session(), current().community, which, page_number)
     page = render_template(
         "console/inbox_list.html",

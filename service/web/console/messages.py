@@ -16,6 +16,7 @@ from service.sending.delivery import message_log, reason_for
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session
+from service.web.params import id_value
 
 PAGE_SIZE = 50
 KINDS = tuple(kind.value for kind in MessageKind)
@@ -57,7 +58,7 @@ def messages() -> ResponseReturnValue:
         "direction": _choice("direction", DIRECTIONS),
         "kind": _choice("kind", KINDS),
     }
-    before_id = request.args.get("before", type=int)
+    before_id = id_value(request.args, "before")
     before = scoped(dbs, Message, before_id) if before_id is not None else None
     found = message_log(dbs, community, before=before, limit=PAGE_SIZE + 1, **filters)
     page = found[:PAGE_SIZE]

@@ -24,10 +24,11 @@ from service.web.console.read_models.reports import (
     no_show_rate,
 )
 from service.web.extensions import db_session
+from service.web.params import small_int
 
 
 def _period() -> Period:
-    months = request.args.get("months", type=int)
+    months = small_int(request.args, "months")
     if months not in PERIODS:
         months = DEFAULT_MONTHS
     return Period.ending(current().community, clock.now(), months)

@@ -12,12 +12,11 @@ from typing import Any
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from flows import catalog
 from service import clock
-from service.communities import audit
-from service.communities.accounts import AccountError, create_coordinator
+from service.communities import audit, invitations
+from service.communities.accounts import AccountError
 from service.communities.export import export_zip
 from service.communities.settings import (
     FLAGS,
@@ -45,6 +44,7 @@ FIELD_LABELS = {
     "require_totp": "two-factor for coordinators",
     "protect_numbers": "protect numbers",
     "two_person_broadcasts": "two-person broadcasts",
+    "two_person_threshold": "approval threshold",
 }
 ROLE_CHOICES = (Role.OWNER, Role.COORDINATOR, Role.VIEWER)
 
@@ -68,6 +68,9 @@ def _page(
     coordinator_error: str | None = None,
     coordinator_form: dict[str, str] | None = None,
     status: int = 200,
+    invitation_link: str = "",
+    invited: str = "",
+    invited_role: str = "",
 ) -> ResponseReturnValue:
     context = current()
     if values is None:
@@ -82,6 +85,9 @@ def _page(
         roles=ROLE_CHOICES,
         coordinator_error=coordinator_error,
         coordinator_form=coordinator_form or {},
+        invitation_link=invitation_link,
+        invited=invited,
+        invited_role=invited_role,
     ), status
 
 
@@ -124,10 +130,13 @@ def settings_save() -> ResponseReturnValue:
 @bp.post("/settings/coordinators")
 @requires(Role.OWNER)
 def coordinator_add() -> ResponseReturnValue:
-    """Add an existing account by email, or create one with an initial password."""
+    """Invite an email to help run the community; the invitee accepts from the link.
+
+    The answer is the same whether an account has the email or not: nothing is attached
+    without its holder, and nothing is learnt about who has an account elsewhere.
+    """
     context = current()
     email = request.form.get("email", "").strip().lower()[:254]
-    password = request.form.get("password", "")[:1024]
     raw_role = request.form.get("role", "")
     kept = {"email": email, "role": raw_role}
     try:
@@ -136,52 +145,23 @@ def coordinator_add() -> ResponseReturnValue:
         return _page(coordinator_error="Choose a role.", coordinator_form=kept, status=400)
     dbs = db_session()
     community = dbs.get_one(Community, context.community.id)
-    existing = dbs.scalar(select(Coordinator).where(Coordinator.email == email))
-    if existing is not None:
-        member = dbs.scalar(
-            select(Membership).where(
-                Membership.coordinator_id == existing.id,
-                Membership.community_id == community.id,
-            )
-        )
-        if member is not None:
-            error = f"{email} already helps run this community: change their role below."
-            return _page(coordinator_error=error, coordinator_form=kept, status=400)
-        # An existing account keeps its password: another community's owner must not reset it.
-        dbs.add(Membership(coordinator_id=existing.id, community_id=community.id, role=role))
-        added = existing
-        note = f"{email} already had an account: added as {role.value}; password unchanged."
-    else:
-        if not password:
-            error = f"No account has the email {email or '(blank)'}: give an initial password."
-            return _page(coordinator_error=error, coordinator_form=kept, status=400)
-        try:
-            added = create_coordinator(
-                dbs, community=community, email=email, password=password, role=role
-            )
-        except AccountError as exc:
-            dbs.rollback()
-            return _page(coordinator_error=_sentence(str(exc)), coordinator_form=kept, status=400)
-        note = f"Account created for {email} as {role.value}. Share the initial password safely."
     try:
-        dbs.flush()
-    except IntegrityError:  # the same account added twice at once
+        issued = invitations.invite(dbs, community, context.coordinator, email, role, clock.now())
+    except AccountError as exc:
         dbs.rollback()
-        error = f"{email} was just added by someone else: check the list below."
-        return _page(coordinator_error=error, coordinator_form=kept, status=409)
+        return _page(coordinator_error=_sentence(str(exc)), coordinator_form=kept, status=400)
     audit.record(
         dbs,
         community_id=community.id,
         actor=context.coordinator,
-        action="added coordinator",
-        subject=f"coordinator:{added.id}",
+        action="invited coordinator",
+        subject=f"invitation:{issued.invitation.id}",
         email=email,
         role=role.value,
-        new_account=existing is None,
     )
     dbs.commit()
-    flash(note)
-    return redirect(url_for("console.settings") + "#coordinators")
+    link = url_for("console.invitation", token=issued.token, _external=True)
+    return _page(invitation_link=link, invited=email, invited_role=role.value)
 
 
 @bp.post("/settings/coordinators/<int:membership_id>/role")

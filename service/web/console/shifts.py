@@ -27,6 +27,7 @@ from service.web.console import bp
 from service.web.console.access import current, requires, scoped
 from service.web.console.read_models.rosters import shift_roster, shift_rows
 from service.web.extensions import db_session, resources
+from service.web.params import finite_number
 
 TITLE_MAX, PLACE_MAX, SKILL_MAX = 80, 120, 40
 CAPACITY_MAX = 10_000
@@ -299,7 +300,7 @@ def assignment_attendance(assignment_id: int) -> ResponseReturnValue:
     raw_hours = request.form.get("hours", "").strip().replace(",", ".")
     if raw_hours and status == AssignmentStatus.CHECKED_OUT:  # hours belong to a check-out
         try:
-            minutes = round(float(raw_hours) * 60)
+            minutes = round(finite_number(raw_hours) * 60)
         except ValueError:
             return render_roster(target, "Hours must be a number, like 3 or 2.5.", 400)
     try:

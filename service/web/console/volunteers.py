@@ -10,6 +10,7 @@ import io
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
@@ -27,9 +28,11 @@ from service.volunteers.import_export import (
     export_volunteers,
     import_volunteers,
 )
-from service.web.console import bp
+from service.web.console import bp, render_error
 from service.web.console.access import current, requires, scoped
-from service.web.extensions import db_session
+from service.web.console.ratelimit import NUMBER_SEARCH_LIMIT, Throttle
+from service.web.extensions import db_session, resources
+from service.web.params import id_value, page_value
 
 # The app refuses bodies over 64 KB (MAX_CONTENT_LENGTH); a 500-row file is about 30 KB.
 MAX_IMPORT_BYTES = 60 * 1024
@@ -47,11 +50,14 @@ def volunteers() -> ResponseReturnValue:
     context = current()
     dbs = db_session()
     filters = VolunteerFilter.from_args(request.args)
+    refused = _number_search(filters)
+    if refused is not None:
+        return refused
     listing = volunteer_admin.search(
         dbs,
         context.community,
         filters,
-        request.args.get("page", 1, type=int) or 1,
+        page_value(request.args),
         full_numbers=context.numbers_visible,
     )
     return render_template(
@@ -63,10 +69,40 @@ def volunteers() -> ResponseReturnValue:
     )
 
 
+def _number_search(filters: VolunteerFilter) -> ResponseReturnValue | None:
+    """Audit and rate-limit a search by number; a response when it is refused (429 or 503).
+
+    Only those who see full numbers search by number (``volunteer_admin.search``); their
+    searches are counted per coordinator and recorded without the digits searched.
+    """
+    context = current()
+    if not (context.numbers_visible and volunteer_admin.searches_by_number(filters.q)):
+        return None
+    try:
+        wait = Throttle(resources().redis).hit(
+            "number-search", str(context.coordinator.id), NUMBER_SEARCH_LIMIT
+        )
+    except RedisError:
+        return render_error(503)
+    if wait is not None:
+        return render_error(429, "Too many searches by number. Wait a few minutes.")
+    dbs = db_session()
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="searched by number",
+        subject="volunteers",
+        digits=sum(ch.isdigit() for ch in filters.q),
+    )
+    dbs.commit()
+    return None
+
+
 def _profile(volunteer: Volunteer, *, revealed: bool = False) -> str:
     dbs = db_session()
     now = clock.now()
-    thread = volunteer_admin.conversation(dbs, volunteer, request.args.get("before", type=int))
+    thread = volunteer_admin.conversation(dbs, volunteer, id_value(request.args, "before"))
     return render_template(
         "console/volunteers_profile.html",
         volunteer=volunteer,
@@ -129,6 +165,8 @@ def _submitted() -> dict[str, object]:
 def _duplicate(volunteer: Volunteer | None, error: Exception) -> ResponseReturnValue:
     db_session().rollback()
     existing = error.existing if isinstance(error, DuplicateNumber) else None
+    if not current().numbers_visible:
+        existing = None  # naming the person would tell a hidden number's owner
     return _form_page(volunteer, _submitted(), {"phone": DUPLICATE_TEXT}, existing)
 
 
@@ -268,6 +306,9 @@ def volunteers_export() -> ResponseReturnValue:
     context = current()
     dbs = db_session()
     filters = VolunteerFilter.from_args(request.args)
+    refused = _number_search(filters)
+    if refused is not None:
+        return refused
     rows = volunteer_admin.matching(
         dbs, context.community, filters, full_numbers=context.numbers_visible
     )

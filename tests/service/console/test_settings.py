@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.communities.accounts import verify_password
 from service.communities.settings import (
     SettingsError,
     current_settings,
@@ -16,7 +15,7 @@ from service.communities.settings import (
 )
 from service.models import AuditEvent, Community, Coordinator, Membership, Role
 from service.rosters import shifts as rosters
-from tests.service.console.conftest import PASSWORD, ConsoleClient, MakeCoordinator
+from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 
 SID = "HX" + "ab" * 16
 VALID = {
@@ -199,55 +198,11 @@ def test_save_needs_csrf(owner_console: ConsoleClient) -> None:
 # -- coordinators ------------------------------------------------------------------------------
 
 
-def test_owner_creates_a_coordinator_account(
-    owner_console: ConsoleClient, db: Session, community: Community
-) -> None:
-    response = owner_console.post(
-        "/console/settings/coordinators",
-        {"email": "New@Example.org", "role": "viewer", "password": "a long password"},
-    )
-    assert response.status_code == 302
-    created = db.scalar(select(Coordinator).where(Coordinator.email == "new@example.org"))
-    assert created is not None and verify_password(created, "a long password")
-    membership = db.scalar(select(Membership).where(Membership.coordinator_id == created.id))
-    assert membership is not None and membership.role == Role.VIEWER
-    [event] = events(db, "added coordinator")
-    assert event.detail == {"email": "new@example.org", "role": "viewer", "new_account": True}
-    assert "new@example.org" in owner_console.text("/console/settings")
-
-
-def test_adding_an_existing_account_keeps_its_password(
-    owner_console: ConsoleClient,
-    make_coordinator: MakeCoordinator,
-    other_community: Community,
-    community: Community,
-    db: Session,
-) -> None:
-    elsewhere = make_coordinator(other_community, "elsewhere@example.org", Role.OWNER)
-    response = owner_console.post(
-        "/console/settings/coordinators",
-        {"email": "elsewhere@example.org", "role": "coordinator", "password": "another password"},
-    )
-    assert response.status_code == 302
-    db.expire_all()
-    account = db.get_one(Coordinator, elsewhere.id)
-    assert verify_password(account, PASSWORD)
-    assert account.session_epoch == elsewhere.session_epoch
-    roles = {m.community_id: m.role for m in account.memberships}
-    assert roles == {other_community.id: Role.OWNER, community.id: Role.COORDINATOR}
-    again = owner_console.post(
-        "/console/settings/coordinators", {"email": "elsewhere@example.org", "role": "viewer"}
-    )
-    assert again.status_code == 400
-    assert "already helps run" in again.get_data(as_text=True)
-
-
-def test_bad_new_accounts_are_refused(owner_console: ConsoleClient, db: Session) -> None:
+def test_bad_invitations_are_refused(owner_console: ConsoleClient, db: Session) -> None:
+    """The invitation flow itself is held by the finding 8 tests in tests/hostile."""
     cases = [
-        ({"email": "nobody@example.org", "role": "coordinator"}, "initial password"),
-        ({"email": "nobody@example.org", "role": "coordinator", "password": "short"}, "at least"),
-        ({"email": "not-an-email", "role": "coordinator", "password": "x" * 12}, "not an email"),
-        ({"email": "nobody@example.org", "role": "admin", "password": "x" * 12}, "Choose a role"),
+        ({"email": "not-an-email", "role": "coordinator"}, "not an email"),
+        ({"email": "nobody@example.org", "role": "admin"}, "Choose a role"),
     ]
     for form, text in cases:
         response = owner_console.post("/console/settings/coordinators", form)
