@@ -22,10 +22,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import wait
-from queue import Empty, SimpleQueue
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from queue import Empty, SimpleQueue
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
