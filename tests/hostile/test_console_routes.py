@@ -204,8 +204,10 @@ class WriteWatch:
     request: str = ""
 
     def statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        """A write that changed rows (an UPDATE matching none changes nothing to audit;
+        drivers that cannot tell say -1, which counts)."""
         found = WRITE.match(statement)
-        if found:
+        if found and getattr(cursor, "rowcount", -1) != 0:
             self.pending.setdefault(id(conn), set()).add(found.group(2).lower())
 
     def commit(self, conn: Any) -> None:
@@ -226,7 +228,7 @@ class WriteWatch:
 def watch() -> Iterator[WriteWatch]:
     found = WriteWatch()
     hooks: list[tuple[str, Callable[..., None]]] = [
-        ("before_cursor_execute", found.statement),
+        ("after_cursor_execute", found.statement),
         ("commit", found.commit),
         ("rollback", found.rollback),
     ]
@@ -277,7 +279,8 @@ class Walker:
         self.checked += 1
         where = (method, url[:200], sorted(data or {})[:8], response.status_code)
         assert response.status_code < 500, where
-        body = response.get_data(as_text=True) if response.mimetype != "application/zip" else ""
+        binary = response.mimetype == "application/zip" or response.mimetype.startswith("image/")
+        body = "" if binary else response.get_data(as_text=True)  # the favicon is an image
         leaked = [s for s in SENTINELS if s in body]
         assert not leaked and SENTINEL_PHONE not in body, (where, leaked)
         if response.status_code == 302:
