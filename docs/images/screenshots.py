@@ -4,7 +4,9 @@
 
 BASE_URL defaults to http://127.0.0.1:5000. Chromium is /usr/bin/chromium (``HANDSUP_CHROMIUM``
 overrides), driven by Playwright as in the browser tests. Writes ``console-phone.png`` (the
-dashboard) and ``conversation.png`` (a volunteer's texts in the simulator) next to this file.
+dashboard), ``console-inbox.png`` (the inbox's threads, the first one opened; for
+docs/console.md) and ``conversation.png`` (a volunteer's texts in the simulator) next to this
+file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def main(base: str) -> None:
         page.click("button[type=submit]")
         page.wait_for_url(f"{base}/console/")
         page.screenshot(path=HERE / "console-phone.png")
+        page.goto(f"{base}/console/inbox")
+        page.locator("li.thread-item summary").first.click()
+        page.screenshot(path=HERE / "console-inbox.png")
         page.goto(f"{base}/simulator/?community=demo&phone={BEN}")
         page.evaluate("document.querySelector('ol.thread').scrollIntoView()")  # from the start
         page.screenshot(path=HERE / "conversation.png")
