@@ -50,7 +50,7 @@ def parse_twilio_address(raw: str) -> Address:
 
 
 def mask(e164: str) -> str:
-    """``+15551234567`` → ``+1•••••••4567`` for logs and read-only views."""
+    """``+15551234567`` → ``+1••••••4567`` for logs and read-only views."""
     if len(e164) <= 6:
         return "•" * len(e164)
     return e164[:2] + "•" * (len(e164) - 6) + e164[-4:]

@@ -549,6 +549,43 @@ def test_finding_8_an_existing_account_is_not_attached_and_the_answer_is_the_sam
     assert invitee.get(link).status_code == 404  # a link works once
 
 
+def _link_page(client: ConsoleClient, link: str, email: str) -> str:
+    """The invitation page a link opens, with what differs by design (token, email, CSRF)."""
+    page = client.text(link).replace(link.split("token=")[1], "TOKEN").replace(email, "EMAIL")
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
+
+
+def test_finding_8_the_link_page_does_not_tell_whether_the_email_has_an_account(
+    owner_console: ConsoleClient,  # noqa: F811
+    make_coordinator: MakeCoordinator,  # noqa: F811
+    other_community: Community,  # noqa: F811
+    console_for: Callable[[], ConsoleClient],  # noqa: F811
+    db: Session,
+) -> None:
+    make_coordinator(other_community, "owner@beta.org", Role.OWNER)
+    _known, known_link = _invite(owner_console, "owner@beta.org")
+    _unknown, unknown_link = _invite(owner_console, "nobody@beta.org")
+    visitor = console_for()  # whoever holds a link, signed in as no one
+    assert _link_page(visitor, known_link, "owner@beta.org") == _link_page(
+        visitor, unknown_link, "nobody@beta.org"
+    )
+    # the one form signs the existing account in (its own password) ...
+    wrong = visitor.post(
+        "/console/invitation",
+        {"token": known_link.split("token=")[1], "action": "password", "password": "x" * 12},
+    )
+    assert wrong.status_code == 401
+    db.expire_all()
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Coordinator)
+            .where(Coordinator.email == "owner@beta.org")
+        )
+        == 1
+    )  # no second account for a known email
+
+
 def test_finding_8_someone_else_signed_in_cannot_accept(
     owner_console: ConsoleClient,  # noqa: F811
     console: ConsoleClient,  # noqa: F811
@@ -569,10 +606,11 @@ def test_finding_8_a_new_coordinator_creates_their_own_account_unverified(
 ) -> None:
     _answer, link = _invite(owner_console, "New@Example.org", "viewer")
     newcomer = console_for()
-    assert "Choose a password" in newcomer.text(link)
+    assert "otherwise choose one" in newcomer.text(link)
     token = link.split("token=")[1]
     created = newcomer.post(
-        "/console/invitation", {"token": token, "action": "create", "password": "a long password"}
+        "/console/invitation",
+        {"token": token, "action": "password", "password": "a long password"},
     )
     assert created.status_code == 302
     assert newcomer.get("/console/").status_code == 200  # signed in

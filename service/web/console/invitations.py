@@ -44,7 +44,6 @@ def _page(
         token=token,
         community_name=community.name if community else "",
         signed_in=invitation is not None and _signed_in(invitation) is not None,
-        has_account=invitation is not None and find_existing(dbs, invitation.email) is not None,
         error=error,
     ), status
 
@@ -62,6 +61,8 @@ def invitation() -> ResponseReturnValue:
         return _page(found, token)
     action = request.form.get("action", "")
     password = request.form.get("password", "")[:1024]
+    if action == "password":  # the page's one form: it never says whether the account exists
+        action = "sign-in" if find_existing(dbs, found.email) is not None else "create"
     new_account = False
     if action == "accept":
         coordinator = _signed_in(found)
