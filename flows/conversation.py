@@ -77,6 +77,8 @@ def fallback(context: Context, session: SessionState, text: str) -> Outcome:
     the reply says so and what to text (GIVE too where the community runs donations)."""
     if is_thanks(text):
         return Outcome(session, (Reply("thanks"),))
+    if context.attachment:  # a photo or a location with a caption: the team has it
+        return Outcome(IDLE, (Reply(f"received.{context.attachment}"),))
     return Outcome(IDLE, (Reply("unknown.give" if context.has_donations else "unknown"),))
 
 
@@ -197,7 +199,9 @@ class Conversation:
             return Outcome(session)
         if context.status is VolunteerStatus.NEW and not is_open:
             return ONBOARDING.begin(context)
-        if not text.strip():  # media without text, or an empty message
+        if not text.strip():  # media or a location without text, or an empty message
+            if context.attachment:
+                return Outcome(session, (Reply(f"received.{context.attachment}"),))
             return Outcome(session, (Reply("empty"),))
         flow = self.flows.get(session.flow or "") if is_open else None
         if flow is not None:

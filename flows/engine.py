@@ -80,6 +80,9 @@ class Context:
     has_donations: bool = False
     country: str = ""  # the community's country (ISO 3166 alpha-2): how it writes dates
     clock: str = ""  # the community's clock setting ("12h", "24h"; "": its country's)
+    # What came with the text besides words: "media" (a photo, video or file), "location"
+    # (a shared WhatsApp location) or "" (nothing). The team sees it in the console inbox.
+    attachment: str = ""
 
     def dates(self) -> DateStyle:
         """How this volunteer's texts write dates (``today`` is the community's local date)."""

@@ -26,6 +26,13 @@ from service.web.console.access import current, requires, scoped
 from service.web.extensions import db_session, resources
 
 PAGE_SIZE = 50
+# Badges for why a text is in the inbox (``Message.attention``); "unknown" is the default.
+ATTENTION_LABELS = {
+    "help": "HELP",
+    "media": "photo or file",
+    "location": "location",
+    "unmatched": "short code or sender ID: cannot be answered",
+}
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -93,6 +100,7 @@ def _render(
         errors=errors or {},
         drafts=drafts or {},
         max_length=MAX_TEXT_LENGTH,
+        attention_labels=ATTENTION_LABELS,
     )
     return page, code
 
