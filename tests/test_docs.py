@@ -25,6 +25,7 @@ from service.config import Environment, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+TWILIO_PAGE = ROOT / "docs" / "twilio.md"
 
 # The keyword table of DESIGN.md (the product contract), row by row, implemented or not.
 DESIGN_TABLE = (
@@ -262,7 +263,9 @@ def test_keyword_statuses_match_the_flows(readme: str) -> None:
 def test_every_endpoint_is_documented(readme: str, tmp_path: Path) -> None:
     endpoints = app_endpoints(tmp_path)
     assert {"POST /twilio/inbound", "GET /healthz"} <= endpoints
-    assert absent(section(readme, "Endpoints"), endpoints) == []
+    # docs/twilio.md documents the routes it adds (the lead folds them into the docs pages)
+    documented = section(readme, "Endpoints") + section(TWILIO_PAGE.read_text("utf-8"), "Endpoints")
+    assert absent(documented, endpoints) == []
 
 
 def test_cancel_is_documented_as_opt_out(readme: str) -> None:

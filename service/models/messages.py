@@ -127,9 +127,9 @@ class Message(Base):
     num_media: Mapped[int] = mapped_column(Integer, default=0)
     # Inbound media Twilio keeps for us: [{"sid": "ME...", "content_type": "image/jpeg"}];
     # the console shows it through its proxy route, FORGET deletes it at Twilio.
-    media: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    media: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True))
     # A shared WhatsApp location: {"latitude", "longitude", "address", "label"}.
-    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # The payload (ButtonPayload) or list id (ListId) of a tapped WhatsApp button: what the
     # flow reads instead of the display text in Body.
     payload: Mapped[str | None] = mapped_column(String(200))

@@ -137,6 +137,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         donations,
         inbox,
+        media,
         messages,
         reports,
         settings,
