@@ -322,3 +322,20 @@ def test_the_architecture_page_names_files_that_exist() -> None:
 
 def test_readme_links_the_architecture_page() -> None:
     assert "](docs/architecture.md)" in README.read_text(encoding="utf-8")
+
+
+def test_the_twilio_page_lists_every_error_code_the_code_treats_specially() -> None:
+    from service.sending.delivery import CODES
+
+    rows = table_rows(section(TWILIO_PAGE.read_text("utf-8"), "Delivery outcomes"))
+    documented = {int(row[0]): row for row in rows if row[0].isdigit()}
+    assert sorted(documented) == sorted(CODES)
+    for code, known in CODES.items():
+        assert documented[code][1] == known.reason, code
+
+
+def test_the_twilio_page_lists_every_parameter_handsup_acts_on() -> None:
+    from service.web.twilio_form import ACTED_ON
+
+    page = section(TWILIO_PAGE.read_text("utf-8"), "Inbound messages")
+    assert absent(page, {f"`{name}`" for name in ACTED_ON}) == []

@@ -69,6 +69,7 @@ class MessageStatus(StrEnum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     READ = "read"
+    CANCELED = "canceled"  # a scheduled send canceled at Twilio before it went
     SUPPRESSED = "suppressed"  # deliberately not sent (opted out, ...)
 
 
@@ -91,6 +92,7 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.DELIVERED: 4,
     MessageStatus.UNDELIVERED: 4,
     MessageStatus.FAILED: 4,
+    MessageStatus.CANCELED: 4,
     MessageStatus.READ: 5,
 }
 

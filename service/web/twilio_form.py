@@ -100,6 +100,23 @@ KNOWN = frozenset(
         "ReferralCtwaClid",
     }
 )
+# The parameters whose values HandsUp acts on (docs/twilio.md documents each).
+ACTED_ON = (
+    *REQUIRED,
+    "SmsSid",
+    "SmsMessageSid",
+    "MessagingServiceSid",
+    "MediaUrl{n}",
+    "MediaContentType{n}",
+    "Latitude",
+    "Longitude",
+    "Address",
+    "Label",
+    "ButtonPayload",
+    "ButtonText",
+    "ListId",
+    "ListTitle",
+)
 MEDIA_HOST_SUFFIX = ".twilio.com"
 
 
