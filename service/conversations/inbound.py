@@ -257,6 +257,7 @@ def _process(
         pending=pending_question(volunteer, now),
         has_donations=has_donations,
         attachment=inbound.attachment,
+        tapped=inbound.payload is not None,
     )
     outcome = conversation.step(context, state, inbound.flow_text)
     if _stale_opt_in(volunteer, message, outcome.effects):

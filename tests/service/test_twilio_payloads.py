@@ -345,3 +345,33 @@ def test_a_text_older_than_the_opt_out_never_resubscribes(sms: SmsHelper, db: Se
     db.expire_all()
     assert db.scalars(select(Volunteer)).one().status == VolunteerStatus.OPTED_OUT
     assert sms.send(ANA, "START")[0].startswith("Welcome back")  # a new START still works
+
+
+def test_a_tapped_list_item_names_its_shift_so_a_changed_menu_cannot_mislead_it(
+    sms: SmsHelper, db: Session, community: Community
+) -> None:
+    kitchen = add_shift(db, community, "Kitchen", hours=72)
+    join_whatsapp(sms)
+    posted(sms, whatsapp("SHIFTS"))  # the menu: 1) Kitchen
+    add_shift(db, community, "Sandbags", hours=24)  # now line 1 would be Sandbags
+    tap = whatsapp("Kitchen", MessageType="interactive", ListId=f"shift:{kitchen.id}")
+    tap["ListTitle"] = "Kitchen"
+    assert posted(sms, tap)[0].startswith("You are on Kitchen")
+    assert set(statuses(db, ANA)) == {"Kitchen"}
+
+
+def test_a_typed_item_id_is_only_text(sms: SmsHelper, db: Session, community: Community) -> None:
+    kitchen = add_shift(db, community, "Kitchen")
+    join_whatsapp(sms)
+    (reply,) = posted(sms, whatsapp(f"shift:{kitchen.id}"))  # typed, not tapped
+    assert reply.startswith("A person on our team will read your message")
+    assert statuses(db, ANA) == {}
+
+
+def test_a_tap_on_a_shift_no_longer_open_says_so(
+    sms: SmsHelper, db: Session, community: Community
+) -> None:
+    join_whatsapp(sms)
+    tap = whatsapp("Old shift", MessageType="interactive", ListId="shift:999999")
+    assert posted(sms, tap)[0].startswith("Sorry, that shift is no longer open")
+    assert statuses(db, ANA) == {}
