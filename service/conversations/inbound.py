@@ -5,8 +5,9 @@ One transaction on the happy path: the text is inserted first with ``ON CONFLICT
 on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
 the step fails, the transaction is rolled back and the text alone is stored (``received``),
 so nothing is lost and a retry of the same MessageSid processes it. A retry of a processed
-MessageSid returns the stored replies and changes nothing. Imports ``flows`` and ``service``
-modules only.
+MessageSid returns the stored replies and changes nothing. A short code's or an alphanumeric
+sender's text is stored unmatched (no volunteer, no reply) for the console's inbox. Imports
+``flows`` and ``service`` modules only.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     channel, community, has_donations = _destination(session, inbound)
     row = _inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
-        return _store_unmatched(session, row, now)
+        return _store_unmatched(session, row, inbound.sender_kind, now)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
@@ -146,7 +147,9 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         raise
 
 
-def _store_unmatched(session: Session, row: dict[str, object], now: datetime) -> InboundResult:
+def _store_unmatched(
+    session: Session, row: dict[str, object], kind: SenderKind, now: datetime
+) -> InboundResult:
     """A short code's or an alphanumeric sender's text: kept for coordinators (the inbox),
     never answered and never a volunteer (no one can text such a sender back)."""
     row = {**row, "status": MessageStatus.PROCESSED, "attention": UNMATCHED, "processed_at": now}
@@ -157,7 +160,7 @@ def _store_unmatched(session: Session, row: dict[str, object], now: datetime) ->
             select(Message).where(Message.twilio_sid == row["twilio_sid"])
         ).one()
     session.commit()
-    log.info("inbound %s from a %s sender kept unmatched", row["twilio_sid"], "non-phone")
+    log.info("inbound %s from a %s sender kept unmatched", row["twilio_sid"], kind.value)
     return InboundResult((), message.id, duplicate=duplicate)
 
 
