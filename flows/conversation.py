@@ -12,8 +12,9 @@ Pure; imports only ``flows``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from types import MappingProxyType
 from typing import Protocol, TypeVar
@@ -44,12 +45,14 @@ from flows.keywords import (
     is_opt_in_yes,
     is_opt_out,
 )
-from flows.kinds import Dropper, Handler, RosterKind
+from flows.kinds import Dropper, Handler, RosterKind, TapHandler
 from flows.onboarding import ONBOARDING
 from flows.parsing import is_thanks
 from flows.shifts import ShiftLookup
 
 _T = TypeVar("_T")
+# A tapped payload that names an item: ``shift:12``, ``need:7``.
+TAP = re.compile(r"([a-z]+):([0-9]{1,18})")
 
 # The conversations every volunteer may have, whatever the roster kinds.
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, FORGET)}
@@ -77,6 +80,8 @@ def fallback(context: Context, session: SessionState, text: str) -> Outcome:
     the reply says so and what to text (GIVE too where the community runs donations)."""
     if is_thanks(text):
         return Outcome(session, (Reply("thanks"),))
+    if context.attachment:  # a photo or a location with a caption: the team has it
+        return Outcome(IDLE, (Reply(f"received.{context.attachment}"),))
     return Outcome(IDLE, (Reply("unknown.give" if context.has_donations else "unknown"),))
 
 
@@ -157,6 +162,7 @@ class Conversation:
     flows: Mapping[str, Flow]
     questions: Mapping[str, Flow]
     kind_intents: frozenset[str]
+    taps: Mapping[str, TapHandler] = field(default_factory=dict)
 
     def classify(self, text: str) -> Keyword | None:
         """The keyword in ``text``, global or a composed kind's, or None."""
@@ -181,6 +187,9 @@ class Conversation:
         return self._step(context, session, text)
 
     def _step(self, context: Context, session: SessionState, text: str) -> Outcome:
+        tapped = self._tap(context, session, text) if context.tapped else None
+        if tapped is not None:
+            return tapped
         keyword = self.classify(text)
         if keyword is not None and not self._answers_onboarding(context, session, keyword):
             return self.routes[(context.status, keyword.intent)](context, session, keyword)
@@ -197,7 +206,9 @@ class Conversation:
             return Outcome(session)
         if context.status is VolunteerStatus.NEW and not is_open:
             return ONBOARDING.begin(context)
-        if not text.strip():  # media without text, or an empty message
+        if not text.strip():  # media or a location without text, or an empty message
+            if context.attachment:
+                return Outcome(session, (Reply(f"received.{context.attachment}"),))
             return Outcome(session, (Reply("empty"),))
         flow = self.flows.get(session.flow or "") if is_open else None
         if flow is not None:
@@ -208,6 +219,13 @@ class Conversation:
         if answered is not None:
             return answered
         return fallback(context, session, text)
+
+    def _tap(self, context: Context, session: SessionState, text: str) -> Outcome | None:
+        found = TAP.fullmatch(text.strip())
+        if found is None or context.status is not VolunteerStatus.ACTIVE:
+            return None
+        handler = self.taps.get(found.group(1))
+        return handler(context, session, found.group(2)) if handler is not None else None
 
     def _answers_onboarding(
         self, context: Context, session: SessionState, keyword: Keyword
@@ -227,9 +245,11 @@ def compose(kinds: Sequence[RosterKind]) -> Conversation:
     commitments). Raises FlowDefinitionError when the table is incomplete or ambiguous."""
     questions: dict[str, Flow] = {}
     drops: dict[str, Dropper] = {}
+    taps: dict[str, TapHandler] = {}
     for kind in kinds:
         questions.update(_unique(kind.name, "question", questions, kind.questions))
         drops.update(_unique(kind.name, "commitment kind", drops, kind.drops))
+        taps.update(_unique(kind.name, "tap prefix", taps, kind.taps))
     every = (*kinds, commitments.kind(drops, partial(_answer, questions)))
 
     keywords: list[KeywordSpec] = list(GLOBAL_KEYWORDS)
@@ -261,6 +281,7 @@ def compose(kinds: Sequence[RosterKind]) -> Conversation:
         flows=MappingProxyType(flows),
         questions=MappingProxyType(questions),
         kind_intents=frozenset(owner) - frozenset(Intent),
+        taps=MappingProxyType(taps),
     )
 
 

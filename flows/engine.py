@@ -80,6 +80,12 @@ class Context:
     has_donations: bool = False
     country: str = ""  # the community's country (ISO 3166 alpha-2): how it writes dates
     clock: str = ""  # the community's clock setting ("12h", "24h"; "": its country's)
+    # What came with the text besides words: "media" (a photo, video or file), "location"
+    # (a shared WhatsApp location) or "" (nothing). The team sees it in the console inbox.
+    attachment: str = ""
+    # The text is a tapped WhatsApp button's payload or list item's id (never typed): only
+    # then may a ``<prefix>:<id>`` payload act on the item it names (``RosterKind.taps``).
+    tapped: bool = False
 
     def dates(self) -> DateStyle:
         """How this volunteer's texts write dates (``today`` is the community's local date)."""

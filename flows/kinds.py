@@ -16,6 +16,8 @@ from flows.keywords import Keyword, KeywordSpec
 Handler = Callable[[Context, SessionState, Keyword], Outcome]
 # The effect that drops one commitment of a kind, by its id (DROP n from MY).
 Dropper = Callable[[int], Effect]
+# A tapped payload ``<prefix>:<id>``, given the id.
+TapHandler = Callable[[Context, SessionState, str], Outcome | None]
 # Offers a text to the pending question, if one is open and takes it.
 Answerer = Callable[[Context, str], Outcome | None]
 
@@ -30,7 +32,10 @@ class RosterKind:
     resumed while their session is open. ``questions``: the answers to questions it texts (a
     reminder, a gap ask), by ``PendingQuestion.kind``: a flow whose start state is entered with
     ``{"id": question id}``. ``drops``: for each ``CommitmentView.kind`` it lists in MY, the
-    effect that DROP n emits.
+    effect that DROP n emits. ``taps``: what a tapped WhatsApp button or list item whose
+    payload is ``<prefix>:<id>`` does, by prefix: the id names the item itself (a shift, a
+    need), so a tap never picks a line of a menu that changed since (None: not for this
+    volunteer now, and the text is read as usual).
     """
 
     name: str
@@ -39,3 +44,4 @@ class RosterKind:
     flows: tuple[Flow, ...] = ()
     questions: Mapping[str, Flow] = field(default_factory=dict)
     drops: Mapping[str, Dropper] = field(default_factory=dict)
+    taps: Mapping[str, TapHandler] = field(default_factory=dict)

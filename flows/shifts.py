@@ -440,6 +440,15 @@ def resume(context: Context) -> Outcome:
     return Outcome(IDLE, (Reply("resume.done"),), (Resume(),))
 
 
+def _tap_shift(context: Context, session: SessionState, value: str) -> Outcome:
+    """A list item ``shift:<id>``: sign up for that very shift, if it is still open to the
+    volunteer (the menu they tapped may be hours old)."""
+    shift_id = int(value)
+    if all(shift.id != shift_id for shift in _lookup(context).open_shifts()):
+        return Outcome(IDLE, (Reply("shifts.closed"),))
+    return Outcome(IDLE, (), (ClaimShift(shift_id),))
+
+
 KIND = RosterKind(
     name="shifts",
     keywords=KEYWORDS,
@@ -454,4 +463,5 @@ KIND = RosterKind(
     flows=(MENU,),
     questions={ShiftQuestion.REMINDER: REMINDER, ShiftQuestion.CALLOUT: CALL_OUT},
     drops={"shift": DropAssignment},
+    taps={"shift": _tap_shift},
 )

@@ -55,6 +55,8 @@ def all_docs() -> str:
     return "\n\n".join(path.read_text(encoding="utf-8") for path in documents())
 
 
+TWILIO_PAGE = ROOT / "docs" / "sending.md"  # its "What Twilio sends" part
+
 # The keyword table of DESIGN.md (the product contract), row by row, implemented or not.
 DESIGN_TABLE = (
     ("JOIN",),
@@ -483,3 +485,20 @@ def test_the_status_checks_can_fail(tmp_path: Path) -> None:
         },
     )
     assert len(wrong) == 5, wrong
+
+
+def test_the_twilio_page_lists_every_error_code_the_code_treats_specially() -> None:
+    from service.sending.delivery import CODES
+
+    rows = table_rows(section(TWILIO_PAGE.read_text("utf-8"), "Delivery outcomes"))
+    documented = {int(row[0]): row for row in rows if row[0].isdigit()}
+    assert sorted(documented) == sorted(CODES)
+    for code, known in CODES.items():
+        assert documented[code][1] == known.reason, code
+
+
+def test_the_twilio_page_lists_every_parameter_handsup_acts_on() -> None:
+    from service.web.twilio_form import ACTED_ON
+
+    page = section(TWILIO_PAGE.read_text("utf-8"), "Inbound messages")
+    assert absent(page, {f"`{name}`" for name in ACTED_ON}) == []

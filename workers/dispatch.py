@@ -36,7 +36,13 @@ from service.db import take_sqlite_write_lock, unit_of_work
 from service.models import Channel, Community, Message, MessageStatus, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
 from service.sending import planning
-from service.sending.delivery import UNSUBSCRIBED, WINDOW_CLOSED, mark_unreachable, reason_for
+from service.sending.delivery import (
+    DEAD_NUMBER_CODES,
+    UNSUBSCRIBED,
+    WINDOW_CLOSED,
+    mark_unreachable,
+    reason_for,
+)
 from service.sending.dispatcher import senders_of
 from service.sending.gate import Suppress, sender_for
 from service.sending.planning import Attempt, PlannedSend, WireRoute
@@ -442,8 +448,8 @@ def _fail(
     message.decision = f"failed: {message.error_message}"[:255]
     if volunteer is not None and error.code == UNSUBSCRIBED:
         opt_out(volunteer, f"carrier:{UNSUBSCRIBED}", now)
-    elif volunteer is not None and error.code in INVALID_NUMBER_CODES:
-        mark_unreachable(volunteer, now)
+    elif volunteer is not None and error.code in INVALID_NUMBER_CODES | DEAD_NUMBER_CODES:
+        mark_unreachable(volunteer, now, error.code)
     code = error.code if error.code is not None else "error"
     report.add(message.id, SendOutcomeKind.FAILED, f"failed: {code}")
 

@@ -5,14 +5,15 @@ One transaction on the happy path: the text is inserted first with ``ON CONFLICT
 on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
 the step fails, the transaction is rolled back and the text alone is stored (``received``),
 so nothing is lost and a retry of the same MessageSid processes it. A retry of a processed
-MessageSid returns the stored replies and changes nothing. Imports ``flows`` and ``service``
-modules only.
+MessageSid returns the stored replies and changes nothing. A short code's or an alphanumeric
+sender's text is stored unmatched (no volunteer, no reply) for the console's inbox. Imports
+``flows`` and ``service`` modules only.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flows import conversation
-from flows.engine import Context, VolunteerStatus
+from flows.engine import Context, OptIn, Outcome, VolunteerStatus
 from flows.sms import segment_info
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
@@ -40,19 +41,45 @@ from service.rosters.shifts import RosterLookup
 from service.sending.delivery import mark_reachable
 from service.sending.outbox import queued_due_work
 from service.volunteers import privacy
-from service.volunteers.phones import mask
+from service.volunteers.phones import SenderKind, mask
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_LENGTH = 4096  # WhatsApp's limit; SMS bodies arrive at most 1,600 characters
 # Replies that mean a coordinator should look at the text (the console's inbox), by reply key:
 # the fallback's replies tell the volunteer that a person will read it.
-ATTENTION_BY_REPLY = {"unknown": "unknown", "unknown.give": "unknown", "help": "help"}
+ATTENTION_BY_REPLY = {
+    "unknown": "unknown",
+    "unknown.give": "unknown",
+    "help": "help",
+    "received.media": "media",
+    "received.location": "location",
+}
+UNMATCHED = "unmatched"  # a short code's or an alphanumeric sender's text: no one to answer
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """One media item Twilio stored with an inbound message (fetched through the console)."""
+
+    sid: str  # ME + 32 hex
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    address: str = ""
+    label: str = ""
 
 
 @dataclass(frozen=True)
 class InboundMessage:
-    """A validated inbound text. ``sender`` is E.164; channel is found from ``to`` and kind."""
+    """A validated inbound text. ``sender`` is E.164 for a phone (else the short code or
+    alphanumeric sender as Twilio gave it); channel is found from ``to`` and kind.
+    ``payload`` is a tapped button's payload or list item's id: the flow reads it, never the
+    button's display text in ``body``."""
 
     sid: str
     kind: ChannelKind
@@ -60,6 +87,21 @@ class InboundMessage:
     to: str
     body: str
     num_media: int = 0
+    sender_kind: SenderKind = SenderKind.PHONE
+    media: tuple[MediaRef, ...] = ()
+    location: Location | None = None
+    payload: str | None = None
+
+    @property
+    def attachment(self) -> str:
+        """What the flow is told came besides words: "media", "location" or ""."""
+        if self.media:
+            return "media"
+        return "location" if self.location is not None else ""
+
+    @property
+    def flow_text(self) -> str:
+        return self.payload if self.payload is not None else self.body
 
 
 @dataclass(frozen=True)
@@ -83,6 +125,8 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     take_sqlite_write_lock(session)
     channel, community, has_donations = _destination(session, inbound)
     row = _inbound_row(channel, inbound, now)
+    if inbound.sender_kind != SenderKind.PHONE:
+        return _store_unmatched(session, row, inbound.sender_kind, now)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
@@ -109,6 +153,23 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         session.rollback()
         _keep_unprocessed(session, row)
         raise
+
+
+def _store_unmatched(
+    session: Session, row: dict[str, object], kind: SenderKind, now: datetime
+) -> InboundResult:
+    """A short code's or an alphanumeric sender's text: kept for coordinators (the inbox),
+    never answered and never a volunteer (no one can text such a sender back)."""
+    row = {**row, "status": MessageStatus.PROCESSED, "attention": UNMATCHED, "processed_at": now}
+    message = _insert(session, row)
+    duplicate = message is None
+    if message is None:
+        message = session.scalars(
+            select(Message).where(Message.twilio_sid == row["twilio_sid"])
+        ).one()
+    session.commit()
+    log.info("inbound %s from a %s sender kept unmatched", row["twilio_sid"], kind.value)
+    return InboundResult((), message.id, duplicate=duplicate)
 
 
 def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community, bool]:
@@ -141,6 +202,9 @@ def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> di
         "to_address": channel.twilio_address,
         "body": inbound.body,
         "num_media": inbound.num_media,
+        "media": [{"sid": m.sid, "content_type": m.content_type} for m in inbound.media] or None,
+        "location": None if inbound.location is None else asdict(inbound.location),
+        "payload": inbound.payload,
         "status": MessageStatus.RECEIVED,
         "segments": info.segments,
         "encoding": info.encoding.value,
@@ -209,8 +273,15 @@ def _process(
         lookup=lookup,
         pending=pending_question(volunteer, now),
         has_donations=has_donations,
+        attachment=inbound.attachment,
+        tapped=inbound.payload is not None,
     )
-    outcome = conversation.step(context, state, inbound.body)
+    outcome = conversation.step(context, state, inbound.flow_text)
+    if _stale_opt_in(volunteer, message, outcome.effects):
+        # A text received before the volunteer's opt-out (a retry processed late, a replay)
+        # never re-subscribes them: only a text sent after the STOP may.
+        outcome = Outcome(state)
+        log.warning("inbound %s: opt-in older than the opt-out ignored", inbound.sid)
     results = apply_effects(session, volunteer, community, outcome.effects, now)
     texts = outcome.render(context, results)
     save_session_state(session, volunteer, outcome.session)
@@ -256,6 +327,15 @@ def _process(
         len(outcome.effects),
     )
     return InboundResult(texts, message.id, duplicate=False, queued=queued_due_work(session))
+
+
+def _stale_opt_in(volunteer: Volunteer, message: Message, effects: tuple[object, ...]) -> bool:
+    opted_out_at = volunteer.opted_out_at
+    return (
+        opted_out_at is not None
+        and message.created_at < opted_out_at
+        and any(isinstance(effect, OptIn) for effect in effects)
+    )
 
 
 def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:

@@ -82,6 +82,11 @@ class Channel(Base):
     address: Mapped[str] = mapped_column(String(32))
     # Messages per second this sender may send; None: the carrier default for its number type.
     rate_per_second: Mapped[float | None] = mapped_column(Float)
+    # Carrier filtering (30007) is about the sender or the content, not the recipient: counted
+    # here, and past ``service.sending.delivery.FILTERED_PAUSE_AFTER`` bulk sends pause.
+    filtered_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    filtered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bulk_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     community: Mapped[Community] = relationship(back_populates="channels")

@@ -69,6 +69,7 @@ class MessageStatus(StrEnum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     READ = "read"
+    CANCELED = "canceled"  # a scheduled send canceled at Twilio before it went
     SUPPRESSED = "suppressed"  # deliberately not sent (opted out, ...)
 
 
@@ -91,6 +92,7 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.DELIVERED: 4,
     MessageStatus.UNDELIVERED: 4,
     MessageStatus.FAILED: 4,
+    MessageStatus.CANCELED: 4,
     MessageStatus.READ: 5,
 }
 
@@ -125,6 +127,14 @@ class Message(Base):
     to_address: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
     num_media: Mapped[int] = mapped_column(Integer, default=0)
+    # Inbound media Twilio keeps for us: [{"sid": "ME...", "content_type": "image/jpeg"}];
+    # the console shows it through its proxy route, FORGET deletes it at Twilio.
+    media: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True))
+    # A shared WhatsApp location: {"latitude", "longitude", "address", "label"}.
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # The payload (ButtonPayload) or list id (ListId) of a tapped WhatsApp button: what the
+    # flow reads instead of the display text in Body.
+    payload: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[MessageStatus] = mapped_column(str_enum(MessageStatus, 16))
     error_code: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(String(255))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flows.engine import VolunteerStatus
@@ -51,6 +51,9 @@ class Volunteer(Base):
     # Delivery problems: consecutive undelivered texts; unreachable once it reaches a limit.
     undelivered_streak: Mapped[int] = mapped_column(default=0, server_default="0")
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the carrier said the number does not exist or is a landline (30005/30006):
+    # nothing more is sent to it until the volunteer texts from it.
+    unreachable_code: Mapped[int | None] = mapped_column(Integer)
     preferred_channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("channels.id", ondelete="SET NULL")
     )

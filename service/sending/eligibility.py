@@ -17,6 +17,9 @@ gate that sends to them see the same number.
 means available again, whether or not the volunteer has texted since (the inbound path only
 tidies the status). A break without an end lasts until ``RESUME``.
 
+**A dead number** (the carrier said it does not exist or is a landline: 30005/30006) gets
+nothing at all, from the first such error until the volunteer texts from it.
+
 **An unreachable number** (flagged after repeated undelivered texts or an invalid-number
 error) gets no asks: it could not answer, and the ask would take a place in a call-out wave
 and a turn in the rotation. It still gets what it signed up for (reminders, notices) and
@@ -81,6 +84,8 @@ class Recipient:
     sms_consent: bool = False
     asks_this_week: int = 0  # asks sent in the last ASK_WINDOW (see the module docstring)
     unreachable: bool = False
+    # The carrier does not know the number or it is a landline (30005/30006): nothing goes.
+    dead_number: bool = False
 
 
 def recipient_for(volunteer: Volunteer | None, asks_this_week: int = 0) -> Recipient:
@@ -94,6 +99,7 @@ def recipient_for(volunteer: Volunteer | None, asks_this_week: int = 0) -> Recip
         sms_consent=volunteer.sms_consent_at is not None,
         asks_this_week=asks_this_week,
         unreachable=volunteer.unreachable_at is not None,
+        dead_number=volunteer.unreachable_code is not None,
     )
 
 
@@ -164,6 +170,8 @@ def verdict(
     """What the recipient's state says of a text of ``kind`` now (after ``gone``), in the
     gate's order: a break (or never joined), an unreachable number, quiet hours, the weekly
     ask limit. None: it may go."""
+    if recipient.dead_number:
+        return Ineligible("number unknown to the carrier or a landline")
     if kind in HELD_WHILE_PAUSED and not available(recipient.status, recipient.paused_until, now):
         if on_break(recipient.status, recipient.paused_until, now):
             return Ineligible("volunteer is on a break")
@@ -316,6 +324,7 @@ def recipients_clause(
     parts = [
         available_clause(now),
         reachable_clause(kind, community.whatsapp_templates or {}, channels, now),
+        Volunteer.unreachable_code.is_(None),
     ]
     if kind in ASK_KINDS:
         parts += [

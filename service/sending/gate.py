@@ -9,11 +9,15 @@ run in this order:
 
 1. recipient opted out or erased                    -> suppressed
 2. call-out already filled                          -> suppressed
-3. recipient on a break (or never joined), an ask
+3. a number the carrier does not know or a landline
+   (30005/30006)                                    -> suppressed
+4. recipient on a break (or never joined), an ask
    or a broadcast; an ask to an unreachable number  -> suppressed
-4. quiet hours, text is not urgent                  -> deferred to the end of quiet hours
-5. weekly ask limit reached                         -> suppressed
-6. channel rules (WhatsApp 24 h window)             -> free text (with its 63016 fallback),
+5. quiet hours, text is not urgent                  -> deferred to the end of quiet hours
+6. weekly ask limit reached                         -> suppressed
+7. a broadcast from a sender that carrier filtering
+   (30007) paused                                   -> deferred to the end of the pause
+8. channel rules (WhatsApp 24 h window)             -> free text (with its 63016 fallback),
                                                        template, SMS fallback or suppressed
 
 Imports the stdlib, ``service.models``, ``service.sending.pacing`` and
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -66,6 +70,12 @@ class Sender:
     address: str
     bucket: Bucket
     messaging_service_sid: str | None = None
+    # Carrier filtering (30007) kept hitting this sender: its broadcasts wait until then.
+    bulk_paused_until: datetime | None = None
+
+
+# How long a sender's broadcasts wait once carrier filtering paused them.
+BULK_PAUSE = timedelta(hours=24)
 
 
 def sender_for(channel: Channel, messaging_service_sid: str | None = None) -> Sender:
@@ -82,6 +92,9 @@ def sender_for(channel: Channel, messaging_service_sid: str | None = None) -> Se
             messaging_service_sid=service_sid,
         ),
         messaging_service_sid=service_sid or None,
+        bulk_paused_until=(
+            channel.bulk_paused_at + BULK_PAUSE if channel.bulk_paused_at is not None else None
+        ),
     )
 
 
@@ -177,6 +190,9 @@ def decide(message: Outbound, recipient: Recipient, rules: Rules, now: datetime)
         return Suppress(held.reason)
     if isinstance(held, eligibility.Later):
         return DeferSend(held.until, held.reason)
+    paused = message.sender.bulk_paused_until
+    if message.kind == MessageKind.BROADCAST and paused is not None and now < paused:
+        return DeferSend(paused, "broadcasts from this sender paused: carrier filtering (30007)")
     if message.channel == ChannelKind.WHATSAPP:
         return whatsapp_route(message, recipient, rules, now)
     return Send(RouteKind.FREEFORM, message.sender)

@@ -212,11 +212,8 @@ def parse_form(
     elif raw_phone:
         try:
             phone = to_e164(raw_phone, community.country)
-        except InvalidPhoneNumber:
-            errors["phone"] = (
-                f"“{raw_phone[:40]}” is not a phone number we can text: enter a"
-                f" {community.country} number, or start with + and the country code."
-            )
+        except InvalidPhoneNumber as exc:
+            errors["phone"] = f"“{raw_phone[:40]}” is not a phone number we can text: {exc.reason}."
     language = (form.get("language") or community.default_language).strip()
     if language not in catalog.languages():
         errors["language"] = f"Choose one of: {', '.join(catalog.languages())}."

@@ -15,6 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flows.engine import VolunteerStatus
 from service.communities import audit
+from service.conversations.media import forget_media
 from service.models import Community, Message, MessageStatus, Suppression, Volunteer
 from service.volunteers.opt_out import FORGET_SOURCE, give_back
 
@@ -95,6 +96,14 @@ def erase(session: Session, volunteer: Volunteer, now: datetime) -> None:
         Message.from_address.in_((phone, f"whatsapp:{phone}")),
         Message.to_address.in_((phone, f"whatsapp:{phone}")),
     )
+    with_media = session.scalars(
+        select(Message).where(
+            Message.community_id == community_id,
+            mine,
+            or_(Message.media.is_not(None), Message.location.is_not(None)),
+        )
+    ).all()
+    forget_media(session, list(with_media), "forget")  # and asks Twilio to delete it
     waiting = (MessageStatus.PENDING, MessageStatus.SENDING)
     session.execute(
         update(Message)
@@ -145,7 +154,8 @@ def _erased_or(column: InstrumentedAttribute[str], phone: str) -> ColumnElement[
 
 
 def apply_retention(session: Session, now: datetime) -> int:
-    """Clear message texts older than each community's retention; returns how many."""
+    """Clear message texts older than each community's retention, with their media and
+    locations (Twilio is asked to delete the media); returns how many messages."""
     cleared = 0
     for community_id, days in session.execute(
         select(Community.id, Community.retention_days).where(Community.retention_days.is_not(None))
@@ -156,12 +166,23 @@ def apply_retention(session: Session, now: datetime) -> int:
             .where(
                 Message.community_id == community_id,
                 Message.created_at < cutoff,
-                Message.body != "",
+                or_(
+                    Message.body != "",
+                    Message.media.is_not(None),
+                    Message.location.is_not(None),
+                ),
                 Message.status.not_in((MessageStatus.PENDING, MessageStatus.SENDING)),
             )
             .limit(RETENTION_BATCH)
         ).all()
         if ids:
+            with_media = session.scalars(
+                select(Message).where(
+                    Message.id.in_(ids),
+                    or_(Message.media.is_not(None), Message.location.is_not(None)),
+                )
+            ).all()
+            forget_media(session, list(with_media), "retention")
             session.execute(
                 update(Message)
                 .where(Message.id.in_(ids))

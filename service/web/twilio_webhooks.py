@@ -15,20 +15,15 @@ import logging
 from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
-from werkzeug.datastructures import MultiDict
 
 from service import clock
-from service.conversations.inbound import (
-    MAX_BODY_LENGTH,
-    InboundMessage,
-    UnknownDestination,
-    handle_inbound,
-)
+from service.conversations.inbound import UnknownDestination, handle_inbound
 from service.sending import outbox
 from service.sending.delivery import record_status
-from service.volunteers.phones import InvalidPhoneNumber, mask, parse_twilio_address
+from service.volunteers.phones import mask
 from service.web import input_guard, unavailable
 from service.web.extensions import db_session, resources
+from service.web.twilio_form import BadWebhook, parse_inbound
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +31,6 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 unavailable.init_blueprint(bp)
 
 MAX_SID_LENGTH = 64
-
-
-class BadWebhook(ValueError):
-    """A webhook request that cannot be a real Twilio message."""
 
 
 @bp.before_request
@@ -63,7 +54,7 @@ input_guard.init_blueprint(bp)  # after the signature check: unsigned requests s
 @bp.post("/inbound")
 def inbound() -> Response:
     try:
-        message = parse_inbound(request.form)
+        message = parse_inbound(request.form, resources().settings.twilio_account_sid or "")
     except BadWebhook as exc:
         return Response(f"Bad request: {exc}\n", status=400, mimetype="text/plain")
     session = db_session()
@@ -97,33 +88,6 @@ def status() -> Response:
         message_id=message_id,
     )
     return Response(status=204)
-
-
-def parse_inbound(form: MultiDict[str, str]) -> InboundMessage:
-    sid = form.get("MessageSid", "").strip()
-    if not sid or len(sid) > MAX_SID_LENGTH:
-        raise BadWebhook("MessageSid is missing or too long")
-    body = form.get("Body", "")
-    if len(body) > MAX_BODY_LENGTH:
-        raise BadWebhook(f"Body is longer than {MAX_BODY_LENGTH} characters")
-    raw_media = form.get("NumMedia", "0").strip() or "0"
-    if not raw_media.isdigit() or int(raw_media) > 10:
-        raise BadWebhook("NumMedia must be a number from 0 to 10")
-    try:
-        sender = parse_twilio_address(form.get("From", ""))
-        to = parse_twilio_address(form.get("To", ""))
-    except InvalidPhoneNumber as exc:
-        raise BadWebhook(f"From/To: {exc}") from None
-    if sender.kind != to.kind:
-        raise BadWebhook("From and To are on different channels")
-    return InboundMessage(
-        sid=sid,
-        kind=to.kind,
-        sender=sender.e164,
-        to=to.e164,
-        body=body.strip(),
-        num_media=int(raw_media),
-    )
 
 
 def twiml(replies: tuple[str, ...] | list[str]) -> Response:

@@ -5,8 +5,10 @@ template sends) as a ``SentMessage``, serves the list (filtered by To/From/DateS
 like Twilio, most recent first) and fetch endpoints, and lets tests program failures
 (``fail_next`` for the next POSTs, ``fail_for`` for one recipient), close a recipient's WhatsApp
 24-hour window (free-form sends then fail with 63016) and add API ``latency`` (and ``jitter``;
-``max_in_flight`` in the stats says how many sends were open at once). It is a small HTTP/1.1
-keep-alive server built on ``http.server`` (werkzeug's development server closes every
+``max_in_flight`` in the stats says how many sends were open at once). It also keeps inbound
+media (``add_media``), serves it at Twilio's media URL with the account's credentials and
+records deletions (``deleted_media``). It is a small HTTP/1.1 keep-alive server built on
+``http.server`` (werkzeug's development server closes every
 connection), with control endpoints under ``/_fake/`` (stats, messages, reset, latency) on
 loopback. ``python -m tests.fakes.twilio_server --account-sid AC... --auth-token TOKEN`` runs it
 as its own process for benchmarks and multi-process tests; ``FakeTwilioProcess`` starts one and
@@ -47,6 +49,10 @@ API_VERSION = "2010-04-01"
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
 MESSAGE_PATH = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$"
+)
+MEDIA_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)"
+    r"/Media/(?P<media>[^/.]+)(?P<json>\.json)?$"
 )
 CONTROL_PREFIX = "/_fake/"
 WHATSAPP_PREFIX = "whatsapp:"
@@ -102,6 +108,17 @@ class _ArmedFailure:
 class _Reply:
     status: int
     body: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """A media item Twilio keeps for an inbound message (``add_media``)."""
+
+    message_sid: str
+    media_sid: str
+    content_type: str
+    content: bytes
 
 
 class FakeTwilio:
@@ -128,6 +145,8 @@ class FakeTwilio:
         self._number_failures: dict[str, list[_ArmedFailure]] = {}
         self._closed_windows: set[str] = set()
         self._by_sid: dict[str, SentMessage] = {}
+        self.media: dict[str, StoredMedia] = {}  # by media SID
+        self.deleted_media: list[str] = []  # media SIDs deleted through the API, in order
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
@@ -160,6 +179,8 @@ class FakeTwilio:
         with self._lock:
             self.messages.clear()
             self._by_sid.clear()
+            self.media.clear()
+            self.deleted_media.clear()
             self._failures.clear()
             self._number_failures.clear()
             self._closed_windows.clear()
@@ -194,6 +215,15 @@ class FakeTwilio:
         with self._lock:
             armed = _ArmedFailure(Failure(status, code, message), times)
             self._number_failures.setdefault(number, []).append(armed)
+
+    def add_media(self, message_sid: str, media_sid: str, content_type: str, content: bytes) -> str:
+        """Keep media for an inbound message, as Twilio does; returns its URL at Twilio."""
+        with self._lock:
+            self.media[media_sid] = StoredMedia(message_sid, media_sid, content_type, content)
+        return (
+            f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}"
+            f"/Messages/{message_sid}/Media/{media_sid}"
+        )
 
     def close_whatsapp_window(self, number: str) -> None:
         """Free-form sends to ``whatsapp:<number>`` now fail with 63016; templates still go."""
@@ -244,6 +274,14 @@ class FakeTwilio:
             return self._control(method, path, body, client)
         with self._lock:
             self.requests += 1
+        media = MEDIA_PATH.match(path)
+        if media is not None:
+            if (
+                media["account"] != self.account_sid
+                or authorization != self._expected_authorization
+            ):
+                return _error(401, 20003, "Authenticate")
+            return self._media(method, media, path)
         match = MESSAGES_PATH.match(path) or MESSAGE_PATH.match(path)
         if match is None or (method, match.re) not in {
             ("POST", MESSAGES_PATH),
@@ -314,6 +352,20 @@ class FakeTwilio:
             self.messages.append(message)
             self._by_sid[message.sid] = message
         return _json(201, self._message_json(message))
+
+    def _media(self, method: str, match: re.Match[str], path: str) -> _Reply:
+        """GET .../Media/ME... serves the bytes; DELETE .../Media/ME....json deletes them."""
+        with self._lock:
+            stored = self.media.get(match["media"])
+            if stored is None or stored.message_sid != match["message"]:
+                return _error(404, 20404, f"The requested resource {path} was not found")
+            if method == "DELETE" and match["json"]:
+                del self.media[stored.media_sid]
+                self.deleted_media.append(stored.media_sid)
+                return _Reply(204, b"")
+        if method == "GET" and not match["json"]:
+            return _Reply(200, stored.content, stored.content_type)
+        return _error(405, 20004, "Method not allowed")
 
     def _take_number_failure(self, to: str) -> Failure | None:
         """The failure armed for ``to`` (or its bare number for WhatsApp); caller holds lock."""
@@ -485,7 +537,7 @@ class _Handler(BaseHTTPRequestHandler):
                 traceback.print_exc()
                 reply = _error(500, 20500, "Internal Server Error")
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)

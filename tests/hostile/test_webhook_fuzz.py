@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from service.models import Direction, Message, MessageStatus, Volunteer
 from tests.conftest import AUTH_TOKEN, COMMUNITY_NUMBER, PUBLIC_BASE_URL, WHATSAPP_NUMBER, SmsHelper
+from tests.service.test_twilio_payloads import media_url
 
 INBOUND = "/twilio/inbound"
 ANA = "+12025550123"
@@ -120,7 +121,11 @@ def test_a_missing_message_sid_is_400_and_stores_nothing(sms: SmsHelper, db: Ses
 
 
 def test_media_messages_are_stored_with_their_count(sms: SmsHelper, db: Session):
-    form = sms.form(ANA, "", NumMedia="2", MediaUrl0="https://x/1", MediaUrl1="https://x/2")
+    sid = "MM" + "6" * 32
+    form = sms.form(
+        ANA, "", sid=sid, NumMedia="2", MediaUrl0=media_url(sid), MediaUrl1=media_url(sid)
+    )
+    form |= {"MediaContentType0": "image/jpeg", "MediaContentType1": "image/png"}
     assert sms.post(INBOUND, form).status == 200
     stored = db.scalars(select(Message).where(Message.direction == Direction.INBOUND)).one()
     assert stored.num_media == 2 and stored.status == MessageStatus.PROCESSED

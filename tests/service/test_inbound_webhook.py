@@ -273,10 +273,16 @@ def test_mixed_channels_are_rejected(sms: SmsHelper, db: Session) -> None:
 
 
 def test_media_without_text_gets_a_sensible_reply(sms: SmsHelper, db: Session) -> None:
+    from tests.service.test_twilio_payloads import media_url
+
     sms.join(ANA, "Ana")
-    reply = sms.post("/twilio/inbound", sms.form(ANA, "", NumMedia="1", MediaUrl0="https://x/y"))
+    sid = "MM" + "5" * 32
+    form = sms.form(
+        ANA, "", sid=sid, NumMedia="1", MediaUrl0=media_url(sid), MediaContentType0="image/gif"
+    )
+    reply = sms.post("/twilio/inbound", form)
     assert reply.status == 200
-    assert reply.texts and "text" in reply.texts[0].lower()
+    assert reply.texts and "got your photo" in reply.texts[0]
     stored = db.scalars(
         select(Message).where(Message.direction == Direction.INBOUND).order_by(Message.id.desc())
     ).first()

@@ -8,7 +8,7 @@ Existing accounts were all made by the operator's CLI or an owner; they keep an 
 email until the operator attests it with ``handsup create-coordinator``.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04 21:00:00.000000
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from service.db import UTCDateTime
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

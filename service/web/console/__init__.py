@@ -158,6 +158,7 @@ def init_app(app: Flask) -> None:
         donations,
         inbox,
         invitations,
+        media,
         messages,
         reports,
         settings,

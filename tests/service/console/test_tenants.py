@@ -38,6 +38,7 @@ from service.models import (
 from service.rosters.donations import add_need, cycle_for, donation_schedule, next_day
 from service.rosters.shifts import add_shift, claim
 from service.web.console import PUBLIC_ENDPOINTS
+from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 
 SENTINELS = ("Zed Sentinel", "Sentinel Shift", "Sentinel Rice", "Sentinel text", "Sentinel news")
@@ -46,7 +47,10 @@ SENTINEL_PHONE = "+12025550177"
 
 @pytest.fixture
 def ids_in_community(
-    session_factory: sessionmaker[Session], community: Community, make_coordinator: MakeCoordinator
+    session_factory: sessionmaker[Session],
+    community: Community,
+    make_coordinator: MakeCoordinator,
+    fake_twilio: FakeTwilio,
 ) -> dict[str, int]:
     """One object of every kind in ``community``, keyed by the URL argument naming it."""
     owner = make_coordinator(community, "owner-a@example.org", Role.OWNER)
@@ -91,7 +95,10 @@ def ids_in_community(
             body="Sentinel text",
             status=MessageStatus.PROCESSED,
             attention="unknown",
+            twilio_sid="MM" + "e" * 32,
+            media=[{"sid": "ME" + "e" * 32, "content_type": "image/png"}],
         )
+        fake_twilio.add_media("MM" + "e" * 32, "ME" + "e" * 32, "image/png", b"Sentinel text")
         broadcast = Broadcast(
             community_id=home.id, text="Sentinel news", status="awaiting_approval"
         )
@@ -120,6 +127,7 @@ def ids_in_community(
             "need_id": need.id,
             "cycle_id": cycle.id,
             "message_id": message.id,
+            "media_index": 0,
             "broadcast_id": broadcast.id,
             "callout_id": callout.id,
             "membership_id": membership.id,

@@ -366,8 +366,15 @@ def test_add_a_volunteer(console: ConsoleClient, db: Session, community: Communi
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"phone": "12345"}, "“12345” is not a phone number we can text: enter a US number"),
+        ({"phone": "12345"}, "“12345” is not a phone number we can text: read as a US number"),
         ({"phone": "not-a-phone"}, "not a phone number we can text"),
+        ({"phone": "(202) 555-0144 ext. 12"}, "an extension cannot receive texts"),
+        ({"phone": "1-800-FLOWERS"}, "a vanity number (like 1-800-FLOWERS) cannot receive"),
+        (
+            {"phone": "0412 345 678"},
+            "read as a US number (United States), it is not a valid number there; if it is from"
+            " Australia, write +61 412 345 678",
+        ),
         ({"phone": ""}, "Enter a phone number"),
         ({"name": "   "}, "Enter a name"),
         ({"name": "x" * 61}, "Enter a name"),

@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.models import (
+    Channel,
     Community,
     Direction,
     Message,
@@ -21,7 +22,7 @@ from service.models import (
     Volunteer,
     VolunteerStatus,
 )
-from service.sending.delivery import reason_for
+from service.sending.delivery import FILTERED_WINDOW, reason_for
 from service.web.console.read_models.rosters import (
     CycleCoverage,
     ShiftRow,
@@ -63,6 +64,8 @@ class Dashboard:
     needs_attention: int
     failures: list[TextRow]
     unreachable: list[Volunteer]
+    # Senders carrier filtering (30007) hit in its counting window, and whether it paused them.
+    filtered_senders: list[Channel]
     stepped_back: list[Volunteer]
     active_volunteers: int
 
@@ -105,6 +108,17 @@ def build(session: Session, community: Community, now: datetime) -> Dashboard:
             .limit(LIST_LIMIT)
         )
     )
+    filtered_senders = list(
+        session.scalars(
+            select(Channel)
+            .where(
+                Channel.community_id == community.id,
+                Channel.filtered_count > 0,
+                Channel.filtered_at > now - FILTERED_WINDOW,
+            )
+            .order_by(Channel.id)
+        )
+    )
     since = now - STEPPED_BACK_WINDOW
     stepped_back = list(
         session.scalars(
@@ -145,6 +159,7 @@ def build(session: Session, community: Community, now: datetime) -> Dashboard:
         needs_attention=int(attention or 0),
         failures=failures,
         unreachable=unreachable,
+        filtered_senders=filtered_senders,
         stepped_back=stepped_back,
         active_volunteers=int(active or 0),
     )

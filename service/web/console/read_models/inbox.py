@@ -3,7 +3,7 @@ record), newest first, with the count of texts still waiting for a coordinator a
 texts both ways. Imports service models and SQLAlchemy; the view adds the forms.
 
 Three row predicates decide what the filters see; they are the one place to change when the
-message model grows (``has_media`` is where the Twilio media-storage work plugs its own field).
+message model grows (``has_media``: Twilio's media count and a shared WhatsApp location).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or
 from sqlalchemy.orm import Session
 
 from service.conversations.attention import needs_attention
+from service.conversations.inbound import UNMATCHED
 from service.models import CallOut, CallOutAsk, Community, Direction, Message, Volunteer
 
 PAGE_SIZE = 20  # threads a page: at phone width 20 collapsed threads fit in under three screens
@@ -44,9 +45,9 @@ FILTER_LABELS = {
 
 
 def has_media() -> ColumnElement[bool]:
-    """An inbound text that carried pictures or files. Today Twilio's ``NumMedia`` count
-    (``Message.num_media``); stored media, when it exists, is wired here."""
-    return Message.num_media > 0
+    """An inbound text that carried pictures or files (Twilio's ``NumMedia``, whose items
+    ``Message.media`` keeps for the proxy route) or a shared WhatsApp location."""
+    return or_(Message.num_media > 0, Message.location.is_not(None))
 
 
 def answered_callout(community: Community) -> ColumnElement[bool]:
@@ -77,6 +78,7 @@ class Thread:
     reply_to_id: int  # the text a reply answers: the latest one waiting, else the latest
     texts: tuple[Message, ...]  # the last texts both ways, oldest first
     callout_answer: str | None  # their latest call-out answer: yes, no, late
+    unmatched: bool = False  # a short code or sender ID: no one can text it back
 
     @property
     def last_text(self) -> Message | None:
@@ -95,7 +97,9 @@ class InboxPage:
 def _grouped(community: Community, which: InboxFilter) -> Select[*tuple[Any, ...]]:
     key = _thread_key().label("key")
     waiting = func.sum(case((needs_attention(), 1), else_=0))
-    media = func.sum(case((has_media(), Message.num_media), else_=0))
+    # attachments: each media item, and a shared location
+    attached = Message.num_media + case((Message.location.is_not(None), 1), else_=0)
+    media = func.sum(case((has_media(), attached), else_=0))
     query: Select[*tuple[Any, ...]] = (
         select(
             key,
@@ -107,6 +111,7 @@ def _grouped(community: Community, which: InboxFilter) -> Select[*tuple[Any, ...
             ).label("help"),
             media.label("media"),
             func.max(case((needs_attention(), Message.id), else_=None)).label("waiting_id"),
+            func.sum(case((Message.attention == UNMATCHED, 1), else_=0)).label("unmatched"),
             func.min(Message.volunteer_id).label("volunteer_id"),
             func.min(Message.from_address).label("address"),
         )
@@ -164,6 +169,7 @@ def inbox_page(
                     texts.get(r.volunteer_id if r.volunteer_id is not None else r.address, ())
                 ),
                 callout_answer=answers.get(r.volunteer_id) if r.volunteer_id else None,
+                unmatched=bool(r.unmatched),
             )
         )
     counts = {f: count_threads(session, community, f) for f in InboxFilter}
