@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import http.client
 import io
 import logging
@@ -295,7 +296,8 @@ class Plan:
 
     def make(self, sender: str, body: str) -> tuple[bytes, dict[str, str]]:
         self.count += 1
-        sid = f"SM{self.prefix}{self.count:0{32 - len(self.prefix)}d}"
+        # Twilio's shape (SM + 32 hex), unique per plan prefix and text
+        sid = "SM" + hashlib.md5(f"{self.prefix}:{self.count}".encode()).hexdigest()
         self.sids.append(sid)
         form = {
             "MessageSid": sid,
