@@ -82,7 +82,7 @@ NAV = (
     ("console.audit_log", "Audit log"),
 )
 # Pages that answer GET but are files, or that only exist mid-login.
-NOT_PAGES = {"console.login", "console.login_code"}
+NOT_PAGES = {"console.login", "console.login_code", "console.inbound_media"}  # media: a file
 LONG_WORDS = (
     "Road closed at the bridge, water is rising fast near the school; can someone with a "
     "truck bring sandbags to 14 Riverside Avenue before dark? Supercalifragilistic-"

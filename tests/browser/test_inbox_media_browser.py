@@ -63,6 +63,8 @@ def test_photo_and_location_show_in_the_inbox_and_stay_in_their_community(
     page.goto("/console/inbox")
     proxy = f"/console/media/{message_id}/0"
     image = page.locator(f'img[src="{proxy}"]')
+    # the thread opens on a tap (a <details>): its texts, with the photo, show then
+    page.locator(f'li.thread-item:has(img[src="{proxy}"]) summary').click()
     image.wait_for()
     page.wait_for_function(
         'src => { const i = document.querySelector(`img[src="${src}"]`);'

@@ -182,6 +182,7 @@ def seed(
             "need_id": need.id,
             "cycle_id": cycle.id,
             "message_id": message.id,
+            "media_index": 0,
             "broadcast_id": broadcast.id,
             "callout_id": callout.id,
             "membership_id": membership.id if membership else 0,

@@ -97,7 +97,9 @@ def test_a_file_that_is_not_a_photo_downloads_and_never_renders(
     assert response.status_code == 200
     assert response.mimetype == "application/octet-stream"
     assert response.headers["Content-Disposition"].startswith("attachment")
-    assert "<img" not in console.text("/console/inbox").split(f"message-{message.id}")[1][:600]
+    inbox = console.text("/console/inbox")
+    assert f'href="/console/media/{message.id}/0"' in inbox  # offered as a download
+    assert f'src="/console/media/{message.id}/0"' not in inbox  # never shown as a picture
 
 
 def test_a_location_shows_as_coordinates_with_a_map_link(
