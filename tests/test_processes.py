@@ -81,6 +81,20 @@ def running(command: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[sub
                 process.wait()
 
 
+def run_release(lines: dict[str, str], env: dict[str, str]) -> None:
+    """The Procfile's release line (migrations), as a platform runs it before the processes."""
+    release = subprocess.run(
+        ["bash", "-c", lines["release"]],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert release.returncode == 0, release.stderr
+
+
 def wait_for(url: str, process: subprocess.Popen[Any], timeout: float = 60) -> bytes:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,17 +134,7 @@ def test_procfile_release_web_and_worker_run_as_written(
     assert set(lines) == {"release", "web", "worker"}
     port = free_port()
     env = process_env(settings, port)
-
-    release = subprocess.run(
-        ["bash", "-c", lines["release"]],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert release.returncode == 0, release.stderr
+    run_release(lines, env)
 
     with running(lines["web"], env) as web, running(lines["worker"], env) as worker:
         assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz", web)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from service.models import (
 from service.redis_conn import free_port
 from service.sending.queue import queue_message
 from tests.fakes.twilio_server import FakeTwilio
-from tests.test_processes import ROOT, process_env, procfile, running, wait_for
+from tests.test_processes import process_env, procfile, run_release, running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -93,16 +92,7 @@ def deployment(settings: Settings) -> Iterator[int]:
     lines = procfile()
     port = free_port()
     env = process_env(settings, port)
-    release = subprocess.run(
-        ["bash", "-c", lines["release"]],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert release.returncode == 0, release.stderr
+    run_release(lines, env)
     with running(lines["web"], env) as web, running(lines["worker"], env):
         wait_for(f"http://127.0.0.1:{port}/healthz", web)
         yield port

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -22,7 +21,7 @@ from service.models import Community
 from service.redis_conn import free_port
 from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER
 from tests.fakes.twilio_server import FakeTwilio
-from tests.test_processes import ROOT, process_env, procfile, running, signed_post, wait_for
+from tests.test_processes import process_env, procfile, run_release, running, signed_post, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +37,7 @@ def test_fifty_slow_header_connections_leave_healthz_and_the_webhook_answering(
     lines = procfile()
     port = free_port()
     env = process_env(settings, port)
-    release = subprocess.run(
-        ["bash", "-c", lines["release"]],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert release.returncode == 0, release.stderr
+    run_release(lines, env)
     with running(lines["web"], env) as web:
         wait_for(f"http://127.0.0.1:{port}/healthz", web)
         stop = threading.Event()
