@@ -52,6 +52,7 @@ def test_cli_phone_is_registered_verified_and_audited(
     actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["added coordinator", "registered coordinator phone"]
     assert PHONE not in str(db.scalars(select(AuditEvent.detail)).all())  # masked
+    assert "Commands:" in sms.send(PHONE, "HELP")[0]
 
 
 def test_cli_refuses_a_bad_phone_and_a_service_number(cli: Cli, community: Community) -> None:
@@ -88,6 +89,8 @@ def test_console_registers_a_phone_texts_a_code_and_verifies_it(
     [texted] = fake_twilio.sent_to(PHONE)
     code = _code(db)
     assert code in texted.body
+    # not verified yet: a text from it is a volunteer's
+    assert "Commands:" not in sms.send(PHONE, "HELP")[0]
     assert "We texted a code" in console.text("/console/settings")
     wrong = console.post(
         "/console/settings/phone/verify", {"code": "000000" if code != "000000" else "111111"}
@@ -95,8 +98,9 @@ def test_console_registers_a_phone_texts_a_code_and_verifies_it(
     assert wrong.status_code == 400 and "not the code" in wrong.get_data(as_text=True)
     assert console.post("/console/settings/phone/verify", {"code": code}).status_code == 302
     assert f"Verified: <strong>{PHONE}</strong>" in console.text("/console/settings")
+    assert "Commands:" in sms.send(PHONE, "HELP")[0]
     log = console.text("/console/audit")
-    for action in ("registered coordinator phone", "verified coordinator phone"):
+    for action in ("registered coordinator phone", "verified coordinator phone", "texted command"):
         assert action in log
 
 
