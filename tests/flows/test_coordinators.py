@@ -103,3 +103,17 @@ def test_today_numbers_lines_and_who_uses_those_numbers() -> None:
     assert "2. Kitchen tomorrow 10am: 0/2" in today
     [who] = texts(lookup, "WHO 1")
     assert "Maria ***0123" in who and "Lopez" not in who
+
+
+def test_send_commands_emit_effects_and_no_text_of_their_own() -> None:
+    lookup = Lookup([ShiftFill(11, "Sandbags", "today", 3, 5, 0)])
+    outcome = coordinators.step(context(lookup), "CALLOUT 1 2 Bring gloves")
+    assert outcome is not None
+    assert outcome.effects == (coordinators.PrepareCallout(11, 2, "Bring gloves"),)
+    assert outcome.replies == ()
+    outcome = coordinators.step(context(lookup), "SAY Levee closed")
+    assert outcome is not None and outcome.effects == (coordinators.PrepareSay("Levee closed"),)
+    outcome = coordinators.step(context(lookup), "YES 482193")
+    assert outcome is not None and outcome.effects == (coordinators.ConfirmCode("482193"),)
+    [missing] = texts(lookup, "CALLOUT 4 2")
+    assert "no shift 4" in missing

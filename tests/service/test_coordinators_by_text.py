@@ -23,17 +23,22 @@ from service.communities.accounts import create_coordinator
 from service.coordinators import phones
 from service.models import (
     AuditEvent,
+    Broadcast,
+    CallOut,
+    CallOutAsk,
     CommandRequest,
     Community,
     Message,
     MessageKind,
     MessageStatus,
     Role,
+    Shift,
     Volunteer,
 )
 from service.rosters import donations
 from service.rosters import shifts as rosters
 from tests.conftest import WHATSAPP_NUMBER, SmsHelper, count_messages
+from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
 
 NOW = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)  # 10:00 in New York, a Friday
@@ -270,3 +275,159 @@ def test_a_coordinators_stop_opts_out_of_volunteer_texts_not_the_role(
     assert volunteer.status == VolunteerStatus.OPTED_OUT
     assert "Sandbags" in sms.send(ANA, "TODAY")[0]  # still a coordinator
     assert phones.commander(db, db.get_one(Community, field.id), ANA) is not None
+
+
+# ----- CALLOUT and SAY: the code ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_callout_answers_count_and_cost_and_the_right_code_starts_it(
+    field: Community,
+    sms: SmsHelper,
+    db: Session,
+    worker: Any,
+    fake_twilio: FakeTwilio,
+    channel: str,
+) -> None:
+    send = texter(sms, channel)
+    [answer] = send(ANA, "CALLOUT 1 2 Bring gloves")
+    assert "asks 6" in answer and "$" in answer and "Sandbags" in answer
+    [code] = codes_to(db, ANA)
+    assert code not in answer
+    assert db.scalar(select(CallOut.id)) is None  # nothing sent yet
+    deliver(db)
+    [texted] = fake_twilio.sent_to(ANA)
+    assert f"YES {code}" in texted.body and "6 people" in texted.body
+    [done] = send(ANA, f"YES {code}")
+    assert "Call-out started: 6 people asked for Sandbags" in done
+    callout = db.scalars(select(CallOut)).one()
+    assert callout.need == 2 and callout.text == "Bring gloves"
+    asked = db.scalars(select(CallOutAsk.volunteer_id)).all()
+    assert len(asked) == 6
+    deliver(db)
+    bodies = [m.body for m in fake_twilio.messages if m.to.removeprefix("whatsapp:") != ANA]
+    assert len(bodies) == 6 and all("Bring gloves" in b for b in bodies)
+    assert not any(ANA in b or ANA[-4:] in b for b in bodies)  # the coordinator's number: never
+    actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[-2:] == ["call-out", "texted command"]
+
+
+def test_a_wrong_code_sends_nothing_and_is_counted_then_throttled(
+    field: Community, sms: SmsHelper, db: Session
+) -> None:
+    sms.send(ANA, "SAY Levee road closed")
+    [code] = codes_to(db, ANA)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        assert "wrong" in sms.send(ANA, f"YES {wrong}")[0]
+    [locked] = sms.send(ANA, f"YES {code}")  # right, but after five wrong ones
+    assert "Too many wrong codes" in locked
+    assert db.scalar(select(Broadcast.id)) is None
+    assert volunteer_texts(db) == 0
+    clock.freeze(NOW + timedelta(minutes=9))  # still locked: the window is 15 minutes
+    assert "Too many" in sms.send(ANA, f"YES {code}")[0]
+
+
+def test_an_expired_code_sends_nothing(field: Community, sms: SmsHelper, db: Session) -> None:
+    sms.send(ANA, "SAY Levee road closed")
+    [code] = codes_to(db, ANA)
+    clock.freeze(NOW + timedelta(minutes=10, seconds=1))
+    assert "wrong, used or expired" in sms.send(ANA, f"YES {code}")[0]
+    assert db.scalar(select(Broadcast.id)) is None
+
+
+def test_a_code_works_once(field: Community, sms: SmsHelper, db: Session) -> None:
+    [answer] = sms.send(ANA, "SAY Levee road closed, use Main St")
+    assert "SAY to 12 people" in answer
+    [code] = codes_to(db, ANA)
+    assert "Sent to 12 people" in sms.send(ANA, f"YES {code}")[0]
+    assert "wrong, used or expired" in sms.send(ANA, f"YES {code}")[0]
+    assert len(db.scalars(select(Broadcast)).all()) == 1
+    assert count_messages(db, kind=MessageKind.BROADCAST) == 12
+
+
+def test_a_new_command_voids_the_earlier_code(
+    field: Community, sms: SmsHelper, db: Session
+) -> None:
+    sms.send(ANA, "SAY first")
+    sms.send(ANA, "SAY second")
+    first, second = codes_to(db, ANA)
+    assert "wrong" in sms.send(ANA, f"YES {first}")[0]
+    assert "Sent to 12" in sms.send(ANA, f"YES {second}")[0]
+    assert db.scalars(select(Broadcast.text)).one() == "second"
+
+
+def test_another_coordinators_code_does_not_confirm_mine(
+    field: Community, sms: SmsHelper, db: Session
+) -> None:
+    sms.send(ANA, "SAY from ana")
+    [code] = codes_to(db, ANA)
+    assert "wrong" in sms.send(BEN, f"YES {code}")[0]
+    assert db.scalar(select(Broadcast.id)) is None
+
+
+# ----- the two-person rule --------------------------------------------------------------
+
+
+def test_a_large_say_waits_for_a_second_coordinators_yes_code(
+    field: Community, sms: SmsHelper, db: Session, worker: Any, fake_twilio: FakeTwilio
+) -> None:
+    community = db.get_one(Community, field.id)
+    community.two_person_broadcasts = True
+    community.two_person_threshold = 5
+    db.commit()
+    sms.send(ANA, "SAY Evacuate the east bank now")
+    [code] = codes_to(db, ANA)
+    [held] = sms.send(ANA, f"YES {code}")
+    assert "Held for a second coordinator" in held
+    broadcast = db.scalars(select(Broadcast)).one()
+    assert broadcast.status == "awaiting_approval"
+    assert count_messages(db, kind=MessageKind.BROADCAST) == 0
+    [approval] = codes_to(db, BEN)
+    assert codes_to(db, VIEWER) == []  # a viewer cannot approve
+    # the requester cannot be the second person, even holding the approval code
+    assert "cannot be the second person" in sms.send(ANA, f"YES {approval}")[0]
+    assert count_messages(db, kind=MessageKind.BROADCAST) == 0
+    [approved] = sms.send(BEN, f"YES {approval}")
+    assert "Approved: sent to 12 people" in approved
+    db.expire_all()
+    assert db.get_one(Broadcast, broadcast.id).approved_by == "ben@example.org"
+    assert count_messages(db, kind=MessageKind.BROADCAST) == 12
+    assert "wrong" in sms.send(BEN, f"YES {approval}")[0]  # single use
+    deliver(db)
+    volunteers = {phone(n) for n in range(1, 13)}
+    reached = {m.to for m in fake_twilio.messages if "Evacuate" in m.body}
+    assert reached == volunteers | {BEN}  # BEN's is the approval code, with the text
+
+
+# ----- a spoofed sender ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_spoofed_from_without_the_code_sends_nothing_to_volunteers(
+    field: Community,
+    sms: SmsHelper,
+    db: Session,
+    worker: Any,
+    fake_twilio: FakeTwilio,
+    channel: str,
+) -> None:
+    """A signed webhook claims to come from Ana's phone; the poster sees only the TwiML
+    answers, never the code, which goes to Ana's real phone."""
+    send = texter(sms, channel)
+    answers = send(ANA, "SAY Free money, reply with your bank details")
+    answers += send(ANA, "CALLOUT 1 5 Come now")
+    for guess in ("000000", "123456", "111111", "999999", "482193", "654321"):
+        answers += send(ANA, f"YES {guess}")
+    deliver(db)
+    real_codes = codes_to(db, ANA)
+    assert len(real_codes) == 2
+    for code in real_codes:
+        assert not any(code in answer for answer in answers)
+    assert db.scalar(select(Broadcast.id)) is None
+    assert db.scalar(select(CallOut.id)) is None
+    assert volunteer_texts(db) == 0
+    assert db.get_one(Shift, db.scalars(select(Shift.id).order_by(Shift.id)).first()).capacity == 3
+    volunteers = {phone(n) for n in range(1, 13)}
+    assert not [m for m in fake_twilio.messages if m.to.removeprefix("whatsapp:") in volunteers]
+    assert {m.to.removeprefix("whatsapp:") for m in fake_twilio.messages} == {ANA}

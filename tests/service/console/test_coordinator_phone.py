@@ -8,18 +8,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flows.engine import VolunteerStatus
+from service import clock
 from service.coordinators import phones
 from service.models import (
     AuditEvent,
+    Broadcast,
     Community,
+    Coordinator,
     CoordinatorPhone,
     Message,
     MessageKind,
     MessageStatus,
     Role,
+    Volunteer,
 )
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
@@ -130,15 +136,60 @@ def test_a_number_is_one_coordinators_per_community(
 ) -> None:
     console.post("/console/settings/phone", {"phone": PHONE})
     other = make_coordinator(community, "other@example.org", Role.COORDINATOR)
-    try:
-        phones.start_verification(
-            db,
-            db.merge(other),
-            db.get_one(Community, community.id),
-            PHONE,
-            db.scalar(select(CoordinatorPhone.created_at)),
+    place = db.get_one(Community, community.id)
+    with pytest.raises(phones.PhoneError, match="another coordinator"):
+        phones.start_verification(db, db.merge(other), place, PHONE, clock.now())
+
+
+def test_a_large_say_held_by_text_is_approved_in_the_console(
+    console: ConsoleClient,
+    console_for: Any,
+    make_coordinator: MakeCoordinator,
+    community: Community,
+    db: Session,
+    sms: SmsHelper,
+) -> None:
+    place = db.get_one(Community, community.id)
+    place.two_person_broadcasts, place.two_person_threshold = True, 1
+    place.quiet_start_minute = place.quiet_end_minute = 0
+    for n in range(3):
+        db.add(
+            Volunteer(
+                community_id=place.id,
+                phone=f"+1202555130{n}",
+                name=f"V{n}",
+                status=VolunteerStatus.ACTIVE,
+                language="en",
+            )
         )
-    except phones.PhoneError as exc:
-        assert "another coordinator" in str(exc)
-    else:
-        raise AssertionError("a second coordinator took the same number")
+    requester = db.scalars(
+        select(Coordinator).where(Coordinator.email == "coord@example.org")
+    ).one()
+    phones.set_verified(db, requester, place, PHONE, clock.now())
+    db.commit()
+    assert "SAY to 3 people" in sms.send(PHONE, "SAY Shelter open at the school")[0]
+    code = re.search(r"YES (\d{6})", _latest_code_body(db))
+    assert code is not None
+    assert "Held for a second coordinator" in sms.send(PHONE, f"YES {code.group(1)}")[0]
+    broadcast = db.scalars(select(Broadcast)).one()
+    assert broadcast.status == "awaiting_approval" and broadcast.created_by == "coord@example.org"
+    made = make_coordinator(community, "second@example.org", Role.COORDINATOR)
+    db.get_one(Coordinator, made.id).email_verified_at = clock.now()
+    db.commit()
+    second = console_for()
+    assert second.login("second@example.org").status_code == 302
+    assert second.post(f"/console/broadcasts/{broadcast.id}/approve").status_code == 302
+    db.expire_all()
+    assert db.get_one(Broadcast, broadcast.id).approved_by == "second@example.org"
+    assert len(db.scalars(select(Message).where(Message.kind == MessageKind.BROADCAST)).all()) == 3
+    log = second.text("/console/audit")
+    assert "texted command" in log and "approved broadcast" in log
+
+
+def _latest_code_body(db: Session) -> str:
+    db.expire_all()
+    body = db.scalars(
+        select(Message.body).where(Message.kind == MessageKind.CODE).order_by(Message.id.desc())
+    ).first()
+    assert body is not None
+    return body
