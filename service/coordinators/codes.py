@@ -1,4 +1,5 @@
-"""One-time codes texted to a coordinator's registered phone, through the send gate.
+"""One-time codes (and anything private) texted to a coordinator's registered phone, through
+the send gate.
 
 A code is a random six-digit number; only its SHA-256 (keyed by what it confirms) is stored.
 The text goes out as a ``code`` message (urgent, not held by quiet hours) to the volunteer
@@ -61,10 +62,11 @@ def recipient_row(session: Session, community: Community, phone: str, now: datet
     return found
 
 
-def send_code(
+def send_to_phone(
     session: Session, community: Community, phone: str, body: str, key: str, now: datetime
 ) -> Message:
-    """Queue ``body`` (which carries the code) to ``phone``; ``key`` makes it once only."""
+    """Queue ``body`` (a code, or WHO's list with full numbers) to the registered ``phone``
+    as its own text, never in the webhook's answer; ``key`` makes it once only."""
     volunteer = recipient_row(session, community, phone, now)
     return queue_message(
         session,

@@ -115,6 +115,7 @@ def answer_coordinator_command(
     if found is None:
         return None
     who = Commander(*found)
+    lookup = CoordinatorRosterLookup(session, community, who.role, now)
     # One command at a time per coordinator: the limits below count under this lock.
     session.scalar(
         select(CoordinatorPhone.id).where(CoordinatorPhone.id == who.phone.id).with_for_update()
@@ -130,7 +131,7 @@ def answer_coordinator_command(
         zone=community.timezone,
         country=community.country,
         clock=community.clock or "",
-        lookup=CoordinatorRosterLookup(session, community, who.role, now),
+        lookup=lookup,
     )
     wait = _wait(session, community, who, COMMAND_ACTION, READ_LIMIT, now)
     if parsed.command.reads and wait is not None:
@@ -148,6 +149,14 @@ def answer_coordinator_command(
         ]
         texts = outcome.render(context, results)
         outcome_name = results[0].outcome if results else "answered"
+        if lookup.revealed:
+            # Full numbers go to the registered phone only: the webhook's answer goes to
+            # whoever posted it, and a spoofed From must not learn volunteers' numbers.
+            for index, text in enumerate(texts):
+                key = f"who:{message.id}:{index}"
+                codes.send_to_phone(session, community, who.phone.phone, text, key, now)
+            texts = (catalog.render(context.language, "coord.who_sent", {"n": parsed.n}),)
+            outcome_name = "numbers texted to the registered phone"
     audit.record(
         session,
         community_id=community.id,
@@ -327,7 +336,7 @@ def _new_request(
         "coord.code",
         {"community": community.name, "code": code, "count": recipients},
     )
-    codes.send_code(session, community, who.phone.phone, body, f"request:{request.id}", now)
+    codes.send_to_phone(session, community, who.phone.phone, body, f"request:{request.id}", now)
     return request
 
 
@@ -447,7 +456,7 @@ def _ask_second_people(
         found = commander(session, community, phone.phone)
         if found is None:  # a viewer now, or no longer a member
             continue
-        codes.send_code(
+        codes.send_to_phone(
             session, community, phone.phone, body, f"approve:{request.id}:{phone.id}", now
         )
 
@@ -540,6 +549,7 @@ class CoordinatorRosterLookup:
         self.role = role
         self.now = now
         self._shifts: list[ShiftFill] | None = None
+        self.revealed = False  # a full number was read for a reply
 
     def day_shifts(self) -> Sequence[ShiftFill]:
         if self._shifts is not None:
@@ -600,6 +610,7 @@ class CoordinatorRosterLookup:
         """Full numbers as the console shows them (coordinators and owners, unless the
         community protects numbers); otherwise the last four digits."""
         if self.role.allows(Role.COORDINATOR) and not self.community.protect_numbers:
+            self.revealed = True
             return phone
         return "***" + phone[-4:]
 

@@ -109,7 +109,7 @@ def start_verification(
     body = catalog.render(
         community.default_language, "coord.verify_code", {"community": community.name, "code": code}
     )
-    codes.send_code(session, community, phone, body, f"verify:{row.id}:{now.timestamp()}", now)
+    codes.send_to_phone(session, community, phone, body, f"verify:{row.id}:{now.timestamp()}", now)
     return row
 
 

@@ -183,12 +183,28 @@ def test_today_and_roster_list_todays_and_tomorrows_shifts_with_fill(
     assert {e.actor for e in events} == {"ana@example.org"}
 
 
+def texts_to(db: Session, number: str) -> list[str]:
+    """What was queued to ``number`` as its own text (codes, WHO's full list)."""
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(Message.body)
+            .where(Message.kind == MessageKind.CODE, Message.to_address.like(f"%{number}"))
+            .order_by(Message.id)
+        ).all()
+    )
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_who_lists_first_names_and_numbers_as_the_console_shows_them(
     field: Community, sms: SmsHelper, db: Session, channel: str
 ) -> None:
     send = texter(sms, channel)
-    [who] = send(ANA, "WHO 1")
+    [answer] = send(ANA, "WHO 1")
+    # full numbers (the console shows them to a coordinator) go to the registered phone only,
+    # never into the webhook's answer (a spoofed From would read them)
+    assert "registered phone" in answer and phone(1) not in answer
+    [who] = texts_to(db, ANA)
     assert "Vol1 " + phone(1) in who and "Vol3 " + phone(3) in who
     assert "Smith" not in who  # first names only
     assert "Vol4" not in who  # waitlisted, not on the shift
@@ -200,6 +216,7 @@ def test_who_lists_first_names_and_numbers_as_the_console_shows_them(
     assert "Nobody" in send(ANA, "WHO 2")[0]
     assert "no shift 9" in send(ANA, "WHO 9")[0]
     assert "WHO 2" in send(ANA, "WHO")[0]  # usage
+    assert len(texts_to(db, ANA)) == 1
 
 
 def test_needs_lists_the_next_cycles_gaps(field: Community, sms: SmsHelper, db: Session) -> None:
@@ -417,11 +434,13 @@ def test_a_spoofed_from_without_the_code_sends_nothing_to_volunteers(
     send = texter(sms, channel)
     answers = send(ANA, "SAY Free money, reply with your bank details")
     answers += send(ANA, "CALLOUT 1 5 Come now")
+    answers += send(ANA, "WHO 1")
+    assert not any(phone(n) in answer for answer in answers for n in range(1, 13))
     for guess in ("000000", "123456", "111111", "999999", "482193", "654321"):
         answers += send(ANA, f"YES {guess}")
     deliver(db)
     real_codes = codes_to(db, ANA)
-    assert len(real_codes) == 2
+    assert len(real_codes) == 2  # and WHO's list went to Ana's phone too
     for code in real_codes:
         assert not any(code in answer for answer in answers)
     assert db.scalar(select(Broadcast.id)) is None
