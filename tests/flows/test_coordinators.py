@@ -88,8 +88,8 @@ def test_a_long_day_fits_the_budget_with_how_many_more(language: str) -> None:
     ]
     [text] = texts(Lookup(shifts), "TODAY", language)
     assert fits_menu_budget(text)
-    assert "1. Sandbagging at levee 1" in text
-    assert "30. " not in text and "+" in text  # the rest are counted, not listed
+    assert "1) Sandbagging at levee 1" in text
+    assert "30) " not in text and "+" in text  # the rest are counted, not listed
 
 
 def test_today_numbers_lines_and_who_uses_those_numbers() -> None:
@@ -99,8 +99,8 @@ def test_today_numbers_lines_and_who_uses_those_numbers() -> None:
     ]
     lookup = Lookup(shifts, {11: [PersonLine("Maria Lopez", "***0123")]})
     [today] = texts(lookup, "TODAY")
-    assert "1. Sandbags today 12pm: 3/5, 2 waitlisted" in today
-    assert "2. Kitchen tomorrow 10am: 0/2" in today
+    assert "1) Sandbags, today 12pm: 3/5, 2 waitlisted" in today
+    assert "2) Kitchen, tomorrow 10am: 0/2" in today
     [who] = texts(lookup, "WHO 1")
     assert "Maria ***0123" in who and "Lopez" not in who
 

@@ -173,8 +173,8 @@ def test_today_and_roster_list_todays_and_tomorrows_shifts_with_fill(
 ) -> None:
     send = texter(sms, channel)
     [today] = send(ANA, "TODAY")
-    assert "1. Sandbags" in today and "3/3, 2 waitlisted" in today
-    assert "2. Kitchen" in today and "0/2" in today
+    assert "1) Sandbags" in today and "3/3, 2 waitlisted" in today
+    assert "2) Kitchen" in today and "0/2" in today
     assert "Later" not in today  # three days away
     assert send(ANA, "roster") == [today]
     assert volunteer_texts(db) == 0
