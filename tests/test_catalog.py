@@ -51,12 +51,14 @@ LONG_PARAMS: dict[str, object] = {
     "missing": 480,
     "target": 500,
     "window": "10:00-12:00",
+    "code": "482193",
+    "cost": "1234.56",
 }
 # Texts whose length is chosen by a coordinator or by the lookup (menus, lists), not by the
 # catalog alone; "days" and "months" are lists of abbreviations and "dates.*" the words for
 # today and tomorrow, not messages; the line templates are fragments of a menu or list.
-COORDINATOR_TEXT_KEYS = {"raw", "broadcast", "callout.ask"}
-LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list", "drop.pick", "give.menu"}
+COORDINATOR_TEXT_KEYS = {"raw", "broadcast", "callout.ask", "coord.approve_code"}
+LIST_KEYS = {"shifts.menu", "shifts.menu_more", "my.list", "drop.pick", "give.menu", "coord.today"}
 FRAGMENT_KEYS = {
     "days",
     "months",
@@ -67,6 +69,10 @@ FRAGMENT_KEYS = {
     "my.line",
     "my.line_waitlist",
     "give.line",
+    "coord.line",
+    "coord.line_waitlist",
+    "coord.more",
+    "coord.need_line",
 }
 NOT_A_WHOLE_MESSAGE = COORDINATOR_TEXT_KEYS | LIST_KEYS | FRAGMENT_KEYS
 # What a volunteer can text, as the catalogs spell it (Latin capitals in every language).
@@ -90,6 +96,12 @@ KEYWORDS = {
     "GIVE",
     "DONE",
     "WEEKLY",
+    # a coordinator's commands (flows.coordinators), from a registered phone
+    "TODAY",
+    "WHO",
+    "CALLOUT",
+    "SAY",
+    "NEEDS",
 }
 ALLOWED_PLACEHOLDERS = {
     "community",
@@ -114,6 +126,8 @@ ALLOWED_PLACEHOLDERS = {
     "missing",
     "target",
     "window",
+    "code",
+    "cost",
 }
 
 

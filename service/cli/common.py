@@ -21,6 +21,7 @@ from service import migrate
 from service.communities.accounts import AccountError
 from service.communities.registry import CommunityError
 from service.config import ConfigError, Settings
+from service.coordinators.phones import PhoneError
 from service.db import make_engine, make_session_factory, unit_of_work
 from service.rosters import donations
 from service.rosters import shifts as rosters
@@ -37,6 +38,7 @@ USER_ERRORS = (
     BroadcastError,
     ImportFileError,
     InvalidPhoneNumber,
+    PhoneError,
 )
 
 

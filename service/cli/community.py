@@ -29,8 +29,10 @@ from service.communities.settings import (
     parse_language,
     parse_retention,
 )
+from service.coordinators import phones as coordinator_phones
 from service.models import Role
 from service.rosters import shifts as rosters
+from service.volunteers.phones import mask
 
 
 @click.command("create-community")
@@ -80,13 +82,25 @@ def create_community_cmd(
     default=Role.COORDINATOR.value,
     show_default=True,
 )
-def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
+@click.option(
+    "--phone",
+    default=None,
+    metavar="E164",
+    help="The coordinator's own phone: its texts to the community run coordinator commands.",
+)
+def create_coordinator_cmd(slug: str, email: str, role: str, phone: str | None) -> None:
     """Create a coordinator login; the password is read from stdin.
+
+    With --phone, the operator registers (and so verifies) the coordinator's phone for this
+    community: texts from it are read as coordinator commands first (TODAY, WHO, CALLOUT,
+    SAY, NEEDS, HELP).
 
     \b
     Example:
       handsup create-coordinator --community riverside --email ana@example.org
       (asks for the password twice; or pipe it: ... < password.txt)
+      handsup create-coordinator --community riverside --email ana@example.org \\
+        --phone +12025550123
     """
     password = read_password()
     with database() as session:
@@ -110,7 +124,21 @@ def create_coordinator_cmd(slug: str, email: str, role: str) -> None:
             new_account=not existed,
             email_verified=True,
         )
+        if phone is not None:
+            row = coordinator_phones.set_verified(
+                session, coordinator, community, phone, clock.now()
+            )
+            audit.record(
+                session,
+                community_id=community.id,
+                actor=None,
+                action="registered coordinator phone",
+                subject=f"coordinator:{coordinator.id}",
+                phone=mask(row.phone),
+            )
         click.echo(f"{email} is {role} of {slug}")
+        if phone is not None:
+            click.echo(f"{email} runs {slug} by text from {mask(row.phone)}")
 
 
 @click.command("set-password")

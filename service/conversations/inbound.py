@@ -25,6 +25,7 @@ from flows.engine import Context, OptIn, Outcome, VolunteerStatus
 from flows.sms import segment_info
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
+from service.coordinators.commands import answer_coordinator_command
 from service.db import insert_unless_present, take_sqlite_write_lock
 from service.models import (
     Channel,
@@ -148,6 +149,13 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
         return InboundResult((), message.id, duplicate=False)
     try:
+        # A verified coordinator phone of this community: its commands first (TODAY, SAY...);
+        # any other text goes on to the volunteer conversation.
+        commanded = answer_coordinator_command(
+            session, community, channel, message, inbound.sender, inbound.body, now
+        )
+        if commanded is not None:
+            return InboundResult(commanded, message.id, False, queued_due_work(session))
         return _process(session, channel, community, has_donations, message, inbound, now)
     except Exception:
         session.rollback()

@@ -4,6 +4,12 @@ from service.models.accounts import Coordinator, Invitation, Membership, Role
 from service.models.audit import AuditEvent
 from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
 from service.models.community import Channel, ChannelKind, Community
+from service.models.coordinator_texts import (
+    CommandRequest,
+    CoordinatorPhone,
+    RequestKind,
+    RequestStatus,
+)
 from service.models.donations import (
     Cycle,
     CycleNeed,
@@ -48,9 +54,11 @@ __all__ = [
     "CallOutStatus",
     "Channel",
     "ChannelKind",
+    "CommandRequest",
     "Community",
     "ConversationSession",
     "Coordinator",
+    "CoordinatorPhone",
     "Cycle",
     "CycleNeed",
     "Direction",
@@ -66,6 +74,8 @@ __all__ = [
     "Pledge",
     "PledgeStatus",
     "Priority",
+    "RequestKind",
+    "RequestStatus",
     "Role",
     "Roster",
     "RosterKind",

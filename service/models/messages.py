@@ -42,6 +42,9 @@ class MessageKind(StrEnum):
     REMINDER = "reminder"
     ASK = "ask"  # donation gap asks and standing-pledge checks
     BROADCAST = "broadcast"
+    # A one-time code texted to a coordinator's registered phone (verification, CALLOUT/SAY
+    # confirmation): urgent, never held for quiet hours, never an ask.
+    CODE = "code"
 
 
 # Dispatch order of the kinds that go through the send gate.
@@ -49,6 +52,7 @@ PRIORITY_BY_KIND: dict[MessageKind, Priority] = {
     MessageKind.DIRECT: Priority.URGENT,
     MessageKind.NOTICE: Priority.URGENT,
     MessageKind.CALLOUT: Priority.URGENT,
+    MessageKind.CODE: Priority.URGENT,
     MessageKind.REMINDER: Priority.NORMAL,
     MessageKind.ASK: Priority.NORMAL,
     MessageKind.BROADCAST: Priority.BULK,

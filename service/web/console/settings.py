@@ -24,12 +24,18 @@ from service.communities.settings import (
     current_settings,
     parse_form,
 )
+from service.coordinators import phones as coordinator_phones
+from service.coordinators.phones import PhoneError
 from service.db import take_sqlite_write_lock
 from service.models import Community, Coordinator, Membership, Role
-from service.sending import TEMPLATE_KINDS
+from service.sending import TEMPLATE_KINDS, outbox
+from service.volunteers.phones import mask
 from service.web.console import bp
 from service.web.console.access import current, requires, scoped
-from service.web.extensions import db_session
+from service.web.console.ratelimit import Limit, LoginLimiter
+from service.web.extensions import db_session, resources
+
+PHONE_CODES = Limit(5, 15 * 60)  # wrong phone verification codes per coordinator
 
 FIELD_LABELS = {
     "timezone": "time zone",
@@ -71,6 +77,8 @@ def _page(
     invitation_link: str = "",
     invited: str = "",
     invited_role: str = "",
+    phone_error: str | None = None,
+    phone_form: str = "",
 ) -> ResponseReturnValue:
     context = current()
     if values is None:
@@ -88,6 +96,11 @@ def _page(
         invitation_link=invitation_link,
         invited=invited,
         invited_role=invited_role,
+        my_phone=coordinator_phones.registered(
+            db_session(), context.coordinator, context.community
+        ),
+        phone_error=phone_error,
+        phone_form=phone_form,
     ), status
 
 
@@ -211,6 +224,69 @@ def coordinator_role(membership_id: int) -> ResponseReturnValue:
     dbs.commit()
     flash(f"{coordinator.email} is now {role.value}.")
     return redirect(url_for("console.settings") + "#coordinators")
+
+
+@bp.post("/settings/phone")
+@requires(Role.COORDINATOR)
+def coordinator_phone_register() -> ResponseReturnValue:
+    """Register the signed-in coordinator's phone; a code is texted to it through the queue."""
+    context = current()
+    raw = request.form.get("phone", "").strip()[:40]
+    dbs = db_session()
+    community = dbs.get_one(Community, context.community.id)
+    try:
+        row = coordinator_phones.start_verification(
+            dbs, context.coordinator, community, raw, clock.now()
+        )
+    except PhoneError as exc:
+        dbs.rollback()
+        return _page(phone_error=_sentence(str(exc)), phone_form=raw, status=400)
+    audit.record(
+        dbs,
+        community_id=community.id,
+        actor=context.coordinator,
+        action="registered coordinator phone",
+        subject=f"coordinator:{context.coordinator.id}",
+        phone=mask(row.phone),
+    )
+    dbs.commit()
+    outbox.hand_over(resources())
+    flash("We texted a code to that phone: enter it below.")
+    return redirect(url_for("console.settings") + "#phone")
+
+
+@bp.post("/settings/phone/verify")
+@requires(Role.COORDINATOR)
+def coordinator_phone_verify() -> ResponseReturnValue:
+    context = current()
+    code = request.form.get("code", "").strip()[:8]
+    dbs = db_session()
+    take_sqlite_write_lock(dbs)
+    throttle = LoginLimiter(resources().redis).throttle
+    wait = throttle.hit("phone-code", str(context.coordinator.id), PHONE_CODES)
+    if wait is not None:
+        dbs.rollback()
+        error = f"Too many wrong codes. Try again in {max(1, wait // 60)} minutes."
+        return _page(phone_error=error, status=429)
+    try:
+        row = coordinator_phones.verify(
+            dbs, context.coordinator, context.community, code, clock.now()
+        )
+    except PhoneError as exc:
+        dbs.rollback()
+        return _page(phone_error=_sentence(str(exc)), status=400)
+    audit.record(
+        dbs,
+        community_id=context.community.id,
+        actor=context.coordinator,
+        action="verified coordinator phone",
+        subject=f"coordinator:{context.coordinator.id}",
+        phone=mask(row.phone),
+    )
+    dbs.commit()
+    throttle.clear("phone-code", str(context.coordinator.id))
+    flash("Phone verified: text HELP from it to the community's number.")
+    return redirect(url_for("console.settings") + "#phone")
 
 
 def _sentence(text: str) -> str:
