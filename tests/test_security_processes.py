@@ -1,4 +1,4 @@
-"""Findings 2 and 3 of issue 16 held by the real processes: the Procfile's release, web
+"""Findings 1, 2 and 3 of issue 16 held by the real processes: the Procfile's release, web
 (gunicorn) and worker lines, against PostgreSQL and Redis when ``TEST_DATABASE_URL`` and
 ``TEST_REDIS_URL`` are set.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import re
 import time
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from twilio.request_validator import RequestValidator
 
 from service import clock
 from service.communities.accounts import create_coordinator
@@ -36,8 +38,16 @@ from service.models import (
 )
 from service.redis_conn import free_port
 from service.sending.queue import queue_message
+from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER
 from tests.fakes.twilio_server import FakeTwilio
-from tests.test_processes import process_env, procfile, run_release, running, wait_for
+from tests.test_processes import (
+    process_env,
+    procfile,
+    run_release,
+    running,
+    signed_post,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -230,3 +240,67 @@ def test_finding_3_with_the_real_processes(
         assert approver.post(f"/console/broadcasts/{broadcast_id}/approve", {})[0] == 302
         wait_until(lambda: sum("Meet at the hall" in m.body for m in fake_twilio.messages) >= 8)
         assert sum("Meet at the hall" in m.body for m in fake_twilio.messages) == 8
+
+
+def _inbound_form(sid: str, sender: str, body: str) -> dict[str, str]:
+    """The parameters Twilio posts for an SMS (enough of them for the webhook's shape check)."""
+    return {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "To": COMMUNITY_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _post(port: int, form: dict[str, str], token: str) -> int:
+    try:
+        return signed_post(port, "/twilio/inbound", form, token)[0]
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_finding_1_with_the_real_processes(
+    settings: Settings,
+    seeded: Community,
+    session_factory: sessionmaker[Session],
+    fake_twilio: FakeTwilio,
+) -> None:
+    """A captured START, replayed after the volunteer texted STOP, field-shifted so that the
+    same signature validates (``NumMedia`` dropped, ``NumMedia0`` appended to the value signed
+    before it), is refused,
+    and the exact replay is answered once: the volunteer stays opted out."""
+    token = settings.twilio_auth_token or ""
+    start_sid, stop_sid = "SM" + "a" * 32, "SM" + "b" * 32
+    captured = _inbound_form(start_sid, CAROL, "START")
+    # Twilio signs the sorted names and values joined with no separator: drop NumMedia and
+    # append "NumMedia0" to the value before it, and the signed string is the same
+    before = max(name for name in captured if name < "NumMedia")
+    shifted = {k: v for k, v in captured.items() if k != "NumMedia"}
+    shifted[before] = captured[before] + "NumMedia0"
+    validator = RequestValidator(token)
+    url = "https://handsup.example.org/twilio/inbound"
+    assert validator.compute_signature(url, shifted) == validator.compute_signature(url, captured)
+    with deployment(settings) as port:
+        assert _post(port, captured, token) == 200
+        assert _post(port, _inbound_form(stop_sid, CAROL, "STOP"), token) == 200
+        with session_factory() as session:
+            carol = session.scalars(select(Volunteer).where(Volunteer.phone == CAROL)).one()
+            assert carol.status == VolunteerStatus.OPTED_OUT
+
+        assert _post(port, shifted, token) == 400
+        assert _post(port, captured, token) == 200  # the same SID: the stored answer, again
+
+        with session_factory() as session:
+            carol = session.scalars(select(Volunteer).where(Volunteer.phone == CAROL)).one()
+            assert carol.status == VolunteerStatus.OPTED_OUT
+            stored = session.scalars(
+                select(Message.twilio_sid).where(Message.from_address == CAROL)
+            ).all()
+        assert sorted(stored) == [start_sid, stop_sid]
