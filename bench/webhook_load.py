@@ -1096,11 +1096,19 @@ def prepare_small(database_url: str) -> None:
     prepare_database(database_url)
 
 
-def gunicorn_workers() -> int:
-    """The worker count gunicorn.conf.py gives gunicorn (WEB_CONCURRENCY, else its default)."""
+def gunicorn_config() -> dict[str, object]:
     config: dict[str, object] = {}
     exec((ROOT / "gunicorn.conf.py").read_text(), config)
-    return int(str(config.get("workers", 1)))
+    return config
+
+
+def gunicorn_workers() -> int:
+    """The worker count gunicorn.conf.py gives gunicorn (WEB_CONCURRENCY, else its default)."""
+    return int(str(gunicorn_config().get("workers", 1)))
+
+
+def gunicorn_worker_class() -> str:
+    return str(gunicorn_config().get("worker_class", "sync"))
 
 
 def environment_line(engine: Engine, args: argparse.Namespace) -> str:
@@ -1110,7 +1118,7 @@ def environment_line(engine: Engine, args: argparse.Namespace) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"environment: PostgreSQL {version}, CPUs {os.cpu_count()}, load average {load}, "
-        f"Python {sys.version.split()[0]}, gunicorn sync workers {workers}, "
+        f"Python {sys.version.split()[0]}, gunicorn {gunicorn_worker_class()} workers {workers}, "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
 

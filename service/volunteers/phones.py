@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from service.models.community import ChannelKind
 
@@ -91,10 +90,25 @@ def parse_typed(raw: str, default_region: str | None = None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# English names of the likely regions. Not phonenumbers' geocoder: importing its data costs
+# about 100 MB in every web and worker process, for a word in an error message.
+COUNTRY_NAMES = {
+    "US": "United States", "CA": "Canada", "MX": "Mexico", "GB": "United Kingdom",
+    "IE": "Ireland", "AU": "Australia", "NZ": "New Zealand", "IN": "India", "PK": "Pakistan",
+    "BD": "Bangladesh", "PH": "Philippines", "NG": "Nigeria", "KE": "Kenya",
+    "ZA": "South Africa", "ES": "Spain", "FR": "France", "DE": "Germany", "IT": "Italy",
+    "PT": "Portugal", "NL": "Netherlands", "PL": "Poland", "UA": "Ukraine", "BR": "Brazil",
+    "AR": "Argentina", "CO": "Colombia", "VE": "Venezuela", "SV": "El Salvador",
+    "GT": "Guatemala", "HN": "Honduras", "DO": "Dominican Republic", "CU": "Cuba",
+    "HT": "Haiti", "JM": "Jamaica", "CN": "China", "JP": "Japan", "KR": "South Korea",
+    "VN": "Vietnam", "SG": "Singapore", "MY": "Malaysia", "ID": "Indonesia", "TR": "Turkey",
+    "EG": "Egypt",
+}  # fmt: skip
+
+
 def country_name(region: str) -> str:
-    example = phonenumbers.example_number(region)
-    name = geocoder.country_name_for_number(example, "en") if example else ""
-    return str(name) or region
+    """The country's English name where we know it, else its ISO code ("LK")."""
+    return COUNTRY_NAMES.get(region, region)
 
 
 def _advice(text: str, region: str | None, number: phonenumbers.PhoneNumber | None) -> str:
