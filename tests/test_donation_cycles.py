@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +28,7 @@ from service.rosters import donations
 from service.sending import outbox
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
+from workers.worker import HandsUpWorker
 
 ZONE = ZoneInfo("America/New_York")
 ANA, BEN, CHI, DEV, EVE, FAY = (f"+1202555013{i}" for i in range(1, 7))
@@ -50,7 +50,7 @@ def at(moment: datetime, session_factory: sessionmaker[Session], redis: Redis) -
     with unit_of_work(session_factory) as session:
         donations.plan_cycles(session, clock.now())
     while outbox.enqueue_due(session_factory, redis):  # jobs may queue further sends
-        SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+        HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
 
 
 def coverage(settings: Settings) -> list[list[str]]:

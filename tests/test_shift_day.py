@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +25,7 @@ from service.rosters import shifts as rosters
 from service.sending import outbox
 from tests.conftest import SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
+from workers.worker import HandsUpWorker
 
 ZONE = ZoneInfo("America/New_York")
 ANA, BEN, CHI, DEV, EVE = (f"+1202555012{i}" for i in range(1, 6))
@@ -44,7 +44,7 @@ def frozen() -> Iterator[None]:
 def deliver(session_factory: sessionmaker[Session], redis: Redis) -> None:
     """What the worker process does: the pump enqueues due rows, RQ runs them."""
     outbox.enqueue_due(session_factory, redis)
-    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+    HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
 
 
 def assignment_status(db: Session, shift_id: int, phone: str) -> AssignmentStatus:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
@@ -19,6 +19,7 @@ from service.db import unit_of_work
 from service.models import Community, Direction, Message, MessageStatus, Volunteer
 from service.sending import outbox
 from service.sending.queue import queue_message
+from workers.worker import HandsUpWorker
 
 TOKEN = "metrics-token-for-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -87,7 +88,7 @@ def test_readyz_reports_backlog_and_failures(
     bulk = Queue("bulk", connection=redis)
     bulk.enqueue("tests.service.test_readyz_metrics.explode")
     bulk.enqueue("tests.service.test_readyz_metrics.explode")
-    SimpleWorker([bulk], connection=redis).work(burst=True, max_jobs=1)
+    HandsUpWorker([bulk], connection=redis).work(burst=True, max_jobs=1)
     Queue("replies", connection=redis).enqueue("tests.service.test_readyz_metrics.explode")
 
     metrics = operator.get("/readyz").json["metrics"]  # type: ignore[index]

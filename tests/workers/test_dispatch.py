@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,7 @@ from service.sending.queue import queue_message
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
+from workers.worker import HandsUpWorker
 
 ANA = "+12025550123"
 BEN = "+12025550124"
@@ -59,7 +60,7 @@ def frozen() -> Iterator[datetime]:
 
 
 def run_burst(redis: Redis) -> None:
-    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+    HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
 
 
 def test_message_reaches_twilio_exactly_once_even_when_the_job_runs_twice(

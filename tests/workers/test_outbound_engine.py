@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import FailedJobRegistry
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +39,7 @@ from service.sending.queue import queue_message
 from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
+from workers.worker import HandsUpWorker
 
 ANA = "+12025550161"
 BEN = "+12025550162"
@@ -84,7 +85,7 @@ def queue(
 def deliver(factory: sessionmaker[Session], redis: Redis) -> None:
     """What the worker does: dispatch due rows to send jobs, RQ runs them."""
     while outbox.enqueue_due(factory, redis):
-        SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+        HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
 
 
 def row(db: Session, message_id: int) -> Message:
@@ -587,7 +588,7 @@ def _paced_whatsapp_broadcast(
     while simulated[0] < 60:
         clock.freeze(DAY + timedelta(seconds=simulated[0]))
         dispatcher.dispatch_due(factory, redis, buckets)
-        SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+        HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
         on_sms = [m for m in fake_twilio.messages if m.from_ == COMMUNITY_NUMBER]
         progress.append((simulated[0], len(on_sms)))
         if simulated[0] == 0.0:  # the rest wait for the long code's tokens, on the SMS route

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +28,7 @@ from service.rosters.shifts import add_shift, claim
 from service.sending import outbox
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
+from workers.worker import HandsUpWorker
 
 PHONES = ["+12025550161", "+12025550162", "+12025550163"]
 
@@ -171,7 +171,7 @@ def test_sending_queues_messages_and_the_broadcast_page_counts_their_statuses(
     assert [(e.subject, e.detail["recipients"]) for e in events] == [(f"broadcast:{bid}", 3)]
     db.commit()
     # The console handed the rows to RQ; a worker sends them.
-    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+    HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
     assert sorted(m.to for m in fake_twilio.messages) == PHONES
     page = console.text(f"/console/broadcasts/{bid}")
     assert '<td data-label="Status" class="status">pending</td>' not in page

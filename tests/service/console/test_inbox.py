@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,11 +29,12 @@ from tests.conftest import COMMUNITY_NUMBER, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio
 from tests.service.console.conftest import ConsoleClient
 from tests.workers.test_outbound_engine import deliver as dispatch_and_run
+from workers.worker import HandsUpWorker
 
 
 def deliver(factory: sessionmaker[Session], redis: Redis) -> None:
     """Run the send jobs the console's kick already enqueued, then whatever else is due."""
-    SimpleWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
+    HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
     dispatch_and_run(factory, redis)
 
 
