@@ -162,7 +162,7 @@ def test_procfile_release_web_and_worker_run_as_written(
             )
         with unit_of_work(session_factory) as session:
             assert queue_broadcast(session, community, "Procfile check") == 1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # bounds a hung run; idle, a few seconds
         while not fake_twilio.messages and time.monotonic() < deadline:
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
             time.sleep(0.3)
@@ -235,7 +235,7 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         assert "queued 8 message(s)" in broadcast.stdout
         assert "Redis unavailable" not in broadcast.stderr
         engine = make_engine(f"sqlite:///{tmp_path / 'instance' / 'handsup.db'}")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # bounds a hung run; idle, a few seconds
         statuses: list[str] = []
         while time.monotonic() < deadline:
             with engine.connect() as connection:
@@ -256,7 +256,7 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         job = Queue("default", connection=connect(url)).enqueue_in(
             timedelta(seconds=1), "workers.outbox.pump"
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # bounds a hung run; idle, a few seconds
         while job.get_status(refresh=True) != "finished" and time.monotonic() < deadline:
             time.sleep(0.3)
         assert job.get_status(refresh=True) == "finished"

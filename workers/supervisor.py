@@ -87,7 +87,10 @@ def start_children(env: dict[str, str], port: int) -> list[subprocess.Popen[Any]
         "service.app:create_app()",
     ]
     worker = [sys.executable, "-m", "service.cli", "worker"]
-    return [subprocess.Popen(cmd, env=env) for cmd in (web, worker)]  # noqa: S603
+    # Each child in its own process group: Ctrl-C reaches this supervisor alone, which stops
+    # them in order with SIGTERM (``stop``). Given the terminal's SIGINT too, gunicorn's master
+    # would quit at once and warn that a worker "was sent SIGQUIT" when one was still busy.
+    return [subprocess.Popen(cmd, env=env, process_group=0) for cmd in (web, worker)]  # noqa: S603
 
 
 def stop(children: list[subprocess.Popen[Any]]) -> None:
