@@ -25,6 +25,7 @@ from flows.engine import Context, OptIn, Outcome, VolunteerStatus
 from flows.sms import segment_info
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
+from service.conversations.replies import store_replies
 from service.coordinators.commands import answer_coordinator_command
 from service.db import insert_unless_present, take_sqlite_write_lock
 from service.models import (
@@ -299,27 +300,15 @@ def _process(
         and volunteer.sms_consent_at is None
     ):
         volunteer.sms_consent_at = now  # consented and texting by SMS: SMS may reach them
-    for index, text in enumerate(texts):
-        info = segment_info(text)
-        session.add(
-            Message(
-                community_id=community.id,
-                channel_id=channel.id,
-                volunteer_id=volunteer.id,
-                direction=Direction.OUTBOUND,
-                kind=MessageKind.REPLY,
-                idempotency_key=f"reply:{message.id}:{index}",
-                from_address=channel.twilio_address,
-                to_address=privacy.ERASED if volunteer.erased_at else message.from_address,
-                body=text,
-                status=MessageStatus.REPLIED,
-                segments=info.segments,
-                encoding=info.encoding.value,
-                reply_to_id=message.id,
-                created_at=now,
-                sent_at=now,
-            )
-        )
+    store_replies(
+        session,
+        channel,
+        message,
+        texts,
+        now,
+        volunteer_id=volunteer.id,
+        to_address=privacy.ERASED if volunteer.erased_at else None,
+    )
     message.volunteer_id = volunteer.id
     message.attention = next(
         (ATTENTION_BY_REPLY[r.key] for r in outcome.replies if r.key in ATTENTION_BY_REPLY), None

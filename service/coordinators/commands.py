@@ -40,6 +40,7 @@ from flows.coordinators import (
 from flows.engine import Context, Effect, VolunteerStatus
 from flows.sms import segment_info
 from service.communities import audit
+from service.conversations.replies import store_replies
 from service.coordinators import codes
 from service.coordinators.phones import commander
 from service.db import take_sqlite_write_lock
@@ -54,9 +55,7 @@ from service.models import (
     Community,
     Coordinator,
     CoordinatorPhone,
-    Direction,
     Message,
-    MessageKind,
     MessageStatus,
     RequestKind,
     RequestStatus,
@@ -168,42 +167,12 @@ def answer_coordinator_command(
         outcome=outcome_name,
         channel=channel.kind.value,
     )
-    _store_replies(session, community, channel, message, texts, now)
+    store_replies(session, channel, message, texts, now)
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
     session.commit()
     log.info("inbound %s: coordinator command %s", message.twilio_sid, parsed.command.value)
     return texts
-
-
-def _store_replies(
-    session: Session,
-    community: Community,
-    channel: Channel,
-    message: Message,
-    texts: Sequence[str],
-    now: datetime,
-) -> None:
-    for index, text in enumerate(texts):
-        info = segment_info(text)
-        session.add(
-            Message(
-                community_id=community.id,
-                channel_id=channel.id,
-                direction=Direction.OUTBOUND,
-                kind=MessageKind.REPLY,
-                idempotency_key=f"reply:{message.id}:{index}",
-                from_address=channel.twilio_address,
-                to_address=message.from_address,
-                body=text,
-                status=MessageStatus.REPLIED,
-                segments=info.segments,
-                encoding=info.encoding.value,
-                reply_to_id=message.id,
-                created_at=now,
-                sent_at=now,
-            )
-        )
 
 
 def _wait(
