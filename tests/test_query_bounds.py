@@ -52,7 +52,7 @@ BOUNDS = {
     "callout_yes": 24,  # 21 / 20: YES to an open call-out: fill, claim, plan reminders
     "callout_again": 11,  # 9 / 8: the same YES again (most of a call-out storm): "already"
     "unknown": 11,  # 8 / 7: a text no flow understands (flagged for a coordinator)
-    "stop": 12,  # 9 / 8: STOP: opt out, one confirmation
+    "stop": 12,  # 11 / 10: STOP: opt out, give places back, one confirmation
 }
 SIZES = (5, 500)
 NEWCOMER = "+12025559900"

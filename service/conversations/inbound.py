@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
@@ -125,7 +125,7 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
     take_sqlite_write_lock(session)
-    channel, community, has_donations = _destination(session, inbound)
+    channel, community, has_donations, from_service = _destination(session, inbound)
     row = _inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now)
@@ -141,7 +141,7 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
             replies = _stored_replies(session, message)
             session.commit()  # end the read: hand the connection back before the outbox kick
             return InboundResult(replies, message.id, duplicate=True)
-    if _is_service_number(session, inbound.sender):
+    if from_service:
         # A community's own number (a loop, a spoof) or another community's: kept for the
         # coordinators, but it never becomes a volunteer and never gets a reply.
         message.status = MessageStatus.PROCESSED
@@ -181,22 +181,21 @@ def _store_unmatched(
     return InboundResult((), message.id, duplicate=duplicate)
 
 
-def _destination(session: Session, inbound: InboundMessage) -> tuple[Channel, Community, bool]:
-    """The channel texted, its community, and whether that community runs donations."""
+def _destination(
+    session: Session, inbound: InboundMessage
+) -> tuple[Channel, Community, bool, bool]:
+    """The channel texted, its community, whether that community runs donations, and whether
+    the sender is any community's channel address (this one's or another's), in one query."""
+    service_number = aliased(Channel)
+    from_service = select(service_number.id).where(service_number.address == inbound.sender)
     found = session.execute(
-        select(Channel, Community, runs_donations(Community.id))
+        select(Channel, Community, runs_donations(Community.id), from_service.exists())
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
     ).one_or_none()
     if found is None:
         raise UnknownDestination(inbound.to)
-    return found[0], found[1], bool(found[2])
-
-
-def _is_service_number(session: Session, sender: str) -> bool:
-    """Whether ``sender`` is any community's channel address (this one's or another's)."""
-    found = session.scalar(select(Channel.id).where(Channel.address == sender).limit(1))
-    return found is not None
+    return found[0], found[1], bool(found[2]), bool(found[3])
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
