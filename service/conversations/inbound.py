@@ -1,6 +1,15 @@
 """Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
 step, and commit the stored text with the new state, its replies and outbox rows at once.
 
+**Deferred texts.** Under surge (``service.conversations.surge``) the webhook asks for
+``defer=True``: the text is stored ``received`` and acknowledged, and a worker runs its step
+later (``answer_stored``, driven by ``service.conversations.deferred``), queueing the replies
+through the send gate instead of the TwiML answer. A text is also deferred, surge or not, when
+an earlier text of the same sender is still waiting (``received``): each volunteer's texts are
+processed in the order they were stored. An opt-out is never deferred: it is applied at the
+moment of the text, ahead of any earlier text still waiting (which then meets an opted-out
+volunteer, and whose replies the send gate holds back).
+
 One transaction on the happy path: the text is inserted first with ``ON CONFLICT DO NOTHING``
 on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
 the step fails, the transaction is rolled back and the text alone is stored (``received``),
@@ -16,12 +25,13 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Exists, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
+from flows.keywords import Intent
 from flows.sms import segment_info
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
@@ -58,6 +68,7 @@ ATTENTION_BY_REPLY = {
     "received.location": "location",
 }
 UNMATCHED = "unmatched"  # a short code's or an alphanumeric sender's text: no one to answer
+UNANSWERABLE = "failed"  # a deferred text whose step failed: set aside for a person to read
 
 
 @dataclass(frozen=True)
@@ -114,14 +125,22 @@ class InboundResult:
     # The step queued a text or a job that is due now, for the outbox to hand over at once
     # (a menu, a HELP or a claim queues nothing due: the reply goes back in the TwiML answer).
     queued: bool = False
+    # Stored and left for a worker (surge, or an earlier text of the sender still waiting):
+    # nothing to answer now; the worker must be woken.
+    deferred: bool = False
 
 
 class UnknownDestination(LookupError):
     """No community owns the number that was texted."""
 
 
-def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> InboundResult:
-    """Store, dedupe and process one text in one transaction; commits (the caller's reads too)."""
+def handle_inbound(
+    session: Session, inbound: InboundMessage, now: datetime, *, defer: bool = False
+) -> InboundResult:
+    """Store, dedupe and process one text in one transaction; commits (the caller's reads too).
+
+    With ``defer`` (the web process is in surge) the text is only stored, unless it opts out.
+    """
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
     take_sqlite_write_lock(session)
@@ -129,6 +148,8 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     row = _inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now)
+    if defer and not from_service and not opts_out(inbound):
+        return _store_deferred(session, row)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
@@ -150,18 +171,115 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
         return InboundResult((), message.id, duplicate=False)
     try:
-        # A verified coordinator phone of this community: its commands first (TODAY, SAY...);
-        # any other text goes on to the volunteer conversation.
-        commanded = answer_coordinator_command(
-            session, community, channel, message, inbound.sender, inbound.body, now
-        )
-        if commanded is not None:
-            return InboundResult(commanded, message.id, False, queued_due_work(session))
-        return _process(session, channel, community, has_donations, message, inbound, now)
+        return _step(session, channel, community, has_donations, message, inbound, now)
     except Exception:
         session.rollback()
         _keep_unprocessed(session, row)
         raise
+
+
+def opts_out(inbound: InboundMessage) -> bool:
+    """Whether the text withdraws consent (STOP and its kin): applied now, never deferred."""
+    if inbound.payload is not None:
+        return False  # a tapped button names a choice, never an opt-out
+    keyword = conversation.classify(inbound.body)
+    return keyword is not None and keyword.intent == Intent.STOP
+
+
+def _store_deferred(session: Session, row: dict[str, object]) -> InboundResult:
+    """Store the text ``received`` for a worker and acknowledge it (a retry of a processed
+    MessageSid still gets its stored replies)."""
+    message = _insert(session, row)
+    if message is not None:
+        session.commit()
+        return InboundResult((), message.id, duplicate=False, deferred=True)
+    stored = session.scalars(select(Message).where(Message.twilio_sid == row["twilio_sid"])).one()
+    replies = _stored_replies(session, stored) if stored.status == MessageStatus.PROCESSED else ()
+    session.commit()
+    deferred = stored.status == MessageStatus.RECEIVED
+    return InboundResult(replies, stored.id, duplicate=True, deferred=deferred)
+
+
+def answer_stored(session: Session, message_id: int, now: datetime) -> bool:
+    """A worker's turn at a deferred text: run its step and queue its replies through the send
+    gate, in one transaction (commits). False when it is not ready: processed already (by
+    another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
+
+    The message row is locked before the volunteer's, as the webhook does, so the two never
+    wait on each other in a cycle.
+    """
+    if session.in_transaction():
+        session.commit()
+    take_sqlite_write_lock(session)
+    message = session.scalars(
+        select(Message)
+        .where(Message.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if message is None or message.status != MessageStatus.RECEIVED or message.channel_id is None:
+        session.commit()
+        return False
+    inbound = stored_inbound(session, message)
+    channel, community, has_donations, _ = _destination(session, inbound)
+    result = _step(
+        session, channel, community, has_donations, message, inbound, now, send_replies=True
+    )
+    return not result.deferred
+
+
+def _step(
+    session: Session,
+    channel: Channel,
+    community: Community,
+    has_donations: bool,
+    message: Message,
+    inbound: InboundMessage,
+    now: datetime,
+    *,
+    send_replies: bool = False,
+) -> InboundResult:
+    """A verified coordinator phone of this community: its commands first (TODAY, SAY...);
+    any other text goes on to the volunteer conversation."""
+    commanded = answer_coordinator_command(
+        session,
+        community,
+        channel,
+        message,
+        inbound.sender,
+        inbound.body,
+        now,
+        send_replies=send_replies,
+    )
+    if commanded is not None:
+        return InboundResult(commanded, message.id, False, queued_due_work(session))
+    return _process(
+        session,
+        channel,
+        community,
+        has_donations,
+        message,
+        inbound,
+        now,
+        send_replies=send_replies,
+    )
+
+
+def stored_inbound(session: Session, message: Message) -> InboundMessage:
+    """The ``InboundMessage`` a stored text was made from (what a worker needs to step it)."""
+    channel = session.get_one(Channel, message.channel_id)
+    location = Location(**message.location) if message.location else None
+    return InboundMessage(
+        sid=message.twilio_sid or "",
+        kind=channel.kind,
+        sender=message.from_address.removeprefix("whatsapp:"),
+        to=channel.address,
+        body=message.body,
+        num_media=message.num_media,
+        media=tuple(MediaRef(m["sid"], m["content_type"]) for m in message.media or ()),
+        location=location,
+        payload=message.payload,
+    )
 
 
 def _store_unmatched(
@@ -248,16 +366,27 @@ def _process(
     message: Message,
     inbound: InboundMessage,
     now: datetime,
+    *,
+    send_replies: bool = False,
 ) -> InboundResult:
-    """Run one flow step under the volunteer's row lock and commit it with the message."""
-    volunteer = _lock_volunteer(session, community, inbound.sender, now)
+    """Run one flow step under the volunteer's row lock and commit it with the message.
+
+    The text waits (stays ``received``, committed as it is) when an earlier text of the same
+    sender is still waiting, unless it opts out. ``send_replies``: queue the replies through
+    the send gate (a worker's deferred text) instead of storing them as the TwiML answer.
+    """
+    volunteer, behind = _lock_volunteer(session, community, inbound.sender, message.id, now)
+    if behind and not opts_out(inbound):
+        session.commit()
+        log.info("inbound %s waits behind an earlier text of its sender", inbound.sid)
+        return InboundResult((), message.id, duplicate=False, deferred=True)
     # Read before the volunteer changes below: the lazy load would flush them in a statement
     # of their own, ahead of the one UPDATE at the commit.
     state = load_session_state(volunteer)
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
     if channel.kind == ChannelKind.WHATSAPP:
-        volunteer.whatsapp_inbound_at = now  # opens WhatsApp's 24-hour window
+        volunteer.whatsapp_inbound_at = message.created_at  # opens WhatsApp's 24-hour window
     mark_reachable(volunteer)
     if (
         volunteer.status == VolunteerStatus.PAUSED
@@ -307,6 +436,7 @@ def _process(
         now,
         volunteer_id=volunteer.id,
         to_address=privacy.ERASED if volunteer.erased_at else None,
+        pending=send_replies,
     )
     message.volunteer_id = volunteer.id
     message.attention = next(
@@ -334,21 +464,27 @@ def _stale_opt_in(volunteer: Volunteer, message: Message, effects: tuple[object,
     )
 
 
-def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:
-    """The volunteer row for ``phone``, locked for this transaction; created when new.
+def _lock_volunteer(
+    session: Session, community: Community, phone: str, message_id: int, now: datetime
+) -> tuple[Volunteer, bool]:
+    """The volunteer row for ``phone``, locked for this transaction (created when new), and
+    whether an earlier text of the same sender is still waiting (``received``).
 
-    The conversation row is read after the lock (lazily): joined into this statement it would
-    come from the snapshot taken before the lock wait, and may already be stale.
+    The waiting check is a column of the locking statement, evaluated after the lock wait, so
+    it sees a text another transaction deferred while holding the lock. The conversation row
+    is read after the lock (lazily): joined into this statement it would come from the
+    snapshot taken before the lock wait, and may already be stale.
     """
+    behind = waiting_before(community.id, phone, message_id)
     query = (
-        select(Volunteer)
+        select(Volunteer, behind)
         .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
-        .with_for_update()
+        .with_for_update(of=Volunteer)
         .execution_options(populate_existing=True)
     )
-    volunteer = session.scalars(query).one_or_none()
-    if volunteer is not None:
-        return volunteer
+    found = session.execute(query).one_or_none()
+    if found is not None:
+        return found[0], bool(found[1])
     try:
         with session.begin_nested():
             volunteer = Volunteer(
@@ -360,8 +496,25 @@ def _lock_volunteer(session: Session, community: Community, phone: str, now: dat
             )
             session.add(volunteer)
     except IntegrityError:  # created concurrently by another message from the same number
-        return session.scalars(query).one()
-    return volunteer
+        found = session.execute(query).one()
+        return found[0], bool(found[1])
+    # A new volunteer's first text may have been deferred before the row existed.
+    return volunteer, bool(session.scalar(select(behind)))
+
+
+def waiting_before(community_id: int, phone: str, message_id: int) -> Exists:
+    """EXISTS: a text of ``phone`` to this community stored before ``message_id`` and not yet
+    processed (deferred, or left by a failed step). Served by ``ix_messages_dispatch``."""
+    return (
+        select(Message.id)
+        .where(
+            Message.status == MessageStatus.RECEIVED,
+            Message.community_id == community_id,
+            Message.from_address.in_((phone, f"whatsapp:{phone}")),
+            Message.id < message_id,
+        )
+        .exists()
+    )
 
 
 def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
