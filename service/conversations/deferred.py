@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import clock
 from service.conversations.inbound import UNANSWERABLE, answer_stored
 from service.db import is_database_unavailable
 from service.models import Direction, Message, MessageStatus
@@ -75,8 +76,9 @@ def waiting_ids(
 def answer_waiting(
     factory: sessionmaker[Session], now: datetime, *, settle: timedelta = SETTLE
 ) -> int:
-    """Answer one batch of deferred texts; returns how many were answered (a burst worker
-    passes ``settle=timedelta(0)``: nothing else is arriving).
+    """Answer one batch of the texts deferred by ``now``, each at the clock's time when its
+    turn comes; returns how many were answered (a burst worker passes
+    ``settle=timedelta(0)``: nothing else is arriving).
 
     A text whose step raises is marked processed for a coordinator to read (the inbox), so
     it never blocks its sender's later texts; an unreachable database is raised, and the
@@ -88,7 +90,7 @@ def answer_waiting(
     for message_id in ids:
         with factory() as session:
             try:
-                answered += answer_stored(session, message_id, now)
+                answered += answer_stored(session, message_id, clock.now())
             except SQLAlchemyError as exc:
                 session.rollback()
                 if is_database_unavailable(exc):

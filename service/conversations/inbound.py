@@ -24,10 +24,11 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Exists, select
+from sqlalchemy import ColumnElement, Exists, func, null, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
@@ -205,12 +206,20 @@ def answer_stored(session: Session, message_id: int, now: datetime) -> bool:
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
 
-    The message row is locked before the volunteer's, as the webhook does, so the two never
-    wait on each other in a cycle.
+    The sender's lock (``sender_lock``) is taken first, then the message row's, then the
+    volunteer's, in the webhook's order, so the two never wait on each other in a cycle.
     """
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
+    found = session.execute(
+        select(Message.community_id, Message.from_address).where(Message.id == message_id)
+    ).one_or_none()
+    if found is None:
+        session.commit()
+        return False
+    sender = found.from_address.removeprefix("whatsapp:")
+    session.execute(select(sender_lock(session, found.community_id, sender)))
     message = session.scalars(
         select(Message)
         .where(Message.id == message_id)
@@ -307,13 +316,38 @@ def _destination(
     service_number = aliased(Channel)
     from_service = select(service_number.id).where(service_number.address == inbound.sender)
     found = session.execute(
-        select(Channel, Community, runs_donations(Community.id), from_service.exists())
+        select(
+            Channel,
+            Community,
+            runs_donations(Community.id),
+            from_service.exists(),
+            sender_lock(session, Channel.community_id, inbound.sender),
+        )
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
     ).one_or_none()
     if found is None:
         raise UnknownDestination(inbound.to)
     return found[0], found[1], bool(found[2]), bool(found[3])
+
+
+def sender_lock(
+    session: Session,
+    community_id: ColumnElement[int] | InstrumentedAttribute[int] | int,
+    sender: str,
+) -> ColumnElement[Any]:
+    """A column that takes this sender's transaction lock (PostgreSQL's advisory lock on the
+    community and the sender's number), held until the commit.
+
+    Taken before the text is inserted, it makes a sender's texts get their ids, and run their
+    steps, in one order: two texts of one volunteer in flight together are otherwise stored in
+    one order and stepped in the other (each inserts, then waits for the volunteer's row). A
+    worker takes it before the message row and the volunteer's row, as the webhook does.
+    SQLite needs none: its write lock, taken first, serialises every text.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return null()
+    return func.pg_advisory_xact_lock(community_id, func.hashtext(sender))
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:

@@ -240,7 +240,7 @@ def test_workers_racing_for_the_same_texts_answer_each_once_and_in_order(
         ]
         assert "What is your name?" in replies[0].body
         assert replies[1].body.startswith("Thanks Name.")
-        assert replies[0].created_at <= replies[1].created_at
+        assert replies[0].id < replies[1].id  # stepped in the order they were stored
 
 
 def test_a_text_whose_step_fails_is_set_aside_for_coordinators_and_later_texts_go_on(
