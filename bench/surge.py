@@ -130,6 +130,7 @@ WARMUP_TEXTS = 20  # HELP from new numbers before the closed loop
 TWILIO_TIMEOUT = 15.0  # s Twilio waits for a webhook's answer, then gives up (no retry)
 START_DELAY = 0.5  # s between preparing the surge and its first text
 POLL_INTERVAL = 0.5
+IDLE_REUSE = 1.0  # s a load-generator connection may idle before it is replaced
 DRAIN_GRACE = 60.0  # s beyond the drain bound the bench waits for the last answers
 
 
@@ -233,6 +234,22 @@ def sign(plan: Plan, texts: Sequence[tuple[str, str]]) -> list[Outgoing]:
 # -- load --------------------------------------------------------------------------------------
 
 
+class RouterClient(Client):
+    """A client that, like a PaaS router, does not post on a connection idle for longer than
+    ``IDLE_REUSE`` s: gunicorn closes keep-alive connections idle for 2 s, and a POST written
+    to a closed one fails before it reaches the server (a broken pipe, not an answer)."""
+
+    last_used = 0.0
+
+    def exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if time.perf_counter() - self.last_used > IDLE_REUSE:
+            self.connection.close()  # http.client opens a new one for the request
+        try:
+            return super().exchange(body, headers)
+        finally:
+            self.last_used = time.perf_counter()
+
+
 def post(client: Client, text: Outgoing, scheduled: float, phase: str) -> Posted:
     """Post one webhook as a PaaS router would pass it on; classify its HTTP answer."""
     headers = {**text.headers, "X-Request-Start": str(int(time.time() * 1000))}
@@ -263,7 +280,7 @@ def open_loop(
             records.append(record)
 
     def make_client() -> Client:
-        return Client(port, need_message=True, timeout=TWILIO_TIMEOUT)
+        return RouterClient(port, need_message=True, timeout=TWILIO_TIMEOUT)
 
     paced(len(texts), rate, threads, t0, make_client, send)
     return records
@@ -286,7 +303,7 @@ def wait_until_settled(factory: sessionmaker[Session], community_id: int, deadli
     )
     while True:
         with factory() as session:
-            counts = dict(session.execute(query).tuples().all())
+            counts = {direction: int(n) for direction, n in session.execute(query)}
         unprocessed = counts.get(Direction.INBOUND, 0)
         unsent = counts.get(Direction.OUTBOUND, 0)
         if not unprocessed and not unsent:
@@ -332,6 +349,7 @@ class Result:
     figures: Figures
     sent_by_worker: int
     settled: bool
+    posted: list[Posted]  # the surge's and the trickle's texts
 
 
 def measure(
@@ -402,7 +420,7 @@ def measure(
     result = figures(
         capacity, rate, surged + trickled, posted, stored, replies, received, surge_end
     )
-    return Result(closed, capacity, result, len(sent), settled)
+    return Result(closed, capacity, result, len(sent), settled, surged + trickled)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -444,6 +462,9 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     )
     for text in f.non_2xx[:3]:
         print(f"  non-2xx:   {text.phase} {text.sid} after {text.latency:.1f} s: {text.error}")
+    posted = {t.sid: f"{t.phase}: {t.error or t.answer}" for t in result.posted}
+    for sid in f.missing[:3]:
+        print(f"  missing:   {sid} {posted.get(sid, '(warm-up or closed loop)')}")
     for sid in f.unanswered[:3]:
         print(f"  unanswered: {sid}")
     for violation in f.violations[:3]:
