@@ -19,9 +19,10 @@ Twilio's 15 s webhook timeout:
 1. the synchronous closed-loop capacity C: ``--clients`` clients for ``--closed-duration`` s,
    first-time YES then SHIFTS from the closed-loop pool; C counts answers with a <Message>;
 2. the surge: an open loop at ``--multiplier`` x C (3) for ``--duration`` s (30) from the
-   surge pool, each text sent at its moment whatever the answers: YES, then SHIFTS, then MY
-   and SHIFTS in turn per volunteer (``bench.surge_model.schedule``), a quarter of them two
-   back to back so that two texts of one volunteer are in flight at once;
+   surge pool (all of it when that makes two texts or more each, else half as many volunteers
+   as texts), each text sent at its moment whatever the answers: YES, then SHIFTS, then MY and
+   SHIFTS in turn per volunteer (``bench.surge_model.schedule``), a quarter of them two back
+   to back so that two texts of one volunteer are in flight at once;
 3. the trickle: from the surge's end, ``--trickle-rate`` texts/s (2) for ``--trickle-duration``
    s (20), SHIFTS from fresh volunteers;
 4. then it waits until nothing is left to process or send, and reads the inbound and reply
@@ -350,6 +351,7 @@ class Result:
     sent_by_worker: int
     settled: bool
     posted: list[Posted]  # the surge's and the trickle's texts
+    senders: int  # surge volunteers who texted
 
 
 def measure(
@@ -365,7 +367,7 @@ def measure(
     engine = make_engine(target.database_url)
     factory = make_session_factory(engine)
     redis = connect(target.redis_url)
-    clock_offset = time.time() - time.perf_counter()  # the fake's wall clock onto perf_counter
+    offset_before = time.time() - time.perf_counter()  # the fake's wall clock onto perf_counter
     plan = Plan(COMMUNITY_NUMBER, [], prefix="surge")
     warmup = [plan.make(phone, "HELP") for phone in pools.warmup]
     closed_texts = [plan.make(p, "YES") for p in pools.closed]
@@ -391,7 +393,10 @@ def measure(
         if rate >= args.sms_rate:
             print(f"warning:     the surge rate {rate:.0f}/s is not below --sms-rate")
         rng = random.Random(args.seed)
-        surge = sign(plan, schedule(pools.surge, count, args.pair_share, rng))
+        # every sender texts at least twice (YES, SHIFTS) so that order is tested: all the
+        # volunteers when 3 x C x duration is at least twice their number
+        senders = pools.surge[: max(1, min(len(pools.surge), count // 2))]
+        surge = sign(plan, schedule(senders, count, args.pair_share, rng))
         trickle = sign(plan, [(phone, "SHIFTS") for phone in pools.trickle])
         t0 = time.perf_counter() + START_DELAY
         surge_end = t0 + count / rate
@@ -413,6 +418,7 @@ def measure(
     stored, replies = read_rows(factory, community_id)
     engine.dispose()
     redis.close()
+    clock_offset = (offset_before + time.time() - time.perf_counter()) / 2
     received = {str(m["sid"]): float(m["received_at"]) - clock_offset for m in sent}
     # posted: the warm-up, the closed loop's first texts (taken in order), surge and trickle
     closed_sids = plan.sids[len(warmup) : len(warmup) + closed.completed]
@@ -420,7 +426,7 @@ def measure(
     result = figures(
         capacity, rate, surged + trickled, posted, stored, replies, received, surge_end
     )
-    return Result(closed, capacity, result, len(sent), settled, surged + trickled)
+    return Result(closed, capacity, result, len(sent), settled, surged + trickled, len(senders))
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -437,7 +443,8 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     )
     print(
         f"surge:       offered {args.multiplier:g} x C = {f.offered:.1f}/s for {args.duration:g} s"
-        f" = {f.surge_texts} texts from {args.volunteers} volunteers; sent at {f.sent_rate:.1f}/s"
+        f" = {f.surge_texts} texts from {result.senders} of {args.volunteers} volunteers; sent at "
+        f"{f.sent_rate:.1f}/s"
     )
     if f.sent_rate < 0.95 * f.offered:
         print(
@@ -499,7 +506,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--sms-rate", type=float, default=2000.0, help="the sender's messages/s (2000)")
     add("--trickle-rate", type=float, default=2.0, help="texts/s after the surge (2)")
     add("--trickle-duration", type=float, default=20.0, help="seconds of trickle (20)")
-    add("--threads", type=int, default=256, help="load generator threads (256)")
+    add("--threads", type=int, default=1000, help="load generator threads (1000)")
     add("--pair-share", type=float, default=0.25, help="share of texts sent as back-to-back pairs")
     add("--seed", type=int, default=18, help="the schedule's random seed")
     add("--web-concurrency", type=int, help="WEB_CONCURRENCY for gunicorn")
