@@ -69,6 +69,7 @@ from bench.broadcast import (
 from bench.surge_model import (
     BAD,
     DEFERRED,
+    DRAIN_SLACK,
     SYNC,
     Figures,
     Posted,
@@ -410,7 +411,7 @@ def measure(
         trickler.start()
         surged = open_loop(port, surge, rate, args.threads, t0, "surge")
         trickler.join()
-        deadline = t0 + 1.25 * count / capacity + DRAIN_GRACE
+        deadline = t0 + DRAIN_SLACK * count / capacity + DRAIN_GRACE
         settled = wait_until_settled(factory, community_id, deadline)
         sent = fake.messages()
         if worker.poll() is not None:
@@ -436,10 +437,10 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     f = result.figures
     closed = result.closed
     print(phase_line(closed))
+    others = f"; not synchronous: {closed.first_errors()}" if closed.errors else ""
     print(
         f"capacity:    C = {result.capacity:.1f} texts/s answered synchronously "
-        f"({closed.completed - closed.errors} of {closed.completed}; the others: "
-        f"{closed.first_errors()})"
+        f"({closed.completed - closed.errors} of {closed.completed}{others})"
     )
     print(
         f"surge:       offered {args.multiplier:g} x C = {f.offered:.1f}/s for {args.duration:g} s"
@@ -463,9 +464,10 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         f"{'' if result.settled else '; NOT SETTLED'}"
     )
     resync = "never" if f.resync is None else f"{f.resync:.1f} s"
+    trickle_async = sum(1 for t in result.posted if t.phase == "trickle" and t.answer != SYNC)
     print(
         f"resync:      {f.trickle_texts} trickle texts at {args.trickle_rate:g}/s from the surge's "
-        f"end: synchronous for good {resync} after it"
+        f"end, {trickle_async} not synchronous: synchronous for good {resync} after it"
     )
     for text in f.non_2xx[:3]:
         print(f"  non-2xx:   {text.phase} {text.sid} after {text.latency:.1f} s: {text.error}")

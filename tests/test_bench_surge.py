@@ -168,6 +168,17 @@ def test_two_synchronous_answers_seen_in_the_other_order_by_the_bench_pass() -> 
     assert run.failing() == []
 
 
+def test_a_synchronous_answer_read_late_by_the_bench_does_not_fail_the_next_deferred_one() -> None:
+    """Processed in order; the bench's thread read the first HTTP answer after the fake had
+    the second text's REST send (a busy bench, not a reordering)."""
+    run = SurgeRun()
+    run.sync("SMa1", ANA, 0.000, latency=0.050)
+    run.deferred("SMa2", ANA, 0.001, sent_at=0.030)
+    run.trickle(0.045)
+
+    assert run.failing() == []
+
+
 def test_a_duplicate_message_sid_fails() -> None:
     run = clean_surge()
     run.stored.append(Stored("SMb1", 999))
