@@ -454,8 +454,9 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         )
     print(
         f"answers:     synchronous {f.sync}, deferred {f.deferred} ({f.deferred_share:.1%}), "
-        f"non-2xx or none {len(f.non_2xx)}; HTTP latency from each text's moment: "
-        f"p50 {f.p50 * 1000:.1f} ms, p99 {f.p99 * 1000:.1f} ms, max {f.max_latency * 1000:.1f} ms"
+        f"non-2xx or none {f.surge_texts - f.sync - f.deferred}; HTTP latency from each "
+        f"text's moment: p50 {f.p50 * 1000:.1f} ms, p99 {f.p99 * 1000:.1f} ms, "
+        f"max {f.max_latency * 1000:.1f} ms"
     )
     drain = "never" if f.drain is None else f"{f.drain:.1f} s"
     print(
