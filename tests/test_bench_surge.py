@@ -60,8 +60,8 @@ class SurgeRun:
             self.received[provider] = sent_at
         self.replies.append(Reply(next(self.ids), sid, provider))
 
-    def sync(self, sid: str, sender: str, at: float, **post: object) -> None:
-        self.post(sid, sender, at, SYNC, **post)  # type: ignore[arg-type]
+    def sync(self, sid: str, sender: str, at: float, latency: float = 0.005) -> None:
+        self.post(sid, sender, at, SYNC, latency)
         self.store(sid)
         self.reply(sid)
 
