@@ -9,10 +9,10 @@ like Twilio, most recent first) and fetch endpoints, and lets tests program fail
 media (``add_media``), serves it at Twilio's media URL with the account's credentials and
 records deletions (``deleted_media``). It is a small HTTP/1.1 keep-alive server built on
 ``http.server`` (werkzeug's development server closes every
-connection), with control endpoints under ``/_fake/`` (stats, messages, reset, latency) on
-loopback. ``python -m tests.fakes.twilio_server --account-sid AC... --auth-token TOKEN`` runs it
-as its own process for benchmarks and multi-process tests; ``FakeTwilioProcess`` starts one and
-drives those control endpoints.
+connection), with control endpoints under ``/_fake/`` (stats, messages with the moment each
+arrived, reset, latency) on loopback. ``python -m tests.fakes.twilio_server --account-sid
+AC... --auth-token TOKEN`` runs it as its own process for benchmarks and multi-process tests;
+``FakeTwilioProcess`` starts one and drives those control endpoints.
 """
 
 from __future__ import annotations
@@ -602,6 +602,8 @@ def _control_json(message: SentMessage) -> dict[str, Any]:
         "messaging_service_sid": message.messaging_service_sid,
         "content_sid": message.content_sid,
         "content_variables": message.content_variables,
+        # when the POST arrived, in seconds since the epoch (bench.surge times answers by it)
+        "received_at": message.date_created.timestamp(),
     }
 
 
