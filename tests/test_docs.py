@@ -401,7 +401,7 @@ NOT_YET: dict[str, NotYet] = {
     # worker (issue 18). Today every text is answered synchronously.
     "deferral under surge is planned": NotYet(code=r"(?i)surge"),
     # Twilio setup: a WhatsApp sender is given only when the community is created.
-    "there is no command yet to add it": NotYet(commands=r"whatsapp|channel"),
+    "there is no command yet to add it": NotYet(commands=r"whatsapp(?!-templates)|channel"),
 }
 
 
