@@ -67,8 +67,9 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
             idempotency_key=reminder_key(assignment, shift, offset),
             send_before=shift.starts_at,
         )
-        buttons = reminder_buttons(volunteer.language, body, assignment.id)
-        message.interactive = buttons.to_json() if buttons else None  # YES / NO on WhatsApp
+        if message.to_address.startswith("whatsapp:"):  # YES / NO buttons, if the gate may
+            buttons = reminder_buttons(volunteer.language, body, assignment.id)
+            message.interactive = buttons.to_json() if buttons else None
         ask_question(volunteer, ShiftQuestion.REMINDER, assignment.id, shift.starts_at)
         message_id = message.id
     return dispatch.send_message(message_id)

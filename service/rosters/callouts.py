@@ -135,8 +135,9 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
             idempotency_key=f"callout:{callout.id}:{volunteer.id}",
         )
         message.callout_id = callout.id
-        buttons = call_out_buttons(volunteer.language, message.body, callout.id)
-        message.interactive = buttons.to_json() if buttons else None  # YES / NO on WhatsApp
+        if message.to_address.startswith("whatsapp:"):  # YES / NO buttons, if the gate may
+            buttons = call_out_buttons(volunteer.language, message.body, callout.id)
+            message.interactive = buttons.to_json() if buttons else None
         volunteer.last_asked_at = now
         ask_question(
             volunteer, ShiftQuestion.CALLOUT, callout.id, min(shift.ends_at, now + ANSWER_WINDOW)

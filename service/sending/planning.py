@@ -8,7 +8,8 @@ token from that sender's bucket first; without one the row waits, on that route,
 bucket's next token, so the next dispatch paces it on the right sender. The send job
 (``workers.dispatch``) only carries a plan out: it sends and records.
 
-Imports SQLAlchemy, ``service.models`` and ``service.sending`` (never ``workers``).
+Imports SQLAlchemy, ``flows.menus``, ``service.models`` and ``service.sending`` (never
+``workers``).
 """
 
 from __future__ import annotations
@@ -140,8 +141,13 @@ def plan(
         for cid, group in channels_of.items()
         for channel in group
     }
-    contents = interactive.contents_of(
-        session, {m.community_id for m in messages if m.interactive is not None}
+    contents = interactive.contents_of(  # only batches with a menu or question on WhatsApp
+        session,
+        {
+            m.community_id
+            for m in messages
+            if m.interactive is not None and m.to_address.startswith("whatsapp:")
+        },
     )
     rules = {
         cid: rules_for(communities[cid], channels_of[cid], contents.get(cid))

@@ -29,12 +29,14 @@ from service.models import (
     Message,
     MessageKind,
     MessageStatus,
+    OutboxItem,
     Shift,
     ShiftStatus,
     Volunteer,
     WhatsAppContent,
 )
 from service.rosters import callouts, donations
+from service.rosters import shifts as rosters
 from service.sending import outbox
 from service.sending.eligibility import Recipient
 from service.sending.gate import Outbound, RouteKind, Rules, Send, decide, sender_for
@@ -42,6 +44,7 @@ from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, SmsHelper
 from tests.fakes.twilio_server import FakeTwilio, SentMessage
 from tests.service.test_conversation_rules import add_shift, statuses
 from tests.service.test_twilio_payloads import ANA, join_whatsapp, posted, whatsapp
+from workers.reminders import send_reminder
 from workers.worker import HandsUpWorker
 
 BEN = "+12025550177"
@@ -315,7 +318,13 @@ def test_a_call_out_has_yes_no_buttons_whose_payload_names_the_call_out(
     variables = ask.content_variables or {}
     assert variables["1"].startswith("URGENT from Riverside Flood Crew")
     assert (variables["2"], variables["3"]) == (f"callout:{callout.id}", f"callout:{callout.id}:no")
-    # a question texted since does not change what the button answers
+    # a call-out texted since (now the pending question) does not change what the button
+    # answers: it names its own call-out
+    kitchen = add_shift(db, community, "Kitchen", hours=3)
+    callouts.start_callout(db, db.get_one(Shift, kitchen.id), place, 1, "", datetime.now(UTC))
+    db.commit()
+    asks = select(func.count()).select_from(Message).where(Message.kind == MessageKind.CALLOUT)
+    assert db.scalar(asks) == 2
     reply = posted(sms, button(f"callout:{callout.id}", "Yes"))
     assert reply[0].startswith("You are in! Sandbags")
     assert set(statuses(db, ANA)) == {"Sandbags"}
@@ -373,20 +382,39 @@ def test_outside_the_window_a_call_out_goes_as_the_approved_template(
     assert variables["2"].startswith("URGENT from Riverside Flood Crew")
 
 
-def test_a_reminders_yes_button_confirms_that_very_place(
-    sms: SmsHelper, db: Session, community: Community
+def test_a_reminder_has_yes_no_buttons_and_yes_confirms_that_very_place(
+    sms: SmsHelper,
+    db: Session,
+    community: Community,
+    synced: dict[tuple[str, str], str],
+    fake_twilio: FakeTwilio,
+    worker: Any,
 ) -> None:
     kitchen = add_shift(db, community, "Kitchen", hours=72)
     join_whatsapp(sms)
     posted(sms, tap(f"shift:{kitchen.id}", "1) Kitchen"))
     assignment = db.scalars(select(Assignment).where(Assignment.shift_id == kitchen.id)).one()
+    job = db.scalars(
+        select(OutboxItem).where(OutboxItem.job == rosters.REMINDER_JOB).order_by(OutboxItem.id)
+    ).first()
+    assert job is not None
     db.commit()
+    fake_twilio.reset()
+    assert send_reminder(**job.payload).startswith("sent: SM")
+    (reminder,) = sent_to(fake_twilio, ANA)
+    assert reminder.content_sid == synced[("en", "yes_no")]
+    variables = reminder.content_variables or {}
+    assert variables["1"].startswith("Reminder: Kitchen, ")
+    assert (variables["2"], variables["3"]) == (
+        f"reminder:{assignment.id}",
+        f"reminder:{assignment.id}:no",
+    )
+    no = posted(sms, button(f"reminder:{assignment.id}:no", "No"))
+    assert no[0].startswith("OK. Text DROP")
     yes = posted(sms, button(f"reminder:{assignment.id}", "Yes"))
     assert yes[0].startswith("Thanks, see you at Kitchen")
     db.expire_all()
     assert db.get_one(Assignment, assignment.id).confirmed_at is not None
-    no = posted(sms, button(f"reminder:{assignment.id}:no", "No"))
-    assert no[0].startswith("OK. Text DROP")
 
 
 # --- the gate decides ------------------------------------------------------------------------
