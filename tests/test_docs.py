@@ -398,7 +398,7 @@ class NotYet:
 # case), with what it names.
 NOT_YET: dict[str, NotYet] = {
     # Twilio setup: a WhatsApp sender is given only when the community is created.
-    "there is no command yet to add it": NotYet(commands=r"whatsapp|channel"),
+    "there is no command yet to add it": NotYet(commands=r"whatsapp(?!-templates)|channel"),
 }
 
 

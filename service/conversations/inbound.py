@@ -51,6 +51,7 @@ from service.models import (
 )
 from service.rosters.donations import runs_donations
 from service.rosters.shifts import RosterLookup
+from service.sending import interactive
 from service.sending.delivery import mark_reachable
 from service.sending.outbox import queued_due_work
 from service.volunteers import privacy
@@ -455,6 +456,10 @@ def _process(
         log.warning("inbound %s: opt-in older than the opt-out ignored", inbound.sid)
     results = apply_effects(session, volunteer, community, outcome.effects, now)
     texts = outcome.render(context, results)
+    # A menu shown as a WhatsApp list goes through the send gate (TwiML cannot carry it).
+    texts = interactive.answer_with_menu(
+        session, channel, message, volunteer.id, outcome.menu, texts, now
+    )
     save_session_state(session, volunteer, outcome.session)
     if (
         channel.kind == ChannelKind.SMS
@@ -555,7 +560,11 @@ def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
     return tuple(
         session.scalars(
             select(Message.body)
-            .where(Message.reply_to_id == message.id, Message.kind == MessageKind.REPLY)
+            .where(
+                Message.reply_to_id == message.id,
+                Message.kind == MessageKind.REPLY,
+                Message.status == MessageStatus.REPLIED,  # not a menu sent by the send gate
+            )
             .order_by(Message.id)
         ).all()
     )

@@ -165,6 +165,10 @@ class Message(Base):
     # What the send gate decided last, in words a coordinator can read.
     decision: Mapped[str | None] = mapped_column(String(255))
     content_sid: Mapped[str | None] = mapped_column(String(64))  # WhatsApp template used
+    # The same text as something to tap on WhatsApp (``flows.menus.Menu.to_json``): a list of
+    # shifts or needs, YES / NO buttons. The send gate sends it as a content template inside
+    # the 24-hour window when the community has one for it; ``body`` stays the fallback.
+    interactive: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     broadcast_id: Mapped[int | None] = mapped_column(
         ForeignKey("broadcasts.id", ondelete="SET NULL")
     )
