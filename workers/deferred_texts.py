@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from service import clock
 from service.conversations import deferred
 from service.sending.dispatcher import dispatch_due
-from workers.runtime import Runtime, runtime
+from workers.runtime import DEFERRED_LANES, Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,13 @@ def answer_deferred(rt: Runtime, *, settle: timedelta = deferred.SETTLE) -> int:
     """Answer deferred texts, batch after batch, dispatching each batch's replies; returns how
     many were answered."""
     total = 0
-    while answered := deferred.answer_waiting(rt.session_factory, clock.now(), settle=settle):
+    while answered := deferred.answer_waiting(
+        rt.session_factory,
+        clock.now(),
+        settle=settle,
+        pool=rt.deferred_pool,
+        lanes=DEFERRED_LANES,
+    ):
         total += answered
         dispatch_due(rt.session_factory, rt.redis, rt.buckets)
     return total

@@ -18,7 +18,9 @@ Imports SQLAlchemy, redis, ``service.db``, ``service.models`` and
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -59,9 +61,13 @@ def waiting_ids(
 ) -> list[int]:
     """The oldest deferred texts stored at least ``settle`` ago, in the order they were
     stored."""
+    return [row.id for row in _waiting(session, now, settle, limit)]
+
+
+def _waiting(session: Session, now: datetime, settle: timedelta, limit: int) -> list[Any]:
     return list(
-        session.scalars(
-            select(Message.id)
+        session.execute(
+            select(Message.id, Message.community_id, Message.from_address)
             .where(
                 Message.status == MessageStatus.RECEIVED,
                 Message.direction == Direction.INBOUND,
@@ -74,18 +80,39 @@ def waiting_ids(
 
 
 def answer_waiting(
-    factory: sessionmaker[Session], now: datetime, *, settle: timedelta = SETTLE
+    factory: sessionmaker[Session],
+    now: datetime,
+    *,
+    settle: timedelta = SETTLE,
+    pool: Executor | None = None,
+    lanes: int = 1,
 ) -> int:
     """Answer one batch of the texts deferred by ``now``, each at the clock's time when its
     turn comes; returns how many were answered (a burst worker passes
     ``settle=timedelta(0)``: nothing else is arriving).
 
+    With a ``pool``, the batch is split into ``lanes`` by sender, each lane answering its
+    senders' texts in order while the others wait on the database: one sender's texts are
+    always in one lane.
+    """
+    with factory() as session:
+        rows = _waiting(session, now, settle, BATCH)
+    by_lane: list[list[int]] = [[] for _ in range(max(1, lanes))]
+    for row in rows:
+        by_lane[hash((row.community_id, row.from_address)) % len(by_lane)].append(row.id)
+    if pool is None:
+        return sum(answer_in_order(factory, ids) for ids in by_lane)
+    futures = [pool.submit(answer_in_order, factory, ids) for ids in by_lane if ids]
+    return sum(future.result() for future in futures)
+
+
+def answer_in_order(factory: sessionmaker[Session], ids: list[int]) -> int:
+    """Answer these deferred texts one by one, each in its own transaction.
+
     A text whose step raises is marked processed for a coordinator to read (the inbox), so
     it never blocks its sender's later texts; an unreachable database is raised, and the
     text waits for the next look.
     """
-    with factory() as session:
-        ids = waiting_ids(session, now, settle)
     answered = 0
     for message_id in ids:
         with factory() as session:
@@ -96,18 +123,18 @@ def answer_waiting(
                 if is_database_unavailable(exc):
                     raise
                 log.exception("deferred text %d failed; handed to the coordinators", message_id)
-                _set_aside(session, message_id, now)
+                _set_aside(session, message_id)
             except Exception:
                 session.rollback()
                 log.exception("deferred text %d failed; handed to the coordinators", message_id)
-                _set_aside(session, message_id, now)
+                _set_aside(session, message_id)
     return answered
 
 
-def _set_aside(session: Session, message_id: int, now: datetime) -> None:
+def _set_aside(session: Session, message_id: int) -> None:
     message = session.get(Message, message_id)
     if message is not None and message.status == MessageStatus.RECEIVED:
         message.status = MessageStatus.PROCESSED
-        message.processed_at = now
+        message.processed_at = clock.now()
         message.attention = UNANSWERABLE
     session.commit()

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, func, null, select
+from sqlalchemy import ColumnElement, Exists, func, null, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
@@ -410,7 +410,9 @@ def _process(
     sender is still waiting, unless it opts out. ``send_replies``: queue the replies through
     the send gate (a worker's deferred text) instead of storing them as the TwiML answer.
     """
-    volunteer, behind = _lock_volunteer(session, community, inbound.sender, message.id, now)
+    volunteer, behind = _lock_volunteer(
+        session, community, inbound.sender, message.id, now, in_request=not send_replies
+    )
     if behind and not opts_out(inbound):
         session.commit()
         log.info("inbound %s waits behind an earlier text of its sender", inbound.sid)
@@ -504,17 +506,27 @@ def _stale_opt_in(volunteer: Volunteer, message: Message, effects: tuple[object,
 
 
 def _lock_volunteer(
-    session: Session, community: Community, phone: str, message_id: int, now: datetime
+    session: Session,
+    community: Community,
+    phone: str,
+    message_id: int,
+    now: datetime,
+    *,
+    in_request: bool = True,
 ) -> tuple[Volunteer, bool]:
     """The volunteer row for ``phone``, locked for this transaction (created when new), and
-    whether an earlier text of the same sender is still waiting (``received``).
+    whether this text must wait: an earlier text of the same sender is still waiting
+    (``received``), or, for an answer ``in_request``, a worker's reply to them is not sent
+    yet (the TwiML answer would reach them before it). A worker's own replies queue behind
+    the earlier ones and go in order.
 
     The waiting check is a column of the locking statement, evaluated after the lock wait, so
     it sees a text another transaction deferred while holding the lock. The conversation row
     is read after the lock (lazily): joined into this statement it would come from the
     snapshot taken before the lock wait, and may already be stale.
     """
-    behind = waiting_before(community.id, phone, message_id)
+    earlier = waiting_before(community.id, phone, message_id)
+    behind = or_(earlier, unsent_reply_exists()) if in_request else earlier
     query = (
         select(Volunteer, behind)
         .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
@@ -538,7 +550,21 @@ def _lock_volunteer(
         found = session.execute(query).one()
         return found[0], bool(found[1])
     # A new volunteer's first text may have been deferred before the row existed.
-    return volunteer, bool(session.scalar(select(behind)))
+    return volunteer, bool(session.scalar(select(earlier)))
+
+
+def unsent_reply_exists() -> Exists:
+    """EXISTS (correlated to the volunteer's row): a worker's reply to them not yet handed to
+    Twilio."""
+    return (
+        select(Message.id)
+        .where(
+            Message.volunteer_id == Volunteer.id,
+            Message.kind == MessageKind.REPLY,
+            Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+        )
+        .exists()
+    )
 
 
 def waiting_before(community_id: int, phone: str, message_id: int) -> Exists:

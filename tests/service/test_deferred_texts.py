@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -134,6 +135,55 @@ def test_a_later_text_waits_behind_an_earlier_deferred_one_after_the_surge(
     assert "What is your name?" in texts[0] and texts[1].startswith("Thanks Ana.")
     # Nothing waits any more: Ana's next text is answered synchronously.
     assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")
+
+
+def test_an_answer_in_the_request_waits_while_a_workers_reply_is_unsent(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """The TwiML answer to a later text must not overtake the worker's reply to an earlier
+    one: while that reply is unsent, the later text is deferred too."""
+    assert sms.send(ANA, "JOIN") == []
+    assert deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)) == 1
+    db.expire_all()
+    unsent = db.scalars(select(Message).where(Message.kind == MessageKind.REPLY)).one()
+    assert unsent.status == MessageStatus.PENDING
+    resources(app).surge = SurgeGauge()  # the surge is over
+    assert sms.send(ANA, "Ana") == []  # deferred: the name question is not sent yet
+    answer(worker, redis)
+    texts = bodies_to(fake_twilio, ANA)
+    assert "What is your name?" in texts[0] and texts[1].startswith("Thanks Ana.")
+    assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")  # nothing unsent: in the request
+
+
+def test_lanes_answer_each_senders_texts_in_order(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    senders = [f"+1202555{n:04d}" for n in range(400, 410)]
+    for text in ("JOIN", "Name", "YES"):
+        for phone in senders:
+            assert sms.send(phone, text) == []
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answered = deferred.answer_waiting(
+            session_factory, _now(), settle=timedelta(0), pool=pool, lanes=3
+        )
+    assert answered == 30
+    for phone in senders:
+        rows = inbound_rows(db, phone)
+        replies = [
+            db.scalars(select(Message).where(Message.reply_to_id == m.id)).one() for m in rows
+        ]
+        assert [r.body.split()[0] for r in replies] == ["Hi!", "Thanks", "Welcome,"]
+        assert replies[0].id < replies[1].id < replies[2].id
 
 
 def test_stop_is_applied_at_once_under_surge_ahead_of_waiting_texts(
