@@ -122,8 +122,14 @@ def plan(
     public_base_url: str | None,
 ) -> DispatchPlan:
     """Run the gate on each claimed row (loaded into ``session``) and plan its sends."""
+    # In id order: each recipient's texts are sent in the order they were queued (a lane
+    # sends a recipient's group as listed; PostgreSQL returns an IN list in heap order, which
+    # updates reshuffle).
     messages = session.scalars(
-        select(Message).where(Message.id.in_(ids)).execution_options(populate_existing=True)
+        select(Message)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+        .execution_options(populate_existing=True)
     ).all()
     volunteer_ids = {m.volunteer_id for m in messages if m.volunteer_id is not None}
     volunteers = {
