@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
 import os
 import random
 import shlex
@@ -53,6 +54,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -288,6 +290,49 @@ def open_loop(
     return records
 
 
+def _open_loop_share(
+    port: int,
+    texts: Sequence[Outgoing],
+    rate: float,
+    threads: int,
+    t0: float,
+    phase: str,
+    share: int,
+    shares: int,
+) -> list[Posted]:
+    """One load-generator process' share of an open loop: texts share, share + shares, ...
+    each still sent at t0 + i / rate (``perf_counter`` is the machine's monotonic clock,
+    the same in every process)."""
+    mine = texts[share::shares]
+    return open_loop(port, mine, rate / shares, threads, t0 + share / rate, phase)
+
+
+def open_loop_processes(
+    port: int,
+    texts: Sequence[Outgoing],
+    rate: float,
+    threads: int,
+    t0: float,
+    phase: str,
+    processes: int,
+) -> list[Posted]:
+    """``open_loop`` spread over ``processes`` forked load generators: one Python process'
+    threads share one GIL, and at a few hundred texts/s a single one fell behind its own
+    schedule (the web processes sat idle while the bench ran at 100% of a core)."""
+    if processes <= 1:
+        return open_loop(port, texts, rate, threads, t0, phase)
+    context = multiprocessing.get_context("fork")
+    per_process = max(1, threads // processes)
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                _open_loop_share, port, texts, rate, per_process, t0, phase, share, processes
+            )
+            for share in range(processes)
+        ]
+        return [record for future in futures for record in future.result()]
+
+
 def wait_until_settled(factory: sessionmaker[Session], community_id: int, deadline: float) -> bool:
     """Wait until no inbound text waits to be processed and no reply waits to be sent (polled
     every 0.5 s), or the deadline (``time.perf_counter``) passes: True when settled."""
@@ -409,7 +454,9 @@ def measure(
             daemon=True,
         )
         trickler.start()
-        surged = open_loop(port, surge, rate, args.threads, t0, "surge")
+        surged = open_loop_processes(
+            port, surge, rate, args.threads, t0, "surge", args.load_processes
+        )
         trickler.join()
         deadline = t0 + DRAIN_SLACK * count / capacity + DRAIN_GRACE
         settled = wait_until_settled(factory, community_id, deadline)
@@ -509,7 +556,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--sms-rate", type=float, default=2000.0, help="the sender's messages/s (2000)")
     add("--trickle-rate", type=float, default=2.0, help="texts/s after the surge (2)")
     add("--trickle-duration", type=float, default=20.0, help="seconds of trickle (20)")
-    add("--threads", type=int, default=1000, help="load generator threads (1000)")
+    add("--threads", type=int, default=1000, help="load generator threads, in all (1000)")
+    add(
+        "--load-processes",
+        type=int,
+        default=4,
+        help="load generator processes the surge's threads are spread over (4)",
+    )
     add("--pair-share", type=float, default=0.25, help="share of texts sent as back-to-back pairs")
     add("--seed", type=int, default=18, help="the schedule's random seed")
     add("--web-concurrency", type=int, help="WEB_CONCURRENCY for gunicorn")
@@ -520,6 +573,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     positive = (args.volunteers, args.duration, args.multiplier, args.clients)
     if min(positive) <= 0 or args.closed_duration <= 0 or args.sms_rate <= 0:
         parser.error("sizes, durations and rates must be positive")
+    if args.load_processes < 1:
+        parser.error("--load-processes must be at least 1")
     if args.trickle_rate <= 0 or args.trickle_duration <= 0 or args.threads < 1:
         parser.error("--trickle-rate, --trickle-duration and --threads must be positive")
     if not 0 <= args.pair_share <= 1:
