@@ -505,6 +505,10 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         f"text's moment: p50 {f.p50 * 1000:.1f} ms, p99 {f.p99 * 1000:.1f} ms, "
         f"max {f.max_latency * 1000:.1f} ms"
     )
+    print(
+        f"  of which:  request to answer p99 {f.wire_p99 * 1000:.1f} ms; sent after its "
+        f"moment p99 {f.late_p99 * 1000:.1f} ms (the load generator behind)"
+    )
     drain = "never" if f.drain is None else f"{f.drain:.1f} s"
     print(
         f"drain:       last answer {drain} after the first text (bound {f.bound:.1f} s); "

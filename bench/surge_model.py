@@ -247,6 +247,10 @@ class Figures:
     p50: float
     p99: float
     max_latency: float
+    # Of that latency: from the request's start to its answer (the server and the network),
+    # and from its moment to its start (the bench falling behind its own schedule).
+    wire_p99: float
+    late_p99: float
     unanswered: list[str]  # surge and trickle MessageSids
     surge_unanswered: int
     violations: list[Violation]
@@ -294,6 +298,8 @@ def figures(
         p50=percentile(latencies, 0.50),
         p99=percentile(latencies, 0.99),
         max_latency=percentile(latencies, 1.0),
+        wire_p99=percentile([t.ended - t.started for t in surge], 0.99),
+        late_p99=percentile([t.started - t.scheduled for t in surge], 0.99),
         unanswered=[t.sid for t in posted if t.sid not in answered],
         surge_unanswered=sum(1 for t in surge if t.sid not in answered),
         violations=order_violations(posted, stored, replies, answered),
