@@ -18,11 +18,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
 from flows.sms import segment_info
+from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
 from service.conversations.replies import store_replies
@@ -38,7 +39,6 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
-from service.rosters.donations import runs_donations
 from service.rosters.shifts import RosterLookup
 from service.sending.delivery import mark_reachable
 from service.sending.outbox import queued_due_work
@@ -185,17 +185,12 @@ def _destination(
     session: Session, inbound: InboundMessage
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
-    the sender is any community's channel address (this one's or another's), in one query."""
-    service_number = aliased(Channel)
-    from_service = select(service_number.id).where(service_number.address == inbound.sender)
-    found = session.execute(
-        select(Channel, Community, runs_donations(Community.id), from_service.exists())
-        .join(Community, Community.id == Channel.community_id)
-        .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
-    ).one_or_none()
+    the sender is any community's channel address (this one's or another's): one query, or
+    none while the process's cache holds them (``service.conversations.destinations``)."""
+    found = find_destination(session, inbound.kind, inbound.to, inbound.sender)
     if found is None:
         raise UnknownDestination(inbound.to)
-    return found[0], found[1], bool(found[2]), bool(found[3])
+    return found.channel, found.community, found.has_donations, found.from_service
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:

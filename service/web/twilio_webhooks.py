@@ -13,11 +13,18 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from service import clock
-from service.conversations.inbound import UnknownDestination, handle_inbound
+from service.conversations.inbound import (
+    InboundMessage,
+    InboundResult,
+    UnknownDestination,
+    handle_inbound,
+)
 from service.sending import outbox
 from service.sending.delivery import record_status
 from service.volunteers.phones import mask
@@ -59,13 +66,28 @@ def inbound() -> Response:
         return Response(f"Bad request: {exc}\n", status=400, mimetype="text/plain")
     session = db_session()
     try:
-        result = handle_inbound(session, message, clock.now())
+        result = _handle_inbound(session, message)
     except UnknownDestination:
         log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
         return twiml(())
     if result.queued:  # most texts queue nothing; the worker's pump is the safety net
         outbox.hand_over(resources())
     return twiml(result.replies)
+
+
+def _handle_inbound(session: Session, message: InboundMessage) -> InboundResult:
+    """``handle_inbound``, once more when a pooled connection turned out dead (a database
+    restart since it was last used: the engine pings only idle connections, ``service.db``).
+    The first try committed nothing, or everything, which the second then finds by its
+    MessageSid; a database that stays unreachable fails again and answers 503."""
+    try:
+        return handle_inbound(session, message, clock.now())
+    except sa_exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        session.rollback()
+        log.warning("twilio: inbound %s met a dead connection; once more", message.sid)
+        return handle_inbound(session, message, clock.now())
 
 
 @bp.post("/status")
