@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
@@ -218,8 +219,14 @@ def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> di
 
 def _insert(session: Session, row: dict[str, object]) -> Message | None:
     """The new inbound message, or None when its MessageSid is stored already."""
-    statement = insert_unless_present(session, Message, "twilio_sid").values(row)
-    return session.scalars(statement.returning(Message)).one_or_none()
+    statement = _INSERT_MESSAGE.get(session.get_bind().dialect.name)
+    if statement is None:  # built once per database kind: the row goes as parameters
+        statement = insert_unless_present(session, Message, "twilio_sid").returning(Message)
+        _INSERT_MESSAGE[session.get_bind().dialect.name] = statement
+    return session.scalars(statement, row).one_or_none()
+
+
+_INSERT_MESSAGE: dict[str, Executable] = {}
 
 
 def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:
