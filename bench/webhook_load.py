@@ -57,7 +57,7 @@ import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -335,25 +335,34 @@ class Client:
     """One loopback HTTP client; reconnects when the server closes (gunicorn's sync worker
     answers ``Connection: close``)."""
 
-    def __init__(self, port: int, need_message: bool) -> None:
+    def __init__(self, port: int, need_message: bool, timeout: float = 30.0) -> None:
         self.port = port
         self.need_message = need_message
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def post(self, body: bytes, headers: dict[str, str], scheduled: float) -> Sample:
-        started = time.perf_counter()
+    def exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST one webhook: (HTTP status, body). OSError or HTTPException when no answer came
+        (the connection is closed then, and the next request opens a new one)."""
         try:
             self.connection.request("POST", INBOUND_PATH, body=body, headers=headers)
             response = self.connection.getresponse()
             raw = response.read()
             if response.getheader("Connection", "").lower() == "close":
                 self.connection.close()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException):
             self.connection.close()
+            raise
+        return response.status, raw
+
+    def post(self, body: bytes, headers: dict[str, str], scheduled: float) -> Sample:
+        started = time.perf_counter()
+        try:
+            status, raw = self.exchange(body, headers)
+        except (OSError, http.client.HTTPException) as exc:
             return Sample(scheduled, started, time.perf_counter(), False, repr(exc))
         ended = time.perf_counter()
-        if response.status != 200:
-            return Sample(scheduled, started, ended, False, f"HTTP {response.status}: {raw[:80]!r}")
+        if status != 200:
+            return Sample(scheduled, started, ended, False, f"HTTP {status}: {raw[:80]!r}")
         if not is_twiml(raw, self.need_message):
             return Sample(scheduled, started, ended, False, f"bad TwiML: {raw[:80]!r}")
         return Sample(scheduled, started, ended, True)
@@ -362,17 +371,22 @@ class Client:
         self.connection.close()
 
 
-def open_loop(
-    port: int, texts: list[tuple[bytes, dict[str, str]]], rate: float, threads: int
-) -> Phase:
-    """Send text i at t0 + i/rate whatever the answers (open loop): latency from that moment."""
-    samples: list[Sample] = []
+def paced(
+    count: int,
+    rate: float,
+    threads: int,
+    t0: float,
+    make_client: Callable[[], Client],
+    send: Callable[[Client, int, float], None],
+) -> None:
+    """Call ``send(client, i, due)`` for i in 0..count-1 at ``due = t0 + i / rate``
+    (``time.perf_counter``) whatever the answers, from ``threads`` threads with a client
+    each, taking the texts in order; returns when every send has returned."""
     lock = threading.Lock()
-    next_index = iter(range(len(texts)))
-    t0 = time.perf_counter() + 0.2
+    next_index = iter(range(count))
 
     def run() -> None:
-        client = Client(port, need_message=True)
+        client = make_client()
         try:
             while True:
                 with lock:
@@ -383,9 +397,7 @@ def open_loop(
                 delay = due - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                sample = client.post(*texts[i], scheduled=due)
-                with lock:
-                    samples.append(sample)
+                send(client, i, due)
         finally:
             client.close()
 
@@ -394,6 +406,22 @@ def open_loop(
         worker.start()
     for worker in workers:
         worker.join()
+
+
+def open_loop(
+    port: int, texts: list[tuple[bytes, dict[str, str]]], rate: float, threads: int
+) -> Phase:
+    """Send text i at t0 + i/rate whatever the answers (open loop): latency from that moment."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.2
+
+    def send(client: Client, i: int, due: float) -> None:
+        sample = client.post(*texts[i], scheduled=due)
+        with lock:
+            samples.append(sample)
+
+    paced(len(texts), rate, threads, t0, lambda: Client(port, need_message=True), send)
     seconds = max(s.ended for s in samples) - t0
     return Phase("open loop", samples, seconds)
 

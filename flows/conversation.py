@@ -51,8 +51,9 @@ from flows.parsing import is_thanks
 from flows.shifts import ShiftLookup
 
 _T = TypeVar("_T")
-# A tapped payload that names an item: ``shift:12``, ``need:7``.
-TAP = re.compile(r"([a-z]+):([0-9]{1,18})")
+# A tapped payload that names an item: ``shift:12``, ``need:7``; a YES / NO button's carries
+# the answer too: ``callout:3`` (YES), ``callout:3:no``.
+TAP = re.compile(r"([a-z]+):([0-9]{1,18}(?::[a-z]{1,8})?)")
 
 # The conversations every volunteer may have, whatever the roster kinds.
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, FORGET)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -31,6 +31,7 @@ from flows.engine import (
 )
 from flows.keywords import Keyword, KeywordSpec
 from flows.kinds import RosterKind
+from flows.menus import Menu, item, list_menu
 from flows.parsing import fold_accents, normalize, parse_yes, phrase_set
 from flows.sms import fits_menu_budget
 
@@ -351,7 +352,39 @@ def show_needs(context: Context) -> Outcome:
         "ids": [n.id for n in needs[:shown]],
         "needs": {str(n.id): _need_data(n) for n in needs[:shown]},
     }
-    return MENU.begin(context, data, {"text": text})
+    outcome = MENU.begin(context, data, {"text": text})
+    return replace(outcome, menu=needs_menu(context.language, needs[:shown], text))
+
+
+def needs_menu(language: str, needs: Sequence[NeedView], text: str) -> Menu | None:
+    """The GIVE menu as a list to tap: each item ``need:<cycle need id>``, with its number."""
+    items = tuple(
+        item(
+            f"need:{need.id}",
+            number,
+            need.item,
+            catalog.render(
+                language,
+                "give.item",
+                {"missing": need.missing, "target": need.target, "unit": need.unit},
+            ),
+        )
+        for number, need in enumerate(needs, 1)
+    )
+    when = needs[0].when if needs else ""
+    return list_menu(language, catalog.render(language, "give.pick", {"when": when}), items, text)
+
+
+def _tap_need(context: Context, session: SessionState, value: str) -> Outcome | None:
+    """A list item ``need:<id>``: ask how much for that very need, if the next cycle still
+    needs it (the menu tapped may be hours old); the amount then pledges it."""
+    if not value.isdigit():
+        return None
+    need = next((n for n in _lookup(context).open_needs() if n.id == int(value)), None)
+    if need is None or need.missing <= 0:
+        return Outcome(IDLE, (Reply("give.closed"),))
+    data = {"ids": [need.id], "needs": {str(need.id): _need_data(need)}, "need": need.id}
+    return MENU.enter("quantity", context, data)
 
 
 def _need_data(need: NeedView) -> dict[str, object]:
@@ -418,4 +451,5 @@ KIND = RosterKind(
     flows=(MENU,),
     questions={GAP: GAP_ASK, STANDING: STANDING_CHECK},
     drops={"pledge": DropPledge},
+    taps={"need": _tap_need},
 )

@@ -5,7 +5,7 @@ transitions a reply can take: a parser, a guard, a target (a state, END, STAY or
 effects and the data the session keeps, each computable from the session's data and the
 context. ``Flow`` validates itself when it is built, so a broken flow fails at import, not in a
 volunteer's SMS. Nothing here knows a roster kind. Pure; imports only the stdlib,
-``flows.catalog``, ``flows.dates`` and ``flows.sms``.
+``flows.catalog``, ``flows.dates``, ``flows.menus`` and ``flows.sms``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flows import catalog
 from flows.dates import DateStyle
+from flows.menus import Menu
 from flows.sms import short_name
 
 END = "__end__"
@@ -170,6 +171,8 @@ class Outcome:
     session: SessionState
     replies: tuple[Reply, ...] = ()
     effects: tuple[Effect, ...] = ()
+    # One of the replies (``menu.text``) as something to tap, where the channel can show it.
+    menu: Menu | None = None
 
     def render(self, context: Context, results: Sequence[Result] = ()) -> tuple[str, ...]:
         """The reply texts (then the replies of effect results), in the language and with the

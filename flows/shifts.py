@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -37,6 +37,7 @@ from flows.engine import (
 )
 from flows.keywords import Keyword, KeywordSpec
 from flows.kinds import RosterKind
+from flows.menus import Menu, item, list_menu, yes_no
 from flows.parsing import parse_number, parse_yes, phrase_set
 from flows.sms import fits_menu_budget
 
@@ -320,7 +321,41 @@ def show_menu(context: Context, start: int = 0) -> Outcome:
         start = 0
     text, shown = menu_page(shifts, start, context.language, context.params())
     data = {"ids": [s.id for s in shifts[: start + shown]], "next": start + shown}
-    return MENU.begin(context, data, {"text": text})
+    outcome = MENU.begin(context, data, {"text": text})
+    page = list(enumerate(shifts[start : start + shown], start=start + 1))
+    more = start + shown < len(shifts)
+    return replace(outcome, menu=shifts_menu(context.language, page, text, more=more))
+
+
+def shifts_menu(
+    language: str, page: Sequence[tuple[int, ShiftView]], text: str, *, more: bool
+) -> Menu | None:
+    """The menu page as a list to tap: each item ``shift:<id>``, titled with its number."""
+    items = tuple(
+        item(
+            f"shift:{shift.id}",
+            number,
+            shift.title,
+            catalog.render(
+                language,
+                "shifts.item" if shift.spots_left > 0 else "shifts.item_full",
+                {"when": shift.when, "place": shift.place, "left": shift.spots_left},
+            ),
+        )
+        for number, shift in page
+    )
+    body = catalog.render(language, "shifts.pick_more" if more else "shifts.pick")
+    return list_menu(language, body, items, text)
+
+
+def reminder_buttons(language: str, text: str, assignment_id: int) -> Menu | None:
+    """YES / NO buttons under a shift reminder (``reminder:<assignment id>``)."""
+    return yes_no(language, text, f"reminder:{assignment_id}", f"reminder:{assignment_id}:no")
+
+
+def call_out_buttons(language: str, text: str, callout_id: int) -> Menu | None:
+    """YES / NO buttons under a call-out (``callout:<id>``)."""
+    return yes_no(language, text, f"callout:{callout_id}", f"callout:{callout_id}:no")
 
 
 # ----- answers to the questions we text ----------------------------------------------------
@@ -440,13 +475,44 @@ def resume(context: Context) -> Outcome:
     return Outcome(IDLE, (Reply("resume.done"),), (Resume(),))
 
 
-def _tap_shift(context: Context, session: SessionState, value: str) -> Outcome:
+def _tap_shift(context: Context, session: SessionState, value: str) -> Outcome | None:
     """A list item ``shift:<id>``: sign up for that very shift, if it is still open to the
     volunteer (the menu they tapped may be hours old)."""
+    if not value.isdigit():
+        return None
     shift_id = int(value)
     if all(shift.id != shift_id for shift in _lookup(context).open_shifts()):
         return Outcome(IDLE, (Reply("shifts.closed"),))
     return Outcome(IDLE, (), (ClaimShift(shift_id),))
+
+
+def _answer_tap(value: str) -> tuple[int, bool] | None:
+    """``12`` (the YES button) or ``12:no`` (the NO button) → (id, yes)."""
+    number, _, answer = value.partition(":")
+    if not number.isdigit() or answer not in ("", "no"):
+        return None
+    return int(number), answer == ""
+
+
+def _tap_reminder(context: Context, session: SessionState, value: str) -> Outcome | None:
+    """A reminder's button ``reminder:<assignment id>[:no]``: YES confirms that very place."""
+    tapped = _answer_tap(value)
+    if tapped is None:
+        return None
+    assignment_id, yes = tapped
+    if not yes:
+        return Outcome(session, (Reply("reminder.no"),))
+    return Outcome(session, (), (ConfirmAssignment(assignment_id),))
+
+
+def _tap_call_out(context: Context, session: SessionState, value: str) -> Outcome | None:
+    """A call-out's button ``callout:<id>[:no]``: answers that very call-out, whatever was
+    asked since."""
+    tapped = _answer_tap(value)
+    if tapped is None:
+        return None
+    callout_id, yes = tapped
+    return Outcome(session, (), (AnswerCallOut(callout_id, yes),))
 
 
 KIND = RosterKind(
@@ -463,5 +529,5 @@ KIND = RosterKind(
     flows=(MENU,),
     questions={ShiftQuestion.REMINDER: REMINDER, ShiftQuestion.CALLOUT: CALL_OUT},
     drops={"shift": DropAssignment},
-    taps={"shift": _tap_shift},
+    taps={"shift": _tap_shift, "reminder": _tap_reminder, "callout": _tap_call_out},
 )

@@ -26,9 +26,11 @@ from service import migrate
 from service.app import create_app
 from service.communities.registry import create_community
 from service.config import Environment, Settings
+from service.conversations.surge import SurgeGauge
 from service.db import Base, make_engine, make_session_factory, unit_of_work
 from service.models import Community, Message
 from service.redis_conn import EmbeddedRedis, connect
+from service.web.extensions import resources
 from tests.fakes.twilio_server import FakeTwilio
 from workers import runtime as worker_runtime
 
@@ -176,6 +178,14 @@ def app(settings: Settings) -> Iterator[Flask]:
     app.config["TESTING"] = True
     yield app
     app.extensions["handsup"].engine.dispose()
+
+
+@pytest.fixture
+def separate_processes(app: Flask) -> None:
+    """Threads that post webhooks play separate gunicorn workers: they must not add up on
+    one process' surge gauge (``service.conversations.surge``), or the race they stage
+    would be deferred to a worker instead of answered in the requests."""
+    resources(app).surge = SurgeGauge(enter_at=1_000_000, leave_at=0)
 
 
 @pytest.fixture

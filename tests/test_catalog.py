@@ -16,7 +16,7 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from flows import catalog, donations, shifts
+from flows import catalog, donations, menus, shifts
 from flows.conversation import SHIPPED, classify
 from flows.sms import Encoding, is_gsm7, segment_info
 
@@ -74,7 +74,19 @@ FRAGMENT_KEYS = {
     "coord.more",
     "coord.need_line",
 }
-NOT_A_WHOLE_MESSAGE = COORDINATOR_TEXT_KEYS | LIST_KEYS | FRAGMENT_KEYS
+# Parts of an interactive WhatsApp message (flows.menus): button labels, a list item's
+# description, and the body above a list, which says to tap (or reply a number).
+WHATSAPP_KEYS = {
+    "button.choose",
+    "button.yes",
+    "button.no",
+    "shifts.item",
+    "shifts.item_full",
+    "give.item",
+    "shifts.pick",
+    "give.pick",
+}
+NOT_A_WHOLE_MESSAGE = COORDINATOR_TEXT_KEYS | LIST_KEYS | FRAGMENT_KEYS | WHATSAPP_KEYS
 # What a volunteer can text, as the catalogs spell it (Latin capitals in every language).
 KEYWORDS = {
     "STOP",
@@ -278,6 +290,9 @@ def test_every_key_a_flow_uses_is_in_english() -> None:
         "give.pick_number",
         "give.ask_quantity",
         "gap.declined",
+        "give.closed",
+        *WHATSAPP_KEYS,
+        "shifts.pick_more",
     }
     # every outcome a Result can report (the shell fills them in; flows own the texts)
     for result in RESULT_TYPES:
@@ -439,3 +454,17 @@ def test_call_out_with_a_coordinator_text_fits_two_segments(language: str) -> No
     text = render_long(language, "callout.ask")
     assert str(LONG_PARAMS["text"]) in text
     assert segment_info(text).segments == 2  # URGENT + a sentence of the coordinator's
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_whatsapp_button_labels_and_list_texts_fit_whatsapps_limits(language: str) -> None:
+    """A button title at most 20 characters, a list item's description 72 (flows.menus), the
+    body above a list one content variable (256)."""
+    for key in ("button.choose", "button.yes", "button.no"):
+        assert 0 < len(catalog.render(language, key)) <= menus.MAX_BUTTON, f"{language}:{key}"
+    for key in ("shifts.item", "shifts.item_full", "give.item"):
+        # the time and place (or amounts) fill the rest; menus.clip cuts a long place
+        words = catalog.render(language, key, {"when": "", "place": "", "left": 12})
+        assert len(words) <= menus.MAX_DESCRIPTION // 2, f"{language}:{key}: {words!r}"
+    for key in ("shifts.pick", "shifts.pick_more", "give.pick"):
+        assert len(render_long(language, key)) <= menus.MAX_VARIABLE, f"{language}:{key}"

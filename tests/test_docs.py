@@ -397,11 +397,8 @@ class NotYet:
 # Every sentence of the docs that says something is not there yet, by a phrase of it (lower
 # case), with what it names.
 NOT_YET: dict[str, NotYet] = {
-    # DESIGN.md's webhook contract: under a surge, acknowledge at once and reply from the
-    # worker (issue 18). Today every text is answered synchronously.
-    "deferral under surge is planned": NotYet(code=r"(?i)surge"),
     # Twilio setup: a WhatsApp sender is given only when the community is created.
-    "there is no command yet to add it": NotYet(commands=r"whatsapp|channel"),
+    "there is no command yet to add it": NotYet(commands=r"whatsapp(?!-templates)|channel"),
 }
 
 

@@ -270,7 +270,9 @@ def test_process_mode_reports_what_the_sdk_sent() -> None:
         "messaging_service_sid": SERVICE_SID,
         "content_sid": CONTENT_SID,
         "content_variables": {"1": "Ben"},
+        "received_at": messages[2]["received_at"],
     }
+    assert messages[0]["received_at"] <= messages[1]["received_at"] <= time.time()
     assert str(messages[2]["sid"]).startswith("SM")
     assert elapsed >= 0.05
     assert after_reset == {"messages": 0, "requests": 0, "by_to": {}, "max_in_flight": 0}

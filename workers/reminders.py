@@ -9,7 +9,7 @@ quiet hours (it waits for them to end unless that is after the start).
 from __future__ import annotations
 
 from flows import catalog
-from flows.shifts import ShiftQuestion
+from flows.shifts import ShiftQuestion, reminder_buttons
 from service import clock
 from service.conversations.questions import ask_question
 from service.db import unit_of_work
@@ -67,6 +67,9 @@ def send_reminder(assignment_id: int, offset: int, booking: int, version: int) -
             idempotency_key=reminder_key(assignment, shift, offset),
             send_before=shift.starts_at,
         )
+        if message.to_address.startswith("whatsapp:"):  # YES / NO buttons, if the gate may
+            buttons = reminder_buttons(volunteer.language, body, assignment.id)
+            message.interactive = buttons.to_json() if buttons else None
         ask_question(volunteer, ShiftQuestion.REMINDER, assignment.id, shift.starts_at)
         message_id = message.id
     return dispatch.send_message(message_id)

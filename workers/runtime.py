@@ -27,6 +27,9 @@ from workers.senders import SenderRegistry
 # (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``.
 SEND_THREADS = 48
 MIN_SEND_LANES = 4
+# Deferred texts (the webhook's surge) are answered in this many lanes, split by sender: while
+# one lane waits on PostgreSQL (a lock, a commit) another runs its step.
+DEFERRED_LANES = 4
 ASSUMED_LATENCY = 0.25  # seconds per send before one has been measured
 LATENCY_WEIGHT = 0.1  # how much each measured send moves the running estimate
 
@@ -64,12 +67,19 @@ class Runtime:
         return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
 
     @cached_property
+    def deferred_pool(self) -> ThreadPoolExecutor:
+        """Threads that answer deferred texts, a lane of senders each (``DEFERRED_LANES``)."""
+        return ThreadPoolExecutor(max_workers=DEFERRED_LANES, thread_name_prefix="deferred")
+
+    @cached_property
     def buckets(self) -> TokenBuckets:
         return TokenBuckets(self.redis, enabled=self.settings.pacing)
 
     def close(self) -> None:
         if "send_pool" in self.__dict__:
             self.send_pool.shutdown(wait=True)
+        if "deferred_pool" in self.__dict__:
+            self.deferred_pool.shutdown(wait=True)
         if "engine" in self.__dict__:
             self.engine.dispose()
 

@@ -1,7 +1,8 @@
 """Senders: the port between the dispatch job and a provider (Twilio, or the simulator).
 
 ``TwilioSender`` uses the real Twilio SDK over one pooled HTTP session (connections are
-reused across a batch); ``TWILIO_API_BASE_URL`` rewrites its host so tests and benchmarks can
+reused across a batch); ``TWILIO_API_BASE_URL`` rewrites its host
+(``service.sending.twilio_api.RebasingHttpClient``) so tests and benchmarks can
 point it at a fake Twilio server on loopback. ``find_sent`` asks the provider whether an
 interrupted send was accepted after all, so a recovered send is never sent twice.
 """
@@ -15,18 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout
 from requests.utils import get_environ_proxies
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from service.config import Settings
 from service.models import ChannelKind
+from service.sending.twilio_api import RebasingHttpClient as RebasingHttpClient  # re-export
 
 SEND_TIMEOUT = 10.0  # seconds
 TWILIO_API_URL = "https://api.twilio.com"
@@ -83,21 +83,6 @@ class Sender(Protocol):
         """Messages the provider accepted since ``since`` that match ``request``, oldest
         first (the caller skips SIDs that belong to other rows)."""
         ...
-
-
-class RebasingHttpClient(TwilioHttpClient):
-    """Sends every Twilio API request to ``base_url`` instead of ``*.twilio.com``."""
-
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        parts = urlsplit(base_url)
-        self._scheme, self._netloc = parts.scheme, parts.netloc
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        parts = urlsplit(url)
-        rebased = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, ""))
-        response: Response = super().request(method, rebased, *args, **kwargs)
-        return response
 
 
 class TwilioSender:

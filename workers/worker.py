@@ -1,4 +1,5 @@
-"""The worker process: an RQ worker with the scheduler, plus an outbox pump thread.
+"""The worker process: an RQ worker with the scheduler, plus an outbox pump thread and the
+deferred texts' thread (``workers.deferred_texts``: texts the webhook stored under surge).
 
 Every second the pump enqueues due outbox jobs, dispatches due messages to send jobs (paced
 per sender), and recovers sends a killed worker left half-done. So rows that were committed
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any, cast
 
 from rq import Queue, SimpleWorker
@@ -25,6 +27,7 @@ from service.sending import outbox
 from service.sending.dispatcher import dispatch_due
 from service.volunteers.privacy import apply_retention
 from workers import runtime as runtime_module
+from workers.deferred_texts import DeferredTexts, answer_deferred
 from workers.dispatch import recover_interrupted
 
 log = logging.getLogger(__name__)
@@ -124,18 +127,23 @@ def run_worker(settings: Settings, *, burst: bool = False, **work_kwargs: Any) -
         return run_burst(rt, worker, **work_kwargs)
     pump = OutboxPump()
     pump.start()
+    texts = DeferredTexts()
+    texts.start()
     try:
         return bool(worker.work(with_scheduler=True, **work_kwargs))
     finally:
         pump.stop()
+        texts.stop()
 
 
 def run_burst(rt: runtime_module.Runtime, worker: SimpleWorker, **work_kwargs: Any) -> bool:
-    """Hand over and run everything due, round after round, until a round finds nothing."""
+    """Answer deferred texts, hand over and run everything due, round after round, until a
+    round finds nothing."""
     worked = False
     while True:
         recover_interrupted()
-        handed = outbox.enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)
+        answered = answer_deferred(rt, settle=timedelta(0))
+        handed = answered + outbox.enqueue_due(rt.session_factory, rt.redis, buckets=rt.buckets)
         worked = bool(worker.work(burst=True, with_scheduler=True, **work_kwargs)) or worked
         if not handed:
             return worked

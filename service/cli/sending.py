@@ -1,4 +1,5 @@
-"""Sending commands: broadcast, sending settings, the message log, the terminal simulator.
+"""Sending commands: broadcast, sending settings, the message log, the terminal simulator, the
+WhatsApp content templates.
 
 May import ``service`` (never ``workers``) and click.
 """
@@ -12,17 +13,21 @@ import sys
 from collections.abc import Iterator
 
 import click
+from sqlalchemy import select
+from twilio.base.exceptions import TwilioRestException
 
 from service import clock
 from service.cli.common import database, load_settings
 from service.communities.registry import find_community
 from service.conversations.inbound import InboundMessage, handle_inbound
-from service.models import ChannelKind, MessageStatus
+from service.models import Channel, ChannelKind, Community, MessageStatus
 from service.sending import outbox
 from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
 from service.sending.delivery import message_log
 from service.sending.gate import TEMPLATE_KINDS
+from service.sending.interactive import sync_contents
 from service.sending.pacing import default_rate
+from service.sending.twilio_api import twilio_client
 from service.volunteers.phones import mask, to_e164
 
 
@@ -230,9 +235,66 @@ def _prompt_lines() -> Iterator[str]:
         yield line.strip()
 
 
+@click.group("whatsapp-templates")
+def whatsapp_templates_group() -> None:
+    """Content templates for interactive WhatsApp messages (menus as lists, YES / NO buttons)."""
+
+
+@whatsapp_templates_group.command("sync")
+@click.option(
+    "--community",
+    "slug",
+    default=None,
+    help="Only this community (default: every community with a WhatsApp number).",
+)
+def whatsapp_templates_sync_cmd(slug: str | None) -> None:
+    """Create the content templates interactive WhatsApp messages need, once per community
+    and language, through Twilio's Content API, and store their SIDs. Idempotent: a second
+    run creates nothing (a template an interrupted run created is found by its name).
+
+    \b
+    Example:
+      handsup whatsapp-templates sync --community riverside
+    """
+    settings = load_settings()
+    if not settings.twilio_enabled:
+        raise click.ClickException(
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to create WhatsApp templates"
+        )
+    api = twilio_client(settings).content.v1.contents
+    with database(settings) as session:
+        if slug is not None:
+            communities = [find_community(session, slug)]
+        else:
+            communities = list(session.scalars(select(Community).order_by(Community.id)))
+        with_whatsapp = set(
+            session.scalars(
+                select(Channel.community_id).where(Channel.kind == ChannelKind.WHATSAPP)
+            )
+        )
+        for community in communities:
+            if community.id not in with_whatsapp:
+                click.echo(f"{community.slug}: no WhatsApp number, nothing to create")
+                continue
+            try:
+                report = sync_contents(session, community, api, clock.now())
+            except TwilioRestException as exc:
+                raise click.ClickException(
+                    f"{community.slug}: Twilio refused a template ({exc.status}, code "
+                    f"{exc.code}): {exc.msg}"
+                ) from None
+            except OSError as exc:
+                raise click.ClickException(f"cannot reach Twilio's Content API: {exc}") from None
+            click.echo(
+                f"{community.slug}: {report.created} created, {report.adopted} found at "
+                f"Twilio, {report.kept} already stored"
+            )
+
+
 COMMANDS: tuple[click.Command, ...] = (
     broadcast_cmd,
     sending_settings_cmd,
     messages_cmd,
     simulate_cmd,
+    whatsapp_templates_group,
 )

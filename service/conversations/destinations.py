@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
@@ -35,6 +35,7 @@ from service.rosters.donations import runs_donations
 
 TTL_SECONDS = 2.0
 RowT = TypeVar("RowT", bound=Base)
+Lock = Callable[[Any], Any]  # community id (a column or a value) -> a column to evaluate
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,22 @@ class DestinationCache:
             self._entries.clear()
             self._addresses = (float("-inf"), frozenset())
 
-    def find(self, session: Session, kind: ChannelKind, to: str, sender: str) -> Destination | None:
+    def find(
+        self, session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
+    ) -> Destination | None:
         now = self.clock()
         entry = self._entries.get((kind, to))
         expires, addresses = self._addresses
         if entry is not None and entry.expires > now and expires > now:
+            if lock is not None:
+                session.execute(select(lock(entry.community.id)))
             return Destination(
                 session.merge(entry.channel, load=False),
                 session.merge(entry.community, load=False),
                 entry.has_donations,
                 sender in addresses,
             )
-        found = read_destination(session, kind, to, sender)
+        found = read_destination(session, kind, to, sender, lock)
         if expires <= now:
             fresh = frozenset(session.scalars(select(Channel.address)))
             with self._lock:
@@ -97,13 +102,16 @@ class DestinationCache:
 
 
 def read_destination(
-    session: Session, kind: ChannelKind, to: str, sender: str
+    session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
 ) -> Destination | None:
-    """The destination from the database, in one query."""
+    """The destination from the database, in one query (which takes ``lock`` too)."""
     service_number = aliased(Channel)
     from_service = select(service_number.id).where(service_number.address == sender)
+    columns: list[Any] = [Channel, Community, runs_donations(Community.id), from_service.exists()]
+    if lock is not None:
+        columns.append(lock(Channel.community_id))
     found = session.execute(
-        select(Channel, Community, runs_donations(Community.id), from_service.exists())
+        select(*columns)
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.kind == kind, Channel.address == to)
     ).one_or_none()
@@ -132,14 +140,17 @@ def cache_destinations(engine: Engine, ttl: float = TTL_SECONDS) -> DestinationC
 
 
 def find_destination(
-    session: Session, kind: ChannelKind, to: str, sender: str
+    session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
 ) -> Destination | None:
-    """The destination of a text to ``to``: from the engine's cache when it has one."""
+    """The destination of a text to ``to``: from the engine's cache when it has one.
+    ``lock``: a column (given the community id) the caller needs evaluated in this
+    transaction before anything else, such as the sender's lock: a column of the query when
+    it runs, its own statement when the cache answers."""
     bind = session.get_bind()
     cache = _caches.get(bind) if isinstance(bind, Engine) else None
     if cache is None:
-        return read_destination(session, kind, to, sender)
-    return cache.find(session, kind, to, sender)
+        return read_destination(session, kind, to, sender, lock)
+    return cache.find(session, kind, to, sender, lock)
 
 
 def forget_all() -> None:

@@ -1,6 +1,15 @@
 """Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
 step, and commit the stored text with the new state, its replies and outbox rows at once.
 
+**Deferred texts.** Under surge (``service.conversations.surge``) the webhook asks for
+``defer=True``: the text is stored ``received`` and acknowledged, and a worker runs its step
+later (``answer_stored``, driven by ``service.conversations.deferred``), queueing the replies
+through the send gate instead of the TwiML answer. A text is also deferred, surge or not, when
+an earlier text of the same sender is still waiting (``received``): each volunteer's texts are
+processed in the order they were stored. An opt-out is never deferred: it is applied at the
+moment of the text, ahead of any earlier text still waiting (which then meets an opted-out
+volunteer, and whose replies the send gate holds back).
+
 One transaction on the happy path: the text is inserted first with ``ON CONFLICT DO NOTHING``
 on its MessageSid, so a concurrent retry waits on that row and then finds it processed. When
 the step fails, the transaction is rolled back and the text alone is stored (``received``),
@@ -15,14 +24,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, Exists, func, null, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Executable
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
+from flows.keywords import Intent
 from flows.sms import segment_info
 from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
@@ -41,6 +52,7 @@ from service.models import (
     Volunteer,
 )
 from service.rosters.shifts import RosterLookup
+from service.sending import interactive
 from service.sending.delivery import mark_reachable
 from service.sending.outbox import queued_due_work
 from service.volunteers import privacy
@@ -59,6 +71,7 @@ ATTENTION_BY_REPLY = {
     "received.location": "location",
 }
 UNMATCHED = "unmatched"  # a short code's or an alphanumeric sender's text: no one to answer
+UNANSWERABLE = "failed"  # a deferred text whose step failed: set aside for a person to read
 
 
 @dataclass(frozen=True)
@@ -115,14 +128,22 @@ class InboundResult:
     # The step queued a text or a job that is due now, for the outbox to hand over at once
     # (a menu, a HELP or a claim queues nothing due: the reply goes back in the TwiML answer).
     queued: bool = False
+    # Stored and left for a worker (surge, or an earlier text of the sender still waiting):
+    # nothing to answer now; the worker must be woken.
+    deferred: bool = False
 
 
 class UnknownDestination(LookupError):
     """No community owns the number that was texted."""
 
 
-def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> InboundResult:
-    """Store, dedupe and process one text in one transaction; commits (the caller's reads too)."""
+def handle_inbound(
+    session: Session, inbound: InboundMessage, now: datetime, *, defer: bool = False
+) -> InboundResult:
+    """Store, dedupe and process one text in one transaction; commits (the caller's reads too).
+
+    With ``defer`` (the web process is in surge) the text is only stored, unless it opts out.
+    """
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
     take_sqlite_write_lock(session)
@@ -130,6 +151,8 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
     row = _inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now)
+    if defer and not from_service and not opts_out(inbound):
+        return _store_deferred(session, row)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
@@ -151,18 +174,123 @@ def handle_inbound(session: Session, inbound: InboundMessage, now: datetime) -> 
         log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
         return InboundResult((), message.id, duplicate=False)
     try:
-        # A verified coordinator phone of this community: its commands first (TODAY, SAY...);
-        # any other text goes on to the volunteer conversation.
-        commanded = answer_coordinator_command(
-            session, community, channel, message, inbound.sender, inbound.body, now
-        )
-        if commanded is not None:
-            return InboundResult(commanded, message.id, False, queued_due_work(session))
-        return _process(session, channel, community, has_donations, message, inbound, now)
+        return _step(session, channel, community, has_donations, message, inbound, now)
     except Exception:
         session.rollback()
         _keep_unprocessed(session, row)
         raise
+
+
+def opts_out(inbound: InboundMessage) -> bool:
+    """Whether the text withdraws consent (STOP and its kin): applied now, never deferred."""
+    if inbound.payload is not None:
+        return False  # a tapped button names a choice, never an opt-out
+    keyword = conversation.classify(inbound.body)
+    return keyword is not None and keyword.intent == Intent.STOP
+
+
+def _store_deferred(session: Session, row: dict[str, object]) -> InboundResult:
+    """Store the text ``received`` for a worker and acknowledge it (a retry of a processed
+    MessageSid still gets its stored replies)."""
+    message = _insert(session, row)
+    if message is not None:
+        session.commit()
+        return InboundResult((), message.id, duplicate=False, deferred=True)
+    stored = session.scalars(select(Message).where(Message.twilio_sid == row["twilio_sid"])).one()
+    replies = _stored_replies(session, stored) if stored.status == MessageStatus.PROCESSED else ()
+    session.commit()
+    deferred = stored.status == MessageStatus.RECEIVED
+    return InboundResult(replies, stored.id, duplicate=True, deferred=deferred)
+
+
+def answer_stored(session: Session, message_id: int, now: datetime) -> bool:
+    """A worker's turn at a deferred text: run its step and queue its replies through the send
+    gate, in one transaction (commits). False when it is not ready: processed already (by
+    another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
+
+    The sender's lock (``sender_lock``) is taken first, then the message row's, then the
+    volunteer's, in the webhook's order, so the two never wait on each other in a cycle.
+    """
+    if session.in_transaction():
+        session.commit()
+    take_sqlite_write_lock(session)
+    found = session.execute(
+        select(Message.community_id, Message.from_address).where(Message.id == message_id)
+    ).one_or_none()
+    if found is None:
+        session.commit()
+        return False
+    sender = found.from_address.removeprefix("whatsapp:")
+    session.execute(select(sender_lock(session, found.community_id, sender)))
+    message = session.scalars(
+        select(Message)
+        .where(Message.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if message is None or message.status != MessageStatus.RECEIVED or message.channel_id is None:
+        session.commit()
+        return False
+    inbound = stored_inbound(session, message)
+    channel, community, has_donations, _ = _destination(session, inbound)
+    result = _step(
+        session, channel, community, has_donations, message, inbound, now, send_replies=True
+    )
+    return not result.deferred
+
+
+def _step(
+    session: Session,
+    channel: Channel,
+    community: Community,
+    has_donations: bool,
+    message: Message,
+    inbound: InboundMessage,
+    now: datetime,
+    *,
+    send_replies: bool = False,
+) -> InboundResult:
+    """A verified coordinator phone of this community: its commands first (TODAY, SAY...);
+    any other text goes on to the volunteer conversation."""
+    commanded = answer_coordinator_command(
+        session,
+        community,
+        channel,
+        message,
+        inbound.sender,
+        inbound.body,
+        now,
+        send_replies=send_replies,
+    )
+    if commanded is not None:
+        return InboundResult(commanded, message.id, False, queued_due_work(session))
+    return _process(
+        session,
+        channel,
+        community,
+        has_donations,
+        message,
+        inbound,
+        now,
+        send_replies=send_replies,
+    )
+
+
+def stored_inbound(session: Session, message: Message) -> InboundMessage:
+    """The ``InboundMessage`` a stored text was made from (what a worker needs to step it)."""
+    channel = session.get_one(Channel, message.channel_id)
+    location = Location(**message.location) if message.location else None
+    return InboundMessage(
+        sid=message.twilio_sid or "",
+        kind=channel.kind,
+        sender=message.from_address.removeprefix("whatsapp:"),
+        to=channel.address,
+        body=message.body,
+        num_media=message.num_media,
+        media=tuple(MediaRef(m["sid"], m["content_type"]) for m in message.media or ()),
+        location=location,
+        payload=message.payload,
+    )
 
 
 def _store_unmatched(
@@ -186,12 +314,38 @@ def _destination(
     session: Session, inbound: InboundMessage
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
-    the sender is any community's channel address (this one's or another's): one query, or
-    none while the process's cache holds them (``service.conversations.destinations``)."""
-    found = find_destination(session, inbound.kind, inbound.to, inbound.sender)
+    the sender is any community's channel address (this one's or another's), with the
+    sender's lock taken: one query, or only the lock's while the process's cache holds the
+    rest (``service.conversations.destinations``)."""
+    lock = None
+    if session.get_bind().dialect.name == "postgresql":
+
+        def lock(community_id: ColumnElement[int] | InstrumentedAttribute[int] | int) -> Any:
+            return sender_lock(session, community_id, inbound.sender)
+
+    found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
     if found is None:
         raise UnknownDestination(inbound.to)
     return found.channel, found.community, found.has_donations, found.from_service
+
+
+def sender_lock(
+    session: Session,
+    community_id: ColumnElement[int] | InstrumentedAttribute[int] | int,
+    sender: str,
+) -> ColumnElement[Any]:
+    """A column that takes this sender's transaction lock (PostgreSQL's advisory lock on the
+    community and the sender's number), held until the commit.
+
+    Taken before the text is inserted, it makes a sender's texts get their ids, and run their
+    steps, in one order: two texts of one volunteer in flight together are otherwise stored in
+    one order and stepped in the other (each inserts, then waits for the volunteer's row). A
+    worker takes it before the message row and the volunteer's row, as the webhook does.
+    SQLite needs none: its write lock, taken first, serialises every text.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return null()
+    return func.pg_advisory_xact_lock(community_id, func.hashtext(sender))
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
@@ -250,16 +404,29 @@ def _process(
     message: Message,
     inbound: InboundMessage,
     now: datetime,
+    *,
+    send_replies: bool = False,
 ) -> InboundResult:
-    """Run one flow step under the volunteer's row lock and commit it with the message."""
-    volunteer = _lock_volunteer(session, community, inbound.sender, now)
+    """Run one flow step under the volunteer's row lock and commit it with the message.
+
+    The text waits (stays ``received``, committed as it is) when an earlier text of the same
+    sender is still waiting, unless it opts out. ``send_replies``: queue the replies through
+    the send gate (a worker's deferred text) instead of storing them as the TwiML answer.
+    """
+    volunteer, behind = _lock_volunteer(
+        session, community, inbound.sender, message.id, now, in_request=not send_replies
+    )
+    if behind and not opts_out(inbound):
+        session.commit()
+        log.info("inbound %s waits behind an earlier text of its sender", inbound.sid)
+        return InboundResult((), message.id, duplicate=False, deferred=True)
     # Read before the volunteer changes below: the lazy load would flush them in a statement
     # of their own, ahead of the one UPDATE at the commit.
     state = load_session_state(volunteer)
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
     if channel.kind == ChannelKind.WHATSAPP:
-        volunteer.whatsapp_inbound_at = now  # opens WhatsApp's 24-hour window
+        volunteer.whatsapp_inbound_at = message.created_at  # opens WhatsApp's 24-hour window
     mark_reachable(volunteer)
     if (
         volunteer.status == VolunteerStatus.PAUSED
@@ -294,6 +461,10 @@ def _process(
         log.warning("inbound %s: opt-in older than the opt-out ignored", inbound.sid)
     results = apply_effects(session, volunteer, community, outcome.effects, now)
     texts = outcome.render(context, results)
+    # A menu shown as a WhatsApp list goes through the send gate (TwiML cannot carry it).
+    texts = interactive.answer_with_menu(
+        session, channel, message, volunteer.id, outcome.menu, texts, now
+    )
     save_session_state(session, volunteer, outcome.session)
     if (
         channel.kind == ChannelKind.SMS
@@ -309,6 +480,7 @@ def _process(
         now,
         volunteer_id=volunteer.id,
         to_address=privacy.ERASED if volunteer.erased_at else None,
+        pending=send_replies,
     )
     message.volunteer_id = volunteer.id
     message.attention = next(
@@ -336,28 +508,37 @@ def _stale_opt_in(volunteer: Volunteer, message: Message, effects: tuple[object,
     )
 
 
-# Built once: a statement built per text costs more Python than its execution (issue 18).
-LOCK_VOLUNTEER = (
-    select(Volunteer)
-    .where(
-        Volunteer.community_id == bindparam("community_id"),
-        Volunteer.phone == bindparam("phone"),
-    )
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
+def _lock_volunteer(
+    session: Session,
+    community: Community,
+    phone: str,
+    message_id: int,
+    now: datetime,
+    *,
+    in_request: bool = True,
+) -> tuple[Volunteer, bool]:
+    """The volunteer row for ``phone``, locked for this transaction (created when new), and
+    whether this text must wait: an earlier text of the same sender is still waiting
+    (``received``), or, for an answer ``in_request``, a worker's reply to them is not sent
+    yet (the TwiML answer would reach them before it). A worker's own replies queue behind
+    the earlier ones and go in order.
 
-
-def _lock_volunteer(session: Session, community: Community, phone: str, now: datetime) -> Volunteer:
-    """The volunteer row for ``phone``, locked for this transaction; created when new.
-
-    The conversation row is read after the lock (lazily): joined into this statement it would
-    come from the snapshot taken before the lock wait, and may already be stale.
+    The waiting check is a column of the locking statement, evaluated after the lock wait, so
+    it sees a text another transaction deferred while holding the lock. The conversation row
+    is read after the lock (lazily): joined into this statement it would come from the
+    snapshot taken before the lock wait, and may already be stale.
     """
-    params = {"community_id": community.id, "phone": phone}
-    volunteer = session.scalars(LOCK_VOLUNTEER, params).one_or_none()
-    if volunteer is not None:
-        return volunteer
+    earlier = waiting_before(community.id, phone, message_id)
+    behind = or_(earlier, unsent_reply_exists()) if in_request else earlier
+    query = (
+        select(Volunteer, behind)
+        .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
+        .with_for_update(of=Volunteer)
+        .execution_options(populate_existing=True)
+    )
+    found = session.execute(query).one_or_none()
+    if found is not None:
+        return found[0], bool(found[1])
     try:
         with session.begin_nested():
             volunteer = Volunteer(
@@ -369,15 +550,50 @@ def _lock_volunteer(session: Session, community: Community, phone: str, now: dat
             )
             session.add(volunteer)
     except IntegrityError:  # created concurrently by another message from the same number
-        return session.scalars(LOCK_VOLUNTEER, params).one()
-    return volunteer
+        found = session.execute(query).one()
+        return found[0], bool(found[1])
+    # A new volunteer's first text may have been deferred before the row existed.
+    return volunteer, bool(session.scalar(select(earlier)))
+
+
+def unsent_reply_exists() -> Exists:
+    """EXISTS (correlated to the volunteer's row): a worker's reply to them not yet handed to
+    Twilio."""
+    return (
+        select(Message.id)
+        .where(
+            Message.volunteer_id == Volunteer.id,
+            Message.kind == MessageKind.REPLY,
+            Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+        )
+        .exists()
+    )
+
+
+def waiting_before(community_id: int, phone: str, message_id: int) -> Exists:
+    """EXISTS: a text of ``phone`` to this community stored before ``message_id`` and not yet
+    processed (deferred, or left by a failed step). Served by ``ix_messages_dispatch``."""
+    return (
+        select(Message.id)
+        .where(
+            Message.status == MessageStatus.RECEIVED,
+            Message.community_id == community_id,
+            Message.from_address.in_((phone, f"whatsapp:{phone}")),
+            Message.id < message_id,
+        )
+        .exists()
+    )
 
 
 def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:
     return tuple(
         session.scalars(
             select(Message.body)
-            .where(Message.reply_to_id == message.id, Message.kind == MessageKind.REPLY)
+            .where(
+                Message.reply_to_id == message.id,
+                Message.kind == MessageKind.REPLY,
+                Message.status == MessageStatus.REPLIED,  # not a menu sent by the send gate
+            )
             .order_by(Message.id)
         ).all()
     )

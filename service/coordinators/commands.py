@@ -104,9 +104,12 @@ def answer_coordinator_command(
     sender: str,
     body: str,
     now: datetime,
+    *,
+    send_replies: bool = False,
 ) -> tuple[str, ...] | None:
     """Run ``body`` as a coordinator command if ``sender`` is a verified coordinator phone of
-    ``community`` and the text is one; store the replies and commit. None: not taken."""
+    ``community`` and the text is one; store the replies and commit. None: not taken.
+    ``send_replies``: queue them through the send gate (a deferred text), not for TwiML."""
     parsed = coordinators.parse_command(body)
     if parsed is None:
         return None
@@ -167,7 +170,7 @@ def answer_coordinator_command(
         outcome=outcome_name,
         channel=channel.kind.value,
     )
-    store_replies(session, channel, message, texts, now)
+    store_replies(session, channel, message, texts, now, pending=send_replies)
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
     session.commit()

@@ -3,7 +3,7 @@
 from service.models.accounts import Coordinator, Invitation, Membership, Role
 from service.models.audit import AuditEvent
 from service.models.callouts import CallOut, CallOutAsk, CallOutStatus
-from service.models.community import Channel, ChannelKind, Community
+from service.models.community import Channel, ChannelKind, Community, WhatsAppContent
 from service.models.coordinator_texts import (
     CommandRequest,
     CoordinatorPhone,
@@ -85,4 +85,5 @@ __all__ = [
     "Suppression",
     "Volunteer",
     "VolunteerStatus",
+    "WhatsAppContent",
 ]

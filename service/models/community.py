@@ -1,4 +1,5 @@
-"""Communities and the channels (Twilio numbers, WhatsApp senders, the simulator) they own."""
+"""Communities, the channels (Twilio numbers, WhatsApp senders, the simulator) they own, and
+the WhatsApp content templates created for them."""
 
 from __future__ import annotations
 
@@ -97,3 +98,20 @@ class Channel(Base):
         if self.kind == ChannelKind.WHATSAPP:
             return f"whatsapp:{self.address}"
         return self.address
+
+
+class WhatsAppContent(Base):
+    """A Content API template HandsUp created for a community's interactive WhatsApp messages
+    (``handsup whatsapp-templates sync``): one per language and purpose (``list:1`` ...
+    ``list:10``, a list-picker of that many items; ``yes_no``, two quick-reply buttons)."""
+
+    __tablename__ = "whatsapp_contents"
+    __table_args__ = (UniqueConstraint("community_id", "language", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(16))
+    content_sid: Mapped[str] = mapped_column(String(34))  # HX + 32 hex
+    friendly_name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

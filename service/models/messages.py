@@ -30,12 +30,13 @@ class Priority(IntEnum):
 
 
 class MessageKind(StrEnum):
-    """What a message is. ``reply`` goes out in the TwiML answer; every other outbound kind
+    """What a message is. ``reply`` goes out in the TwiML answer (a deferred text's replies go
+    through the send gate, urgent, never held); every other outbound kind
     through the send gate (``service.sending.eligibility`` says which kinds are asks, which
     wait out quiet hours and which a break holds)."""
 
     INBOUND = "inbound"  # a text from a volunteer
-    REPLY = "reply"  # the immediate answer to it
+    REPLY = "reply"  # the answer to it: in the TwiML, or through the gate when deferred
     DIRECT = "direct"  # a coordinator's reply from the console
     NOTICE = "notice"  # the result of something the volunteer did (promotion, ...)
     CALLOUT = "callout"  # an urgent call-out ask
@@ -49,6 +50,7 @@ class MessageKind(StrEnum):
 
 # Dispatch order of the kinds that go through the send gate.
 PRIORITY_BY_KIND: dict[MessageKind, Priority] = {
+    MessageKind.REPLY: Priority.URGENT,  # the reply to a deferred text (a worker answers it)
     MessageKind.DIRECT: Priority.URGENT,
     MessageKind.NOTICE: Priority.URGENT,
     MessageKind.CALLOUT: Priority.URGENT,
@@ -163,6 +165,10 @@ class Message(Base):
     # What the send gate decided last, in words a coordinator can read.
     decision: Mapped[str | None] = mapped_column(String(255))
     content_sid: Mapped[str | None] = mapped_column(String(64))  # WhatsApp template used
+    # The same text as something to tap on WhatsApp (``flows.menus.Menu.to_json``): a list of
+    # shifts or needs, YES / NO buttons. The send gate sends it as a content template inside
+    # the 24-hour window when the community has one for it; ``body`` stays the fallback.
+    interactive: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     broadcast_id: Mapped[int | None] = mapped_column(
         ForeignKey("broadcasts.id", ondelete="SET NULL")
     )

@@ -12,7 +12,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from flows import catalog
-from flows.shifts import CallOutOutcome, CallOutResult, ShiftQuestion
+from flows.shifts import CallOutOutcome, CallOutResult, ShiftQuestion, call_out_buttons
 from service.conversations.questions import ask_question
 from service.models import (
     Assignment,
@@ -135,6 +135,9 @@ def send_wave(session: Session, callout: CallOut, now: datetime) -> int:
             idempotency_key=f"callout:{callout.id}:{volunteer.id}",
         )
         message.callout_id = callout.id
+        if message.to_address.startswith("whatsapp:"):  # YES / NO buttons, if the gate may
+            buttons = call_out_buttons(volunteer.language, message.body, callout.id)
+            message.interactive = buttons.to_json() if buttons else None
         volunteer.last_asked_at = now
         ask_question(
             volunteer, ShiftQuestion.CALLOUT, callout.id, min(shift.ends_at, now + ANSWER_WINDOW)

@@ -17,7 +17,10 @@ run in this order:
 6. weekly ask limit reached                         -> suppressed
 7. a broadcast from a sender that carrier filtering
    (30007) paused                                   -> deferred to the end of the pause
-8. channel rules (WhatsApp 24 h window)             -> free text (with its 63016 fallback),
+8. channel rules (WhatsApp 24 h window)             -> free text or, for a menu or a YES / NO
+                                                       question with a content template, an
+                                                       interactive message (either with its
+                                                       63016 fallback); outside the window a
                                                        template, SMS fallback or suppressed
 
 Imports the stdlib, ``service.models``, ``service.sending.pacing`` and
@@ -56,6 +59,8 @@ TEMPLATE_KINDS: tuple[str, ...] = (
 
 class RouteKind(StrEnum):
     FREEFORM = "freeform"  # the message's own channel and text
+    # WhatsApp inside the window: the text as a list-picker or quick-reply content template
+    INTERACTIVE = "interactive"
     TEMPLATE = "template"  # WhatsApp outside the window: an approved template
     SMS_FALLBACK = "sms"  # WhatsApp outside the window, no template: plain SMS instead
 
@@ -119,6 +124,8 @@ class Send:
     def describe(self) -> str:
         if self.route is RouteKind.TEMPLATE:
             return f"sent as WhatsApp template {self.content_sid} (outside the 24 h window)"
+        if self.route is RouteKind.INTERACTIVE:
+            return f"sent as interactive WhatsApp message {self.content_sid}"
         if self.route is RouteKind.SMS_FALLBACK:
             return "sent by SMS instead of WhatsApp (outside the 24 h window, no template)"
         return "sent"
@@ -144,6 +151,9 @@ class Outbound:
     sender: Sender
     send_before: datetime | None = None  # a non-urgent text may not wait past this
     callout_open: bool = True  # False once the call-out it asks for has filled
+    # The text as something to tap (``flows.menus.Menu``): its language and ``purpose``
+    # (``list:3``, ``yes_no``), which name the content template that shows it.
+    interactive: tuple[str, str] | None = None
 
     @property
     def channel(self) -> ChannelKind:
@@ -161,12 +171,22 @@ class Rules:
     ask_limit_per_week: int
     whatsapp_templates: Mapping[str, Any] = field(default_factory=dict)
     sms_sender: Sender | None = None
+    # The content templates synced for interactive messages: (language, purpose) -> SID.
+    whatsapp_contents: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def template_for(self, kind: MessageKind) -> str | None:
         return eligibility.template_for(self.whatsapp_templates, kind)
 
+    def content_for(self, interactive: tuple[str, str] | None) -> str | None:
+        """The content template that shows ``(language, purpose)`` (None: send the text)."""
+        return self.whatsapp_contents.get(interactive) if interactive is not None else None
 
-def rules_for(community: Community, channels: Sequence[Channel]) -> Rules:
+
+def rules_for(
+    community: Community,
+    channels: Sequence[Channel],
+    whatsapp_contents: Mapping[tuple[str, str], str] | None = None,
+) -> Rules:
     sms = next((c for c in channels if c.kind == ChannelKind.SMS), None)
     return Rules(
         timezone=community.timezone,
@@ -175,6 +195,7 @@ def rules_for(community: Community, channels: Sequence[Channel]) -> Rules:
         ask_limit_per_week=community.ask_limit_per_week,
         whatsapp_templates=dict(community.whatsapp_templates or {}),
         sms_sender=sender_for(sms, community.messaging_service_sid) if sms else None,
+        whatsapp_contents=dict(whatsapp_contents or {}),
     )
 
 
@@ -201,12 +222,15 @@ def decide(message: Outbound, recipient: Recipient, rules: Rules, now: datetime)
 def whatsapp_route(
     message: Outbound, recipient: Recipient, rules: Rules, now: datetime
 ) -> Send | Suppress:
-    """Inside the 24-hour window free text, naming what to do if WhatsApp says the window has
-    closed after all; outside it a template, else SMS, else nothing."""
+    """Inside the 24-hour window free text, or the interactive form of a menu or question
+    when the community has its content template, naming what to do if WhatsApp says the
+    window has closed after all; outside it a template, else SMS, else nothing."""
     if eligibility.whatsapp_window_open(recipient.whatsapp_inbound_at, now):
+        content = rules.content_for(message.interactive)
         return Send(
-            RouteKind.FREEFORM,
+            RouteKind.INTERACTIVE if content else RouteKind.FREEFORM,
             message.sender,
+            content,
             if_window_closed=_window_closed(message, recipient, rules),
         )
     return _window_closed(message, recipient, rules)

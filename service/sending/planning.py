@@ -8,7 +8,8 @@ token from that sender's bucket first; without one the row waits, on that route,
 bucket's next token, so the next dispatch paces it on the right sender. The send job
 (``workers.dispatch``) only carries a plan out: it sends and records.
 
-Imports SQLAlchemy, ``service.models`` and ``service.sending`` (never ``workers``).
+Imports SQLAlchemy, ``flows.menus``, ``service.models`` and ``service.sending`` (never
+``workers``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flows.menus import Menu
 from service.models import (
     CallOut,
     CallOutStatus,
@@ -30,7 +32,7 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
-from service.sending import eligibility
+from service.sending import eligibility, interactive
 from service.sending.gate import (
     DeferSend,
     Outbound,
@@ -49,11 +51,13 @@ from service.sending.queue import NO_CHANNEL
 @dataclass(frozen=True)
 class WireRoute:
     """Where a message goes on the wire: the sender (channel, ``From``, bucket), the
-    recipient's address, and the WhatsApp template when it is one."""
+    recipient's address, and the WhatsApp template when it is one (``interactive``: a content
+    template that shows the row's menu, not an approved template around its text)."""
 
     sender: Sender
     to_address: str
     content_sid: str | None = None
+    interactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,14 @@ def plan(
     public_base_url: str | None,
 ) -> DispatchPlan:
     """Run the gate on each claimed row (loaded into ``session``) and plan its sends."""
+    # In id order: each recipient's texts are sent in the order they were queued (a lane
+    # sends a recipient's group as listed; PostgreSQL returns an IN list in heap order, which
+    # updates reshuffle).
     messages = session.scalars(
-        select(Message).where(Message.id.in_(ids)).execution_options(populate_existing=True)
+        select(Message)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+        .execution_options(populate_existing=True)
     ).all()
     volunteer_ids = {m.volunteer_id for m in messages if m.volunteer_id is not None}
     volunteers = {
@@ -137,7 +147,18 @@ def plan(
         for cid, group in channels_of.items()
         for channel in group
     }
-    rules = {cid: rules_for(communities[cid], channels_of[cid]) for cid in community_ids}
+    contents = interactive.contents_of(  # only batches with a menu or question on WhatsApp
+        session,
+        {
+            m.community_id
+            for m in messages
+            if m.interactive is not None and m.to_address.startswith("whatsapp:")
+        },
+    )
+    rules = {
+        cid: rules_for(communities[cid], channels_of[cid], contents.get(cid))
+        for cid in community_ids
+    }
     open_callouts = _open_callouts(session, {m.callout_id for m in messages if m.callout_id})
     asks: dict[int, int] = {}
     if any(m.kind in eligibility.ASK_KINDS for m in messages):
@@ -156,6 +177,7 @@ def plan(
             sender,
             message.send_before,
             callout_open=message.callout_id is None or message.callout_id in open_callouts,
+            interactive=interactive.purpose_of(message.interactive),
         )
         decision = decide(outbound, recipient, rules[community.id], now)
         if isinstance(decision, Suppress):
@@ -187,7 +209,12 @@ def attempt(
     to_address = message.to_address
     if decision.route is RouteKind.SMS_FALLBACK:
         to_address = volunteer.phone if volunteer else message.to_address.removeprefix("whatsapp:")
-    route = WireRoute(decision.sender, to_address, decision.content_sid)
+    route = WireRoute(
+        decision.sender,
+        to_address,
+        decision.content_sid,
+        interactive=decision.route is RouteKind.INTERACTIVE,
+    )
     return _attempt(message, community, route, decision.describe(), public_base_url)
 
 
@@ -196,7 +223,9 @@ def attempt_on_row(
 ) -> Attempt:
     """The request the row itself describes (its channel, addresses and template): what an
     interrupted send asked the provider for."""
-    route = WireRoute(sender, message.to_address, message.content_sid)
+    approved = set((community.whatsapp_templates or {}).values())
+    shown = message.interactive is not None and message.content_sid not in approved
+    route = WireRoute(sender, message.to_address, message.content_sid, interactive=shown)
     return _attempt(message, community, route, "sent", public_base_url)
 
 
@@ -208,7 +237,11 @@ def _attempt(
     public_base_url: str | None,
 ) -> Attempt:
     callback = f"{public_base_url}/twilio/status?m={message.id}" if public_base_url else None
-    variables = {"1": community.name, "2": message.body} if route.content_sid else {}
+    variables: dict[str, str] = {}
+    if route.content_sid and route.interactive and message.interactive is not None:
+        variables = Menu.from_json(message.interactive).variables()
+    elif route.content_sid:
+        variables = {"1": community.name, "2": message.body}
     return Attempt(route, message.body, note, variables, callback)
 
 

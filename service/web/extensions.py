@@ -6,7 +6,7 @@ built at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from flask import Flask, current_app, g
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.conversations.surge import SurgeGauge
 from service.redis_conn import connect
 from service.sending import TokenBuckets
 
@@ -28,6 +29,8 @@ class Resources:
     session_factory: sessionmaker[Session]
     redis_url: str
     _redis: Redis | None = None
+    # In-flight inbound webhooks of this process: when to defer texts to a worker.
+    surge: SurgeGauge = field(default_factory=SurgeGauge)
 
     @property
     def redis(self) -> Redis:

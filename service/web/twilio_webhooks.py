@@ -1,11 +1,15 @@
 """Twilio webhooks: thin views that validate the signature, parse the form, call the shell.
 
-``POST /twilio/inbound`` answers TwiML with the immediate reply; ``POST /twilio/status``
-records delivery status. Every request must carry a valid ``X-Twilio-Signature`` computed
-over ``PUBLIC_BASE_URL`` + path (so validation works behind a PaaS proxy) and every form field.
-While the database is unreachable both answer 503 with ``Retry-After``
-(``service.web.unavailable``), never a 500: Twilio's retry of the same MessageSid is then
-stored once and answered.
+``POST /twilio/inbound`` stores the text, then answers TwiML with the immediate reply while
+this process keeps up; under surge (``service.conversations.surge``: too many webhooks in
+flight here, or too long a wait at the router) it acknowledges with an empty TwiML at once and
+wakes a worker, which runs the step and sends the reply through the send gate
+(``service.conversations.deferred``). ``POST /twilio/status`` records delivery status.
+
+Every request must carry a valid ``X-Twilio-Signature`` computed over ``PUBLIC_BASE_URL`` +
+path (so validation works behind a PaaS proxy) and every form field. While the database is
+unreachable both answer 503 with ``Retry-After`` (``service.web.unavailable``), never a 500:
+Twilio's retry of the same MessageSid is then stored once and answered.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from service import clock
+from service.conversations import deferred
 from service.conversations.inbound import (
     InboundMessage,
     InboundResult,
     UnknownDestination,
     handle_inbound,
 )
+from service.conversations.surge import queued_too_long
 from service.sending import outbox
 from service.sending.delivery import record_status
 from service.volunteers.phones import mask
@@ -65,29 +71,34 @@ def inbound() -> Response:
     except BadWebhook as exc:
         return Response(f"Bad request: {exc}\n", status=400, mimetype="text/plain")
     session = db_session()
-    try:
-        result = _handle_inbound(session, message)
-    except UnknownDestination:
-        log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
-        return twiml(())
-    if result.queued:  # most texts queue nothing; the worker's pump is the safety net
-        outbox.hand_over(resources())
+    res = resources()
+    with res.surge.track() as surging:
+        defer = surging or queued_too_long(request.headers.get("X-Request-Start"))
+        try:
+            result = _handle_inbound(session, message, defer)
+        except UnknownDestination:
+            log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
+            return twiml(())
+    if result.deferred:
+        deferred.wake(res.redis)
+    elif result.queued:  # most texts queue nothing; the worker's pump is the safety net
+        outbox.hand_over(res)
     return twiml(result.replies)
 
 
-def _handle_inbound(session: Session, message: InboundMessage) -> InboundResult:
+def _handle_inbound(session: Session, message: InboundMessage, defer: bool) -> InboundResult:
     """``handle_inbound``, once more when a pooled connection turned out dead (a database
     restart since it was last used: the engine pings only idle connections, ``service.db``).
     The first try committed nothing, or everything, which the second then finds by its
     MessageSid; a database that stays unreachable fails again and answers 503."""
     try:
-        return handle_inbound(session, message, clock.now())
+        return handle_inbound(session, message, clock.now(), defer=defer)
     except sa_exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         session.rollback()
         log.warning("twilio: inbound %s met a dead connection; once more", message.sid)
-        return handle_inbound(session, message, clock.now())
+        return handle_inbound(session, message, clock.now(), defer=defer)
 
 
 @bp.post("/status")

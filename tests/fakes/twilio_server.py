@@ -7,12 +7,14 @@ like Twilio, most recent first) and fetch endpoints, and lets tests program fail
 24-hour window (free-form sends then fail with 63016) and add API ``latency`` (and ``jitter``;
 ``max_in_flight`` in the stats says how many sends were open at once). It also keeps inbound
 media (``add_media``), serves it at Twilio's media URL with the account's credentials and
-records deletions (``deleted_media``). It is a small HTTP/1.1 keep-alive server built on
-``http.server`` (werkzeug's development server closes every
-connection), with control endpoints under ``/_fake/`` (stats, messages, reset, latency) on
-loopback. ``python -m tests.fakes.twilio_server --account-sid AC... --auth-token TOKEN`` runs it
-as its own process for benchmarks and multi-process tests; ``FakeTwilioProcess`` starts one and
-drives those control endpoints.
+records deletions (``deleted_media``). The Content API's create, list and fetch
+(``/v1/Content``) keep the templates created (``contents``, a ``StoredContent`` each), and a
+message sent with a ``ContentSid`` records it and its ``ContentVariables``. It is a small
+HTTP/1.1 keep-alive server built on ``http.server`` (werkzeug's development server closes
+every connection), with control endpoints under ``/_fake/`` (stats, messages with the moment
+each arrived, reset, latency) on loopback. ``python -m tests.fakes.twilio_server --account-sid
+AC... --auth-token TOKEN`` runs it as its own process for benchmarks and multi-process tests;
+``FakeTwilioProcess`` starts one and drives those control endpoints.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ MEDIA_PATH = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>[^/]+)"
     r"/Media/(?P<media>[^/.]+)(?P<json>\.json)?$"
 )
+# The Content API (content.twilio.com; the SDK's requests are rebased onto this server too).
+CONTENTS_PATH = re.compile(r"^/v1/Content$")
+CONTENT_PATH = re.compile(r"^/v1/Content/(?P<sid>HX[0-9a-f]{32})$")
 CONTROL_PREFIX = "/_fake/"
 WHATSAPP_PREFIX = "whatsapp:"
 DEFAULT_PAGE_SIZE = 50
@@ -70,6 +75,21 @@ DATE_FILTERS = ("DateSent", "DateSent<", "DateSent>")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _content_json(content: StoredContent) -> dict[str, Any]:
+    stamp = content.date_created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "sid": content.sid,
+        "friendly_name": content.friendly_name,
+        "language": content.language,
+        "variables": content.variables,
+        "types": content.types,
+        "date_created": stamp,
+        "date_updated": stamp,
+        "url": f"https://content.twilio.com/v1/Content/{content.sid}",
+        "links": {},
+    }
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,18 @@ class _Reply:
 
 
 @dataclass(frozen=True)
+class StoredContent:
+    """A content template created through the Content API (``POST /v1/Content``)."""
+
+    sid: str
+    friendly_name: str
+    language: str
+    variables: dict[str, str]
+    types: dict[str, Any]
+    date_created: datetime = field(default_factory=_utcnow)
+
+
+@dataclass(frozen=True)
 class StoredMedia:
     """A media item Twilio keeps for an inbound message (``add_media``)."""
 
@@ -147,6 +179,7 @@ class FakeTwilio:
         self._by_sid: dict[str, SentMessage] = {}
         self.media: dict[str, StoredMedia] = {}  # by media SID
         self.deleted_media: list[str] = []  # media SIDs deleted through the API, in order
+        self.contents: dict[str, StoredContent] = {}  # Content API templates, by SID
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
@@ -181,6 +214,7 @@ class FakeTwilio:
             self._by_sid.clear()
             self.media.clear()
             self.deleted_media.clear()
+            self.contents.clear()
             self._failures.clear()
             self._number_failures.clear()
             self._closed_windows.clear()
@@ -274,6 +308,11 @@ class FakeTwilio:
             return self._control(method, path, body, client)
         with self._lock:
             self.requests += 1
+        content = CONTENTS_PATH.match(path) or CONTENT_PATH.match(path)
+        if content is not None:
+            if authorization != self._expected_authorization:
+                return _error(401, 20003, "Authenticate")
+            return self._content(method, content, body, query)
         media = MEDIA_PATH.match(path)
         if media is not None:
             if (
@@ -352,6 +391,52 @@ class FakeTwilio:
             self.messages.append(message)
             self._by_sid[message.sid] = message
         return _json(201, self._message_json(message))
+
+    def _content(
+        self, method: str, match: re.Match[str], body: bytes, query: dict[str, str]
+    ) -> _Reply:
+        """POST /v1/Content creates a template (JSON body), GET lists them (one page, in the
+        order created) and GET /v1/Content/HX... fetches one."""
+        if match.re is CONTENT_PATH:
+            with self._lock:
+                stored = self.contents.get(match["sid"])
+            if method != "GET" or stored is None:
+                return _error(404, 20404, "The requested resource was not found")
+            return _json(200, _content_json(stored))
+        if method == "GET":
+            with self._lock:
+                snapshot = list(self.contents.values())
+            page_size = int(query.get("PageSize", DEFAULT_PAGE_SIZE))
+            url = "https://content.twilio.com/v1/Content"
+            meta = {
+                "page": 0,
+                "page_size": page_size,
+                "first_page_url": f"{url}?PageSize={page_size}&Page=0",
+                "previous_page_url": None,
+                "url": f"{url}?PageSize={page_size}&Page=0",
+                "next_page_url": None,
+                "key": "contents",
+            }
+            return _json(200, {"contents": [_content_json(c) for c in snapshot], "meta": meta})
+        if method != "POST":
+            return _error(405, 20004, "Method not allowed")
+        try:
+            request = json.loads(body.decode() or "{}")
+        except ValueError:
+            return _error(400, 20001, "The request body must be JSON")
+        types = {k: v for k, v in (request.get("types") or {}).items() if v is not None}
+        if not request.get("friendly_name") or not types:
+            return _error(400, 20001, "friendly_name and types are required")
+        stored = StoredContent(
+            sid="HX" + secrets.token_hex(16),
+            friendly_name=str(request["friendly_name"]),
+            language=str(request.get("language") or "en"),
+            variables={str(k): str(v) for k, v in (request.get("variables") or {}).items()},
+            types=types,
+        )
+        with self._lock:
+            self.contents[stored.sid] = stored
+        return _json(201, _content_json(stored))
 
     def _media(self, method: str, match: re.Match[str], path: str) -> _Reply:
         """GET .../Media/ME... serves the bytes; DELETE .../Media/ME....json deletes them."""
@@ -602,6 +687,8 @@ def _control_json(message: SentMessage) -> dict[str, Any]:
         "messaging_service_sid": message.messaging_service_sid,
         "content_sid": message.content_sid,
         "content_variables": message.content_variables,
+        # when the POST arrived, in seconds since the epoch (bench.surge times answers by it)
+        "received_at": message.date_created.timestamp(),
     }
 
 

@@ -39,6 +39,7 @@ from service.rosters import shifts as rosters
 from tests.conftest import SmsHelper
 
 T = TypeVar("T")
+pytestmark = pytest.mark.usefixtures("separate_processes")
 
 needs_postgres = [
     pytest.mark.postgres,

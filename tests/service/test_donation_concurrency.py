@@ -30,6 +30,7 @@ from service.rosters import donations
 from tests.conftest import SmsHelper
 
 T = TypeVar("T")
+pytestmark = pytest.mark.usefixtures("separate_processes")
 
 needs_postgres = [
     pytest.mark.postgres,

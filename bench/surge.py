@@ -1,0 +1,582 @@
+"""Surge benchmark (issue 18): the Procfile's ``web`` and one ``handsup worker`` under three
+times the load the web process answers synchronously, and whether every text is still stored
+once, answered, in each volunteer's order, in time, and answered synchronously again soon
+after the surge.
+
+Setup (untimed): a PostgreSQL database (``handsup_surge``; its ``public`` schema is dropped and
+migrated) and a Redis database (12, flushed); the fake Twilio REST server in its own process,
+answering each send after ``--latency`` s (200 ms, +/- a quarter); one community whose SMS
+sender is paced (pacing on, as in production) at ``--sms-rate`` messages/s, above any surge
+rate, as for a short code, so the carrier's pace is not what is measured. ``--volunteers``
+(5,000) active volunteers for the surge and 2,000 for the closed loop, each pool asked by an
+open call-out of its own (50 places), so a bare YES answers it; three more open shifts for
+the SHIFTS menu; fresh volunteers for the trickle.
+
+Measured, with webhooks signed like Twilio's (``bench.webhook_load``'s ``Plan``) posted on
+loopback, each with a Heroku-style ``X-Request-Start`` (ms since the epoch when sent), and
+Twilio's 15 s webhook timeout:
+
+1. the synchronous closed-loop capacity C: ``--clients`` clients for ``--closed-duration`` s,
+   first-time YES then SHIFTS from the closed-loop pool; C counts answers with a <Message>;
+2. the surge: an open loop at ``--multiplier`` x C (3) for ``--duration`` s (30) from the
+   surge pool (all of it when that makes two texts or more each, else half as many volunteers
+   as texts), each text sent at its moment whatever the answers: YES, then SHIFTS, then MY and
+   SHIFTS in turn per volunteer (``bench.surge_model.schedule``), a quarter of them two back
+   to back so that two texts of one volunteer are in flight at once;
+3. the trickle: from the surge's end, ``--trickle-rate`` texts/s (2) for ``--trickle-duration``
+   s (20), SHIFTS from fresh volunteers;
+4. then it waits until nothing is left to process or send, and reads the inbound and reply
+   rows and the fake's received sends.
+
+A text is answered synchronously when its HTTP answer is TwiML with a <Message>, and deferred
+when it is an empty TwiML; a deferred text is answered when the fake Twilio received the REST
+send of each of its reply rows (matched by the rows' Twilio SID). Targets
+(``bench.surge_model.verdicts``): 0 non-2xx answers; every MessageSid stored exactly once;
+HTTP answer p99 < 1 s (from each text's moment); every text answered, each volunteer's in
+order; the last answer within 1.25 x texts / C of the first text; answers synchronous again
+within 10 s after the surge ends.
+
+Run: ``.venv/bin/python -m bench.surge [--volunteers 5000] [--duration 30] [--database-url URL]
+[--redis-url URL] [--check]``. Prints the figures and PASS/FAIL per target; exits non-zero only
+with ``--check`` when a target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from bench.broadcast import (
+    create_bench_community,
+    insert_volunteers,
+    prepare_database,
+    wait_until_idle,
+)
+from bench.surge_model import (
+    BAD,
+    DEFERRED,
+    DRAIN_SLACK,
+    SYNC,
+    Figures,
+    Posted,
+    Reply,
+    Stored,
+    figures,
+    schedule,
+    verdicts,
+)
+from bench.webhook_load import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BIN,
+    COMMUNITY_NUMBER,
+    Client,
+    Phase,
+    Plan,
+    Target,
+    analyze,
+    app_env,
+    check_urls,
+    closed_loop,
+    environment_line,
+    free_port,
+    is_twiml,
+    paced,
+    phase_line,
+    phones_for,
+    process,
+    procfile_web_command,
+    verdict,
+    wait_for_port,
+)
+from flows.shifts import ShiftQuestion
+from service.config import normalize_database_url
+from service.db import make_engine, make_session_factory, unit_of_work
+from service.models import (
+    CallOut,
+    CallOutAsk,
+    CallOutStatus,
+    Community,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Volunteer,
+)
+from service.redis_conn import connect
+from service.rosters.shifts import add_shift
+from tests.fakes.twilio_server import FakeTwilioProcess
+
+SURGE_DATABASE = "handsup_surge"
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{SURGE_DATABASE}"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+VOLUNTEERS = 5_000
+CLOSED_VOLUNTEERS = 2_000  # first-time YES and SHIFTS: 4,000 texts, 400/s for 10 s
+CAPACITY = 50  # places of each call-out
+MENU_SHIFTS = (("Sorting", "Food bank"), ("Driving", "Depot"), ("Kitchen", "Church hall"))
+WARMUP_TEXTS = 20  # HELP from new numbers before the closed loop
+TWILIO_TIMEOUT = 15.0  # s Twilio waits for a webhook's answer, then gives up (no retry)
+START_DELAY = 0.5  # s between preparing the surge and its first text
+POLL_INTERVAL = 0.5
+IDLE_REUSE = 1.0  # s a load-generator connection may idle before it is replaced
+DRAIN_GRACE = 60.0  # s beyond the drain bound the bench waits for the last answers
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A signed webhook, prepared before any timing."""
+
+    sid: str
+    sender: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Pools:
+    surge: list[str]
+    closed: list[str]
+    trickle: list[str]
+    warmup: list[str]  # numbers no volunteer has: HELP starts onboarding
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+def seed(factory: sessionmaker[Session], pools: Pools, sms_rate: float) -> int:
+    """The community: its SMS sender paced at ``sms_rate``, every pool's volunteers, the menu's
+    shifts and a call-out per pool that asked all of it. Returns the community id."""
+    community_id = create_bench_community(factory, "long-code", sms_rate)
+    insert_volunteers(factory, community_id, pools.surge + pools.closed + pools.trickle)
+    now = datetime.now(UTC)
+    with unit_of_work(factory) as session:
+        community = session.get_one(Community, community_id)
+        for days, (title, place) in enumerate(MENU_SHIFTS, start=1):
+            starts = now + timedelta(days=days)
+            add_shift(
+                session,
+                community,
+                title=title,
+                place=place,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=3),
+                capacity=20,
+            )
+        for title, phones in (("Sandbags (closed loop)", pools.closed), ("Sandbags", pools.surge)):
+            ask_everyone(session, community, phones, title, now)
+    return community_id
+
+
+def ask_everyone(
+    session: Session, community: Community, phones: Sequence[str], title: str, now: datetime
+) -> None:
+    """A shift in three hours and an open call-out for it that asked these volunteers (its
+    only wave, as if sent), so that a bare YES from any of them answers it."""
+    shift = add_shift(
+        session,
+        community,
+        title=title,
+        place="School gym",
+        starts_at=now + timedelta(hours=3),
+        ends_at=now + timedelta(hours=6),
+        capacity=CAPACITY,
+    )
+    callout = CallOut(
+        community_id=community.id,
+        shift_id=shift.id,
+        need=CAPACITY,
+        text="Bring gloves.",
+        status=CallOutStatus.OPEN,
+        filled=0,
+        waves_sent=1,  # no later wave is scheduled: everyone is asked already
+    )
+    session.add(callout)
+    session.flush()
+    asked = (Volunteer.community_id == community.id, Volunteer.phone.in_(phones))
+    question = {
+        "kind": ShiftQuestion.CALLOUT.value,
+        "id": callout.id,
+        "expires_at": shift.ends_at.isoformat(),
+    }
+    session.execute(
+        update(Volunteer)
+        .where(*asked)
+        .values(pending_question=question, last_asked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    ids = session.scalars(select(Volunteer.id).where(*asked)).all()
+    session.execute(
+        insert(CallOutAsk),
+        [{"callout_id": callout.id, "volunteer_id": v, "wave": 1, "asked_at": now} for v in ids],
+    )
+
+
+def sign(plan: Plan, texts: Sequence[tuple[str, str]]) -> list[Outgoing]:
+    signed = []
+    for sender, text in texts:
+        body, headers = plan.make(sender, text)
+        signed.append(Outgoing(plan.sids[-1], sender, body, headers))
+    return signed
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+class RouterClient(Client):
+    """A client that, like a PaaS router, does not post on a connection idle for longer than
+    ``IDLE_REUSE`` s: gunicorn closes keep-alive connections idle for 2 s, and a POST written
+    to a closed one fails before it reaches the server (a broken pipe, not an answer)."""
+
+    last_used = 0.0
+
+    def exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if time.perf_counter() - self.last_used > IDLE_REUSE:
+            self.connection.close()  # http.client opens a new one for the request
+        try:
+            return super().exchange(body, headers)
+        finally:
+            self.last_used = time.perf_counter()
+
+
+def post(client: Client, text: Outgoing, scheduled: float, phase: str) -> Posted:
+    """Post one webhook as a PaaS router would pass it on; classify its HTTP answer."""
+    headers = {**text.headers, "X-Request-Start": str(int(time.time() * 1000))}
+    started = time.perf_counter()
+    try:
+        status, raw = client.exchange(text.body, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        ended = time.perf_counter()
+        return Posted(text.sid, text.sender, phase, scheduled, started, ended, 0, BAD, repr(exc))
+    ended = time.perf_counter()
+    answer, error = BAD, f"HTTP {status}: {raw[:80]!r}"
+    if 200 <= status < 300 and is_twiml(raw, need_message=False):
+        answer = SYNC if is_twiml(raw, need_message=True) else DEFERRED
+        error = ""
+    return Posted(text.sid, text.sender, phase, scheduled, started, ended, status, answer, error)
+
+
+def open_loop(
+    port: int, texts: Sequence[Outgoing], rate: float, threads: int, t0: float, phase: str
+) -> list[Posted]:
+    """Text i at t0 + i / rate whatever the answers (``bench.webhook_load.paced``)."""
+    records: list[Posted] = []
+    lock = threading.Lock()
+
+    def send(client: Client, i: int, due: float) -> None:
+        record = post(client, texts[i], due, phase)
+        with lock:
+            records.append(record)
+
+    def make_client() -> Client:
+        return RouterClient(port, need_message=True, timeout=TWILIO_TIMEOUT)
+
+    paced(len(texts), rate, threads, t0, make_client, send)
+    return records
+
+
+def wait_until_settled(factory: sessionmaker[Session], community_id: int, deadline: float) -> bool:
+    """Wait until no inbound text waits to be processed and no reply waits to be sent (polled
+    every 0.5 s), or the deadline (``time.perf_counter``) passes: True when settled."""
+    waiting = or_(
+        and_(Message.direction == Direction.INBOUND, Message.status == MessageStatus.RECEIVED),
+        and_(
+            Message.kind == MessageKind.REPLY,
+            Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+        ),
+    )
+    query = (
+        select(Message.direction, func.count())
+        .where(Message.community_id == community_id, waiting)
+        .group_by(Message.direction)
+    )
+    while True:
+        with factory() as session:
+            counts = {direction: int(n) for direction, n in session.execute(query)}
+        unprocessed = counts.get(Direction.INBOUND, 0)
+        unsent = counts.get(Direction.OUTBOUND, 0)
+        if not unprocessed and not unsent:
+            return True
+        if time.perf_counter() > deadline:
+            print(f"drain:       gave up waiting: {unprocessed} texts unprocessed, {unsent} unsent")
+            return False
+        time.sleep(POLL_INTERVAL)
+
+
+def read_rows(
+    factory: sessionmaker[Session], community_id: int
+) -> tuple[list[Stored], list[Reply]]:
+    """The community's inbound rows and its reply rows with their inbound text's MessageSid."""
+    inbound = aliased(Message)
+    with factory() as session:
+        stored = [
+            Stored(str(sid), int(id_))
+            for sid, id_ in session.execute(
+                select(Message.twilio_sid, Message.id).where(
+                    Message.community_id == community_id, Message.direction == Direction.INBOUND
+                )
+            )
+        ]
+        replies = [
+            Reply(int(id_), str(inbound_sid), provider_sid)
+            for id_, inbound_sid, provider_sid in session.execute(
+                select(Message.id, inbound.twilio_sid, Message.twilio_sid)
+                .join(inbound, inbound.id == Message.reply_to_id)
+                .where(Message.community_id == community_id, Message.kind == MessageKind.REPLY)
+            )
+        ]
+    return stored, replies
+
+
+# -- one run -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    closed: Phase
+    capacity: float
+    figures: Figures
+    sent_by_worker: int
+    settled: bool
+    posted: list[Posted]  # the surge's and the trickle's texts
+    senders: int  # surge volunteers who texted
+
+
+def measure(
+    args: argparse.Namespace,
+    target: Target,
+    fake: FakeTwilioProcess,
+    community_id: int,
+    pools: Pools,
+    tmpdir: Path,
+) -> Result:
+    env = app_env(target, fake.url, tmpdir, args.web_concurrency)
+    env["HANDSUP_PACING"] = "on"
+    engine = make_engine(target.database_url)
+    factory = make_session_factory(engine)
+    redis = connect(target.redis_url)
+    offset_before = time.time() - time.perf_counter()  # the fake's wall clock onto perf_counter
+    plan = Plan(COMMUNITY_NUMBER, [], prefix="surge")
+    warmup = [plan.make(phone, "HELP") for phone in pools.warmup]
+    closed_texts = [plan.make(p, "YES") for p in pools.closed]
+    closed_texts += [plan.make(p, "SHIFTS") for p in pools.closed]
+    port = free_port()
+    web_log, worker_log = tmpdir / "web.log", tmpdir / "worker.log"
+    with (
+        process([str(BIN / "handsup"), "worker"], env, worker_log) as worker,
+        process(procfile_web_command(port), env, web_log) as web,
+    ):
+        wait_for_port(port, web, web_log)
+        wait_until_idle(redis, worker, worker_log)
+        warm = closed_loop(port, warmup, 2, 30.0, need_message=True)
+        if warm.errors:
+            log_tail = web_log.read_text()[-3000:]
+            raise SystemExit(f"warm-up failed: {warm.first_errors()}\n{log_tail}")
+        closed = closed_loop(port, closed_texts, args.clients, args.closed_duration, True)
+        capacity = (closed.completed - closed.errors) / closed.seconds
+        if capacity <= 0:
+            raise SystemExit(f"no synchronous answer in the closed loop: {closed.first_errors()}")
+        rate = args.multiplier * capacity
+        count = max(1, round(rate * args.duration))
+        if rate >= args.sms_rate:
+            print(f"warning:     the surge rate {rate:.0f}/s is not below --sms-rate")
+        rng = random.Random(args.seed)
+        # every sender texts at least twice (YES, SHIFTS) so that order is tested: all the
+        # volunteers when 3 x C x duration is at least twice their number
+        senders = pools.surge[: max(1, min(len(pools.surge), count // 2))]
+        surge = sign(plan, schedule(senders, count, args.pair_share, rng))
+        trickle = sign(plan, [(phone, "SHIFTS") for phone in pools.trickle])
+        t0 = time.perf_counter() + START_DELAY
+        surge_end = t0 + count / rate
+        trickled: list[Posted] = []
+        trickler = threading.Thread(
+            target=lambda: trickled.extend(
+                open_loop(port, trickle, args.trickle_rate, len(trickle), surge_end, "trickle")
+            ),
+            daemon=True,
+        )
+        trickler.start()
+        surged = open_loop(port, surge, rate, args.threads, t0, "surge")
+        trickler.join()
+        deadline = t0 + DRAIN_SLACK * count / capacity + DRAIN_GRACE
+        settled = wait_until_settled(factory, community_id, deadline)
+        sent = fake.messages()
+        if worker.poll() is not None:
+            raise SystemExit(f"worker exited:\n{worker_log.read_text()[-3000:]}")
+    stored, replies = read_rows(factory, community_id)
+    engine.dispose()
+    redis.close()
+    clock_offset = (offset_before + time.time() - time.perf_counter()) / 2
+    received = {str(m["sid"]): float(m["received_at"]) - clock_offset for m in sent}
+    # posted: the warm-up, the closed loop's first texts (taken in order), surge and trickle
+    closed_sids = plan.sids[len(warmup) : len(warmup) + closed.completed]
+    posted = plan.sids[: len(warmup)] + closed_sids + [t.sid for t in surge + trickle]
+    result = figures(
+        capacity, rate, surged + trickled, posted, stored, replies, received, surge_end
+    )
+    return Result(closed, capacity, result, len(sent), settled, surged + trickled, len(senders))
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, result: Result) -> bool:
+    f = result.figures
+    closed = result.closed
+    print(phase_line(closed))
+    others = f"; not synchronous: {closed.first_errors()}" if closed.errors else ""
+    print(
+        f"capacity:    C = {result.capacity:.1f} texts/s answered synchronously "
+        f"({closed.completed - closed.errors} of {closed.completed}{others})"
+    )
+    print(
+        f"surge:       offered {args.multiplier:g} x C = {f.offered:.1f}/s for {args.duration:g} s"
+        f" = {f.surge_texts} texts from {result.senders} of {args.volunteers} volunteers; sent at "
+        f"{f.sent_rate:.1f}/s"
+    )
+    if f.sent_rate < 0.95 * f.offered:
+        print(
+            f"warning:     sent below the offered rate: all {args.threads} sending threads "
+            "waited on answers, so the loop was not open (--threads)"
+        )
+    print(
+        f"answers:     synchronous {f.sync}, deferred {f.deferred} ({f.deferred_share:.1%}), "
+        f"non-2xx or none {f.surge_texts - f.sync - f.deferred}; HTTP latency from each "
+        f"text's moment: p50 {f.p50 * 1000:.1f} ms, p99 {f.p99 * 1000:.1f} ms, "
+        f"max {f.max_latency * 1000:.1f} ms"
+    )
+    drain = "never" if f.drain is None else f"{f.drain:.1f} s"
+    print(
+        f"drain:       last answer {drain} after the first text (bound {f.bound:.1f} s); "
+        f"the fake Twilio received {result.sent_by_worker} REST sends"
+        f"{'' if result.settled else '; NOT SETTLED'}"
+    )
+    resync = "never" if f.resync is None else f"{f.resync:.1f} s"
+    trickle_async = sum(1 for t in result.posted if t.phase == "trickle" and t.answer != SYNC)
+    print(
+        f"resync:      {f.trickle_texts} trickle texts at {args.trickle_rate:g}/s from the surge's "
+        f"end, {trickle_async} not synchronous: synchronous for good {resync} after it"
+    )
+    for text in f.non_2xx[:3]:
+        print(f"  non-2xx:   {text.phase} {text.sid} after {text.latency:.1f} s: {text.error}")
+    posted = {t.sid: f"{t.phase}: {t.error or t.answer}" for t in result.posted}
+    for sid in f.missing[:3]:
+        print(f"  missing:   {sid} {posted.get(sid, '(warm-up or closed loop)')}")
+    for sid in f.unanswered[:3]:
+        print(f"  unanswered: {sid}")
+    for violation in f.violations[:3]:
+        print(
+            f"  order:     {violation.sender}: {violation.later} {violation.reason} before "
+            f"{violation.earlier}"
+        )
+    passed = True
+    for v in verdicts(f):
+        print(f"target:      {v.target}: {verdict(v.ok)} ({v.detail})")
+        passed = passed and v.ok
+    return passed
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.surge",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--volunteers", type=int, default=VOLUNTEERS, help="surge volunteers (5000)")
+    add("--duration", type=float, default=30.0, help="surge seconds (30)")
+    add("--multiplier", type=float, default=3.0, help="surge rate as a multiple of C (3)")
+    add("--clients", type=int, default=8, help="closed loop clients (8)")
+    add("--closed-duration", type=float, default=10.0, help="closed loop seconds (10)")
+    add("--latency", type=float, default=0.2, help="seconds the fake Twilio takes per send")
+    add("--jitter", type=float, help="+/- seconds on each send's latency (default: latency / 4)")
+    add("--sms-rate", type=float, default=2000.0, help="the sender's messages/s (2000)")
+    add("--trickle-rate", type=float, default=2.0, help="texts/s after the surge (2)")
+    add("--trickle-duration", type=float, default=20.0, help="seconds of trickle (20)")
+    add("--threads", type=int, default=1000, help="load generator threads (1000)")
+    add("--pair-share", type=float, default=0.25, help="share of texts sent as back-to-back pairs")
+    add("--seed", type=int, default=18, help="the schedule's random seed")
+    add("--web-concurrency", type=int, help="WEB_CONCURRENCY for gunicorn")
+    add("--database-url", help=f"default: BENCH_DATABASE_URL, {DEFAULT_DATABASE_URL}")
+    add("--redis-url", help=f"default: BENCH_REDIS_URL, {DEFAULT_REDIS_URL}")
+    add("--check", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+    positive = (args.volunteers, args.duration, args.multiplier, args.clients)
+    if min(positive) <= 0 or args.closed_duration <= 0 or args.sms_rate <= 0:
+        parser.error("sizes, durations and rates must be positive")
+    if args.trickle_rate <= 0 or args.trickle_duration <= 0 or args.threads < 1:
+        parser.error("--trickle-rate, --trickle-duration and --threads must be positive")
+    if not 0 <= args.pair_share <= 1:
+        parser.error("--pair-share must be between 0 and 1")
+    if not args.latency >= 0 or (args.jitter is not None and not 0 <= args.jitter <= args.latency):
+        parser.error("--latency must be >= 0 and --jitter between 0 and --latency")
+    if args.jitter is None:
+        args.jitter = args.latency / 4
+    return args
+
+
+def run(args: argparse.Namespace, tmpdir: Path) -> bool:
+    database_url = normalize_database_url(
+        args.database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+    redis_url = args.redis_url or os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    check_urls(database_url, redis_url)
+    if not database_url.startswith("postgresql"):
+        raise SystemExit("bench.surge runs against PostgreSQL (--database-url)")
+    prepare_database(database_url)
+    redis = connect(redis_url)
+    redis.flushdb()
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    trickle = max(1, round(args.trickle_rate * args.trickle_duration))
+    pools = Pools(
+        surge=phones_for(args.volunteers, area="303"),
+        closed=phones_for(CLOSED_VOLUNTEERS, area="720"),
+        trickle=phones_for(trickle, area="970"),
+        warmup=phones_for(WARMUP_TEXTS, area="404"),
+    )
+    community_id = seed(factory, pools, args.sms_rate)
+    analyze(engine)
+    print(environment_line(engine, args))
+    engine.dispose()
+    print(f"web command: {shlex.join(procfile_web_command(0))} (port filled in)")
+    print(
+        f"setup:       {args.volunteers} surge volunteers, {CLOSED_VOLUNTEERS} for the closed "
+        f"loop, {trickle} for the trickle; SMS sender paced at {args.sms_rate:g}/s; fake Twilio "
+        f"{args.latency * 1000:.0f} +/- {args.jitter * 1000:.0f} ms; 1 handsup worker"
+    )
+    target = Target(database_url, redis_url)
+    with FakeTwilioProcess(
+        ACCOUNT_SID, AUTH_TOKEN, latency=args.latency, jitter=args.jitter
+    ) as fake:
+        result = measure(args, target, fake, community_id, pools, tmpdir)
+    redis.flushdb()
+    redis.close()
+    return report(args, result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="handsup-surge-") as tmp:
+        passed = run(args, Path(tmp))
+    return 1 if args.check and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

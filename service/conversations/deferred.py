@@ -1,0 +1,140 @@
+"""Deferred texts: the webhook stored them ``received`` under surge (or behind an earlier
+waiting text of the same sender) and a worker answers them here, oldest first.
+
+``wake`` is what the webhook calls after deferring: it pushes to a Redis list a worker waits
+on, so answers start within milliseconds; a worker also looks every ``POLL`` seconds, so a
+text deferred while Redis was down, or left by a killed worker, is answered anyway.
+``answer_waiting`` answers one batch, each text in its own transaction under its volunteer's
+row lock (``inbound.answer_stored``): several workers may run it at once, a text is answered
+exactly once, and a sender's texts in the order they were stored.
+
+A text is taken once it is ``SETTLE`` old: two texts of one sender in flight together may
+commit in either order, and the short wait lets the earlier one land first.
+
+Imports SQLAlchemy, redis, ``service.db``, ``service.models`` and
+``service.conversations.inbound``.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import clock
+from service.conversations.inbound import UNANSWERABLE, answer_stored
+from service.db import is_database_unavailable
+from service.models import Direction, Message, MessageStatus
+
+log = logging.getLogger(__name__)
+
+WAKE_KEY = "handsup:deferred-texts"  # a Redis list: the webhook pushes, a worker pops
+POLL = 1.0  # seconds a worker waits for a wake-up before it looks anyway
+SETTLE = timedelta(milliseconds=300)
+BATCH = 200
+
+
+def wake(redis: Redis) -> None:
+    """Tell a waiting worker there is a deferred text (best effort: it polls anyway)."""
+    try:
+        redis.lpush(WAKE_KEY, 1)
+    except RedisError as exc:
+        log.warning("deferred texts: could not wake a worker (%s); it will poll", exc)
+
+
+def wait_for_wake(redis: Redis, timeout: float = POLL) -> None:
+    """Block until the webhook wakes this worker or ``timeout`` passes; then clear the list
+    (one look answers every text deferred so far)."""
+    if redis.blpop([WAKE_KEY], timeout=timeout) is not None:
+        redis.delete(WAKE_KEY)
+
+
+def waiting_ids(
+    session: Session, now: datetime, settle: timedelta = SETTLE, limit: int = BATCH
+) -> list[int]:
+    """The oldest deferred texts stored at least ``settle`` ago, in the order they were
+    stored."""
+    return [row.id for row in _waiting(session, now, settle, limit)]
+
+
+def _waiting(session: Session, now: datetime, settle: timedelta, limit: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(Message.id, Message.community_id, Message.from_address)
+            .where(
+                Message.status == MessageStatus.RECEIVED,
+                Message.direction == Direction.INBOUND,
+                Message.created_at <= now - settle,
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )
+
+
+def answer_waiting(
+    factory: sessionmaker[Session],
+    now: datetime,
+    *,
+    settle: timedelta = SETTLE,
+    pool: Executor | None = None,
+    lanes: int = 1,
+) -> int:
+    """Answer one batch of the texts deferred by ``now``, each at the clock's time when its
+    turn comes; returns how many were answered (a burst worker passes
+    ``settle=timedelta(0)``: nothing else is arriving).
+
+    With a ``pool``, the batch is split into ``lanes`` by sender, each lane answering its
+    senders' texts in order while the others wait on the database: one sender's texts are
+    always in one lane.
+    """
+    with factory() as session:
+        rows = _waiting(session, now, settle, BATCH)
+    by_lane: list[list[int]] = [[] for _ in range(max(1, lanes))]
+    for row in rows:
+        by_lane[hash((row.community_id, row.from_address)) % len(by_lane)].append(row.id)
+    if pool is None:
+        return sum(answer_in_order(factory, ids) for ids in by_lane)
+    futures = [pool.submit(answer_in_order, factory, ids) for ids in by_lane if ids]
+    return sum(future.result() for future in futures)
+
+
+def answer_in_order(factory: sessionmaker[Session], ids: list[int]) -> int:
+    """Answer these deferred texts one by one, each in its own transaction.
+
+    A text whose step raises is marked processed for a coordinator to read (the inbox), so
+    it never blocks its sender's later texts; an unreachable database is raised, and the
+    text waits for the next look.
+    """
+    answered = 0
+    for message_id in ids:
+        with factory() as session:
+            try:
+                answered += answer_stored(session, message_id, clock.now())
+            except SQLAlchemyError as exc:
+                session.rollback()
+                if is_database_unavailable(exc):
+                    raise
+                log.exception("deferred text %d failed; handed to the coordinators", message_id)
+                _set_aside(session, message_id)
+            except Exception:
+                session.rollback()
+                log.exception("deferred text %d failed; handed to the coordinators", message_id)
+                _set_aside(session, message_id)
+    return answered
+
+
+def _set_aside(session: Session, message_id: int) -> None:
+    message = session.get(Message, message_id)
+    if message is not None and message.status == MessageStatus.RECEIVED:
+        message.status = MessageStatus.PROCESSED
+        message.processed_at = clock.now()
+        message.attention = UNANSWERABLE
+    session.commit()

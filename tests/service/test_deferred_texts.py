@@ -1,0 +1,429 @@
+"""Surge deferral (issue 18): under surge the webhook stores the text and acknowledges with an
+empty TwiML; a worker runs the step and sends the reply through the send gate. Each
+volunteer's texts are answered in the order they were stored, each exactly once, an opt-out
+is applied at the moment of its text, and once the surge passes answers are synchronous again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from flows.engine import VolunteerStatus
+from service.conversations import deferred, inbound
+from service.conversations.surge import ENTER_AT, LEAVE_AT, SurgeGauge, queued_too_long
+from service.models import Direction, Message, MessageKind, MessageStatus, Volunteer
+from service.sending import outbox
+from service.web.extensions import resources
+from tests.conftest import SmsHelper, count_messages
+from tests.fakes.twilio_server import FakeTwilio
+from workers.runtime import Runtime
+from workers.worker import HandsUpWorker, run_burst
+
+ANA = "+12025550123"
+BEN = "+12025550124"
+
+
+@pytest.fixture
+def surge(app: Flask) -> Iterator[SurgeGauge]:
+    """Every webhook of this app finds the process in surge."""
+    gauge = resources(app).surge
+    resources(app).surge = SurgeGauge(enter_at=1, leave_at=0)
+    yield resources(app).surge
+    resources(app).surge = gauge
+
+
+def answer(worker: Runtime, redis: Redis) -> None:
+    """What the worker process does: answer the deferred texts, send what is due."""
+    run_burst(worker, HandsUpWorker(list(outbox.QUEUES), connection=redis))
+
+
+def inbound_rows(db: Session, phone: str) -> list[Message]:
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(Message)
+            .where(Message.direction == Direction.INBOUND, Message.from_address == phone)
+            .order_by(Message.id)
+        )
+    )
+
+
+def bodies_to(fake: FakeTwilio, phone: str) -> list[str]:
+    return [m.body for m in fake.sent_to(phone)]
+
+
+def test_under_surge_the_text_is_stored_acknowledged_and_answered_by_the_worker(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    reply = sms.post("/twilio/inbound", sms.form(ANA, "JOIN"))
+    assert reply.status == 200 and reply.texts == [] and "<Response" in reply.raw
+    (stored,) = inbound_rows(db, ANA)
+    assert stored.status == MessageStatus.RECEIVED
+    assert redis.llen(deferred.WAKE_KEY) == 1  # a waiting worker is woken at once
+    assert fake_twilio.messages == []
+
+    answer(worker, redis)
+
+    (stored,) = inbound_rows(db, ANA)
+    assert stored.status == MessageStatus.PROCESSED
+    assert bodies_to(fake_twilio, ANA) == [
+        "Hi! Thanks for texting Riverside Flood Crew about volunteering. What is your name? "
+        "Reply with your name, or text STOP to opt out."
+    ]
+    reply_row = db.scalars(select(Message).where(Message.reply_to_id == stored.id)).one()
+    assert reply_row.kind == MessageKind.REPLY
+    assert reply_row.status in (MessageStatus.QUEUED, MessageStatus.SENT)
+    assert reply_row.twilio_sid == fake_twilio.sent_to(ANA)[0].sid
+
+
+def test_a_whole_onboarding_under_surge_reads_like_the_synchronous_one(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    for text in ("JOIN", "Ana", "YES"):
+        assert sms.send(ANA, text) == []
+    answer(worker, redis)
+    texts = bodies_to(fake_twilio, ANA)
+    assert len(texts) == 3
+    assert "What is your name?" in texts[0]
+    assert texts[1].startswith("Thanks Ana.")
+    assert texts[2].startswith("Welcome, Ana!")
+    ana = db.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
+    assert ana.status == VolunteerStatus.ACTIVE
+
+
+def test_a_later_text_waits_behind_an_earlier_deferred_one_after_the_surge(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    assert sms.send(ANA, "JOIN") == []  # deferred under surge
+    resources(app).surge = SurgeGauge()  # the surge is over
+    # Ana's second text would be answered now, but her first one is still waiting: it waits
+    # too, and both are answered in order.
+    assert sms.send(ANA, "Ana") == []
+    assert [m.status for m in inbound_rows(db, ANA)] == [MessageStatus.RECEIVED] * 2
+    # Someone without a waiting text is answered in the request again.
+    assert "What is your name?" in sms.send(BEN, "JOIN")[0]
+
+    answer(worker, redis)
+    texts = bodies_to(fake_twilio, ANA)
+    assert "What is your name?" in texts[0] and texts[1].startswith("Thanks Ana.")
+    # Nothing waits any more: Ana's next text is answered synchronously.
+    assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")
+
+
+def test_an_answer_in_the_request_waits_while_a_workers_reply_is_unsent(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """The TwiML answer to a later text must not overtake the worker's reply to an earlier
+    one: while that reply is unsent, the later text is deferred too."""
+    assert sms.send(ANA, "JOIN") == []
+    assert deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)) == 1
+    db.expire_all()
+    unsent = db.scalars(select(Message).where(Message.kind == MessageKind.REPLY)).one()
+    assert unsent.status == MessageStatus.PENDING
+    resources(app).surge = SurgeGauge()  # the surge is over
+    assert sms.send(ANA, "Ana") == []  # deferred: the name question is not sent yet
+    answer(worker, redis)
+    texts = bodies_to(fake_twilio, ANA)
+    assert "What is your name?" in texts[0] and texts[1].startswith("Thanks Ana.")
+    assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")  # nothing unsent: in the request
+
+
+def test_lanes_answer_each_senders_texts_in_order(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    senders = [f"+1202555{n:04d}" for n in range(400, 410)]
+    for text in ("JOIN", "Name", "YES"):
+        for phone in senders:
+            assert sms.send(phone, text) == []
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answered = deferred.answer_waiting(
+            session_factory, _now(), settle=timedelta(0), pool=pool, lanes=3
+        )
+    assert answered == 30
+    for phone in senders:
+        rows = inbound_rows(db, phone)
+        replies = [
+            db.scalars(select(Message).where(Message.reply_to_id == m.id)).one() for m in rows
+        ]
+        assert [r.body.split()[0] for r in replies] == ["Hi!", "Thanks", "Welcome,"]
+        assert replies[0].id < replies[1].id < replies[2].id
+
+
+def test_stop_is_applied_at_once_under_surge_ahead_of_waiting_texts(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    assert sms.send(ANA, "JOIN") == []
+    stop = sms.send(ANA, "STOP")
+    assert len(stop) == 1 and "START" in stop[0]  # confirmed in the request, not deferred
+    ana = db.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
+    assert ana.status == VolunteerStatus.OPTED_OUT
+    rows = inbound_rows(db, ANA)
+    assert [m.status for m in rows] == [MessageStatus.RECEIVED, MessageStatus.PROCESSED]
+
+    answer(worker, redis)
+    # The earlier JOIN is processed, but nothing reaches someone who said STOP.
+    assert inbound_rows(db, ANA)[0].status == MessageStatus.PROCESSED
+    assert fake_twilio.sent_to(ANA) == []
+    db.expire_all()
+    assert db.get_one(Volunteer, ana.id).status == VolunteerStatus.OPTED_OUT
+
+
+def test_a_retried_message_sid_is_stored_and_answered_once(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    form = sms.form(ANA, "JOIN")
+    assert sms.post("/twilio/inbound", form).texts == []
+    assert sms.post("/twilio/inbound", form).texts == []  # Twilio's retry, still in surge
+    assert count_messages(db, direction=Direction.INBOUND) == 1
+    answer(worker, redis)
+    answer(worker, redis)
+    assert len(fake_twilio.sent_to(ANA)) == 1
+    # A retry after the worker's answer (surge over) changes nothing: the reply went by the
+    # send gate, so the TwiML answer does not repeat it.
+    resources(app).surge = SurgeGauge()
+    assert sms.post("/twilio/inbound", form).texts == []
+    answer(worker, redis)
+    assert len(fake_twilio.sent_to(ANA)) == 1
+
+
+def test_a_retry_after_the_surge_answers_a_waiting_text_in_the_request_exactly_once(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    form = sms.form(ANA, "JOIN")
+    assert sms.post("/twilio/inbound", form).texts == []
+    resources(app).surge = SurgeGauge()
+    again = sms.post("/twilio/inbound", form)  # nothing earlier waits: answered now
+    assert len(again.texts) == 1
+    answer(worker, redis)  # the worker finds it answered
+    assert fake_twilio.sent_to(ANA) == []
+    assert count_messages(db, kind=MessageKind.REPLY) == 1
+
+
+def test_workers_racing_for_the_same_texts_answer_each_once_and_in_order(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    worker: Runtime,
+) -> None:
+    """Four threads answer the same waiting texts at once (PostgreSQL row locks; SQLite's
+    write lock): every text once, and each sender's replies in the order of its texts."""
+    senders = [f"+1202555{n:04d}" for n in range(300, 312)]
+    for text in ("JOIN", "Name"):
+        for phone in senders:
+            assert sms.send(phone, text) == []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)):
+                pass
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    db.expire_all()
+    for phone in senders:
+        rows = inbound_rows(db, phone)
+        assert [m.status for m in rows] == [MessageStatus.PROCESSED] * 2
+        replies = [
+            db.scalars(select(Message).where(Message.reply_to_id == m.id)).one() for m in rows
+        ]
+        assert "What is your name?" in replies[0].body
+        assert replies[1].body.startswith("Thanks Name.")
+        assert replies[0].id < replies[1].id  # stepped in the order they were stored
+
+
+def test_a_text_whose_step_fails_is_set_aside_for_coordinators_and_later_texts_go_on(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert sms.send(ANA, "JOIN") == []
+    assert sms.send(ANA, "Ana") == []
+    real_step = inbound.conversation.step
+    calls: list[str] = []
+
+    def failing_first(context: Any, state: Any, text: str) -> Any:
+        calls.append(text)
+        if text == "JOIN":
+            raise RuntimeError("a bug in a flow")
+        return real_step(context, state, text)
+
+    monkeypatch.setattr(inbound.conversation, "step", failing_first)
+    assert deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)) == 1
+    first, second = inbound_rows(db, ANA)
+    assert (first.status, first.attention) == (MessageStatus.PROCESSED, inbound.UNANSWERABLE)
+    assert second.status == MessageStatus.PROCESSED
+    assert calls == ["JOIN", "Ana"]
+
+
+def test_texts_are_taken_once_they_have_settled(
+    sms: SmsHelper, surge: SurgeGauge, db: Session, session_factory: sessionmaker[Session]
+) -> None:
+    assert sms.send(ANA, "JOIN") == []
+    (row,) = inbound_rows(db, ANA)
+    with session_factory() as session:
+        assert deferred.waiting_ids(session, row.created_at) == []
+        assert deferred.waiting_ids(session, row.created_at + deferred.SETTLE) == [row.id]
+
+
+def test_the_worker_thread_answers_as_soon_as_the_webhook_wakes_it(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    worker: Runtime,
+    redis: Redis,
+) -> None:
+    from workers.deferred_texts import DeferredTexts
+
+    texts = DeferredTexts()
+    texts.start()
+    try:
+        assert sms.send(ANA, "JOIN") == []
+        deadline = time.monotonic() + 60
+        while inbound_rows(db, ANA)[0].status != MessageStatus.PROCESSED:
+            assert time.monotonic() < deadline, "the deferred text was never answered"
+            time.sleep(0.05)
+        pending = db.scalars(select(Message).where(Message.kind == MessageKind.REPLY)).one()
+        assert pending.status in (MessageStatus.PENDING, MessageStatus.SENDING) or (
+            pending.enqueued_at is not None
+        )
+    finally:
+        texts.stop()
+        texts.join(timeout=10)
+    assert not texts.is_alive()
+
+
+# ----- the gauge ------------------------------------------------------------------------------
+
+
+def test_the_gauge_enters_surge_at_the_threshold_and_leaves_it_with_hysteresis() -> None:
+    gauge = SurgeGauge(enter_at=3, leave_at=1)
+    seen: list[bool] = []
+    with gauge.track() as first:
+        seen.append(first)
+        with gauge.track() as second:
+            seen.append(second)
+            with gauge.track() as third:  # three in flight: surge
+                seen.append(third)
+            with gauge.track() as still:  # back to three in flight, from above: still surge
+                seen.append(still)
+            assert gauge.surging  # two in flight: above leave_at, stays in surge
+        assert not gauge.surging  # one in flight: at leave_at, left
+        with gauge.track() as calm:
+            seen.append(calm)
+    assert seen == [False, False, True, True, False]
+    assert gauge.in_flight == 0
+
+
+def test_the_default_gauge_thresholds_are_ordered() -> None:
+    assert 0 <= LEAVE_AT < ENTER_AT
+    with pytest.raises(ValueError):
+        SurgeGauge(enter_at=2, leave_at=2)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("t=not-a-time", False),
+        ("t={ms}", True),  # Heroku: milliseconds
+        ("{us}", True),  # microseconds
+        ("t={s}", True),  # seconds with a fraction
+        ("t={fresh_ms}", False),
+        ("t={future_ms}", False),
+        ("t=1000", False),  # decades ago: a clock problem, not a queue
+    ],
+)
+def test_x_request_start_over_budget_defers(header: str | None, expected: bool) -> None:
+    now = 1_800_000_000.0
+    waited = now - 3.0
+    values = {
+        "ms": f"{waited * 1000:.0f}",
+        "us": f"{waited * 1e6:.0f}",
+        "s": f"{waited:.3f}",
+        "fresh_ms": f"{(now - 0.1) * 1000:.0f}",
+        "future_ms": f"{(now + 5) * 1000:.0f}",
+    }
+    assert queued_too_long(None if header is None else header.format(**values), now) is expected
+
+
+def test_a_request_that_waited_at_the_router_is_deferred(
+    sms: SmsHelper, db: Session, redis: Redis
+) -> None:
+    waited = f"t={(time.time() - 5) * 1000:.0f}"
+    reply = sms.post("/twilio/inbound", sms.form(ANA, "JOIN"), headers={"X-Request-Start": waited})
+    assert reply.texts == []
+    assert inbound_rows(db, ANA)[0].status == MessageStatus.RECEIVED
+    fresh = f"t={time.time() * 1000:.0f}"
+    reply = sms.post("/twilio/inbound", sms.form(BEN, "JOIN"), headers={"X-Request-Start": fresh})
+    assert len(reply.texts) == 1
+
+
+def _now() -> Any:
+    from service import clock
+
+    return clock.now()

@@ -1,0 +1,66 @@
+"""The worker's lane for deferred texts: a thread that answers the texts the webhook stored
+under surge (``service.conversations.deferred``), and hands their replies to the send jobs
+at once.
+
+It waits on the webhook's wake-up list in Redis, and looks every ``deferred.POLL`` seconds
+anyway, so a text deferred while Redis was down is answered too. It runs beside RQ's job loop
+(a thread, like the outbox pump): the send jobs that carry its replies run meanwhile, so
+answering texts and waiting on Twilio overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+
+from service import clock
+from service.conversations import deferred
+from service.sending.dispatcher import dispatch_due
+from workers.runtime import DEFERRED_LANES, Runtime, runtime
+
+log = logging.getLogger(__name__)
+
+
+def answer_deferred(rt: Runtime, *, settle: timedelta = deferred.SETTLE) -> int:
+    """Answer deferred texts, batch after batch, dispatching each batch's replies; returns how
+    many were answered."""
+    total = 0
+    while answered := deferred.answer_waiting(
+        rt.session_factory,
+        clock.now(),
+        settle=settle,
+        pool=rt.deferred_pool,
+        lanes=DEFERRED_LANES,
+    ):
+        total += answered
+        dispatch_due(rt.session_factory, rt.redis, rt.buckets)
+    return total
+
+
+class DeferredTexts(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="deferred-texts", daemon=True)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            rt = runtime()
+            try:
+                deferred.wait_for_wake(rt.redis)
+            except RedisError as exc:
+                log.warning("deferred texts: Redis unavailable (%s); polling", exc)
+                self.stopped.wait(deferred.POLL)
+            if self.stopped.is_set():
+                return
+            try:
+                self.stopped.wait(deferred.SETTLE.total_seconds())
+                answer_deferred(rt)
+            except Exception:  # outlive a database blip; the texts wait, and are logged
+                log.exception("deferred texts: answering failed; retrying")
+                self.stopped.wait(deferred.POLL)
+
+    def stop(self) -> None:
+        self.stopped.set()
