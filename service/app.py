@@ -13,7 +13,8 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import errors, logs
-from service.config import Settings
+from service.config import Environment, Settings
+from service.conversations import destinations
 from service.db import make_engine, make_session_factory
 from service.redis_conn import redis_url_for
 from service.sending import outbox
@@ -64,6 +65,8 @@ def register_resources(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     outbox.track_due_work(session_factory)
+    if settings.env is not Environment.TEST:  # tests change a community between two texts
+        destinations.cache_destinations(engine)
     app.extensions[EXTENSION_KEY] = Resources(
         settings=settings,
         engine=engine,

@@ -6,6 +6,7 @@ Imports SQLAlchemy only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -69,8 +70,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A pooled connection idle for longer than this is pinged before use (see ``make_engine``).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with per-backend settings: SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine with per-backend settings: SQLite gets foreign keys, WAL and a busy timeout.
+
+    Elsewhere a pooled connection is pinged on checkout only when it has been idle for over
+    ``PING_AFTER_IDLE_SECONDS`` (``pool_pre_ping=True`` pings every checkout: a round trip on
+    every webhook, issue 18). A connection used a moment ago was alive then; one that a
+    restart or failover broke since is caught by the first statement, whose disconnect error
+    makes SQLAlchemy invalidate every pooled connection older than it, so the next checkout
+    connects afresh. The webhook retries once on such an error
+    (``service.web.twilio_webhooks``); other requests answer 503 (``service.web.unavailable``).
+    """
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -87,8 +101,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a connection on checkout when it has sat in the pool for a while (a restart, an
+    idle timeout or a network blip may have cut it); recently used ones go out unpinged."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                # the pool drops every connection older than this one and connects afresh
+                raise sa_exc.InvalidatePoolError() from error
+            raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

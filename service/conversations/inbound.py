@@ -28,12 +28,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Exists, func, null, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import Executable
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
 from flows.keywords import Intent
 from flows.sms import segment_info
+from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.questions import pending_question
 from service.conversations.replies import store_replies
@@ -49,7 +51,6 @@ from service.models import (
     MessageStatus,
     Volunteer,
 )
-from service.rosters.donations import runs_donations
 from service.rosters.shifts import RosterLookup
 from service.sending import interactive
 from service.sending.delivery import mark_reachable
@@ -313,23 +314,19 @@ def _destination(
     session: Session, inbound: InboundMessage
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
-    the sender is any community's channel address (this one's or another's), in one query."""
-    service_number = aliased(Channel)
-    from_service = select(service_number.id).where(service_number.address == inbound.sender)
-    found = session.execute(
-        select(
-            Channel,
-            Community,
-            runs_donations(Community.id),
-            from_service.exists(),
-            sender_lock(session, Channel.community_id, inbound.sender),
-        )
-        .join(Community, Community.id == Channel.community_id)
-        .where(Channel.kind == inbound.kind, Channel.address == inbound.to)
-    ).one_or_none()
+    the sender is any community's channel address (this one's or another's), with the
+    sender's lock taken: one query, or only the lock's while the process's cache holds the
+    rest (``service.conversations.destinations``)."""
+    lock = None
+    if session.get_bind().dialect.name == "postgresql":
+
+        def lock(community_id: ColumnElement[int] | InstrumentedAttribute[int] | int) -> Any:
+            return sender_lock(session, community_id, inbound.sender)
+
+    found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
     if found is None:
         raise UnknownDestination(inbound.to)
-    return found[0], found[1], bool(found[2]), bool(found[3])
+    return found.channel, found.community, found.has_donations, found.from_service
 
 
 def sender_lock(
@@ -376,8 +373,14 @@ def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> di
 
 def _insert(session: Session, row: dict[str, object]) -> Message | None:
     """The new inbound message, or None when its MessageSid is stored already."""
-    statement = insert_unless_present(session, Message, "twilio_sid").values(row)
-    return session.scalars(statement.returning(Message)).one_or_none()
+    statement = _INSERT_MESSAGE.get(session.get_bind().dialect.name)
+    if statement is None:  # built once per database kind: the row goes as parameters
+        statement = insert_unless_present(session, Message, "twilio_sid").returning(Message)
+        _INSERT_MESSAGE[session.get_bind().dialect.name] = statement
+    return session.scalars(statement, row).one_or_none()
+
+
+_INSERT_MESSAGE: dict[str, Executable] = {}
 
 
 def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:

