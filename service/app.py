@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service import errors, logs
 from service.config import Environment, Settings
 from service.conversations import destinations
+from service.conversations.surge import SurgeGauge
 from service.db import make_engine, make_session_factory
 from service.redis_conn import redis_url_for
 from service.sending import outbox
@@ -72,6 +73,7 @@ def register_resources(app: Flask, settings: Settings) -> None:
         engine=engine,
         session_factory=session_factory,
         redis_url=redis_url_for(settings),
+        surge=SurgeGauge.for_threshold(settings.surge_in_flight),
     )
     app.teardown_appcontext(close_db_session)
 

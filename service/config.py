@@ -25,6 +25,7 @@ class Environment(StrEnum):
 
 DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused outside development and tests
 MIN_SECRET_KEY_BYTES = 32  # production: a session-signing key this long or longer
+SURGE_IN_FLIGHT = 32  # see service.conversations.surge
 
 
 def normalize_database_url(url: str) -> str:
@@ -65,6 +66,9 @@ class Settings:
     log_format: str = "text"  # "json" lines (production default) or readable "text"
     sentry_dsn: str | None = None
     metrics_token: str | None = None  # /readyz shows its figures only with this bearer token
+    # Inbound webhooks in flight in one web process at which it defers texts to the worker
+    # (``service.conversations.surge``).
+    surge_in_flight: int = SURGE_IN_FLIGHT
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -138,6 +142,9 @@ class Settings:
         log_format = (get("HANDSUP_LOG_FORMAT") or default_format).lower()
         if log_format not in ("json", "text"):
             raise ConfigError(f"HANDSUP_LOG_FORMAT={log_format!r} must be json or text")
+        raw_surge = get("HANDSUP_SURGE_IN_FLIGHT") or str(SURGE_IN_FLIGHT)
+        if not (raw_surge.isascii() and raw_surge.isdigit()) or int(raw_surge) < 2:
+            raise ConfigError(f"HANDSUP_SURGE_IN_FLIGHT={raw_surge!r} must be a number from 2 up")
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -154,5 +161,6 @@ class Settings:
             log_format=log_format,
             sentry_dsn=get("SENTRY_DSN"),
             metrics_token=get("HANDSUP_METRICS_TOKEN"),
+            surge_in_flight=int(raw_surge),
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

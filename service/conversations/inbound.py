@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Exists, func, null, or_, select
+from sqlalchemy import ColumnElement, Exists, Table, func, null, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Executable
@@ -192,10 +193,10 @@ def opts_out(inbound: InboundMessage) -> bool:
 def _store_deferred(session: Session, row: dict[str, object]) -> InboundResult:
     """Store the text ``received`` for a worker and acknowledge it (a retry of a processed
     MessageSid still gets its stored replies)."""
-    message = _insert(session, row)
-    if message is not None:
+    message_id = _insert_deferred(session, row)
+    if message_id is not None:
         session.commit()
-        return InboundResult((), message.id, duplicate=False, deferred=True)
+        return InboundResult((), message_id, duplicate=False, deferred=True)
     stored = session.scalars(select(Message).where(Message.twilio_sid == row["twilio_sid"])).one()
     replies = _stored_replies(session, stored) if stored.status == MessageStatus.PROCESSED else ()
     session.commit()
@@ -381,6 +382,27 @@ def _insert(session: Session, row: dict[str, object]) -> Message | None:
 
 
 _INSERT_MESSAGE: dict[str, Executable] = {}
+
+
+def _insert_deferred(session: Session, row: dict[str, object]) -> int | None:
+    """The deferred path's insert: the new row's id only (Core, no ORM object to build), or
+    None when its MessageSid is stored already."""
+    name = session.get_bind().dialect.name
+    statement = _INSERT_DEFERRED.get(name)
+    if statement is None:  # built once per database kind
+        table = cast(Table, Message.__table__)
+        dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["twilio_sid"])
+            .returning(table.c.id)
+        )
+        _INSERT_DEFERRED[name] = statement
+    found = session.execute(statement, row).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+_INSERT_DEFERRED: dict[str, Executable] = {}
 
 
 def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:

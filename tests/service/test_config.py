@@ -267,3 +267,28 @@ def test_proxy_hops_are_read_and_checked() -> None:
     for bad in ("-1", "one", "9"):
         with pytest.raises(ConfigError, match="HANDSUP_PROXY_HOPS"):
             Settings.from_env({**base, "HANDSUP_PROXY_HOPS": bad})
+
+
+# --- HANDSUP_SURGE_IN_FLIGHT ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["0", "1", "abc", "-5", "3.5", "٣"])
+def test_bad_surge_threshold_names_it(raw: str) -> None:
+    with pytest.raises(ConfigError, match="HANDSUP_SURGE_IN_FLIGHT"):
+        Settings.from_env({"HANDSUP_ENV": "development", "HANDSUP_SURGE_IN_FLIGHT": raw})
+
+
+def test_surge_threshold_defaults_to_32_and_reaches_the_apps_gauge(tmp_path: Path) -> None:
+    from service.app import create_app
+    from service.web.extensions import resources
+
+    assert Settings.from_env({"HANDSUP_ENV": "development"}).surge_in_flight == 32
+    settings = Settings.from_env(
+        {
+            "HANDSUP_ENV": "development",
+            "HANDSUP_SURGE_IN_FLIGHT": "40",
+            "HANDSUP_INSTANCE_PATH": str(tmp_path),
+        }
+    )
+    gauge = resources(create_app(settings)).surge
+    assert (gauge.enter_at, gauge.leave_at) == (40, 10)
