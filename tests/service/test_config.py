@@ -288,6 +288,8 @@ def test_surge_threshold_defaults_to_32_and_reaches_the_apps_gauge(tmp_path: Pat
             "HANDSUP_ENV": "development",
             "HANDSUP_SURGE_IN_FLIGHT": "40",
             "HANDSUP_INSTANCE_PATH": str(tmp_path),
+            # never connected (the app opens Redis on first use): no embedded one is started
+            "REDIS_URL": "redis://127.0.0.1:9/0",
         }
     )
     gauge = resources(create_app(settings)).surge
