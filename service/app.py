@@ -73,7 +73,7 @@ def register_resources(app: Flask, settings: Settings) -> None:
         engine=engine,
         session_factory=session_factory,
         redis_url=redis_url_for(settings),
-        surge=SurgeGauge.for_threshold(settings.surge_in_flight),
+        surge=SurgeGauge(settings.surge_in_flight),
     )
     app.teardown_appcontext(close_db_session)
 

@@ -25,7 +25,6 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
@@ -118,14 +117,10 @@ def answer_in_order(factory: sessionmaker[Session], ids: list[int]) -> int:
         with factory() as session:
             try:
                 answered += answer_stored(session, message_id, clock.now())
-            except SQLAlchemyError as exc:
+            except Exception as exc:
                 session.rollback()
                 if is_database_unavailable(exc):
                     raise
-                log.exception("deferred text %d failed; handed to the coordinators", message_id)
-                _set_aside(session, message_id)
-            except Exception:
-                session.rollback()
                 log.exception("deferred text %d failed; handed to the coordinators", message_id)
                 _set_aside(session, message_id)
     return answered

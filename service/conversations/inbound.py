@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Exists, Table, func, null, or_, select
+from sqlalchemy import ColumnElement, Exists, Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -209,31 +209,30 @@ def answer_stored(session: Session, message_id: int, now: datetime) -> bool:
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
 
-    The sender's lock (``sender_lock``) is taken first, then the message row's, then the
-    volunteer's, in the webhook's order, so the two never wait on each other in a cycle.
+    The sender's lock is taken first (by ``_destination``, as in the webhook), then the
+    message row's, then the volunteer's, in the webhook's order, so the two never wait on
+    each other in a cycle.
     """
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    found = session.execute(
-        select(Message.community_id, Message.from_address).where(Message.id == message_id)
-    ).one_or_none()
-    if found is None:
-        session.commit()
-        return False
-    sender = found.from_address.removeprefix("whatsapp:")
-    session.execute(select(sender_lock(session, found.community_id, sender)))
-    message = session.scalars(
-        select(Message)
-        .where(Message.id == message_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    message = session.get(Message, message_id)
     if message is None or message.status != MessageStatus.RECEIVED or message.channel_id is None:
         session.commit()
         return False
     inbound = stored_inbound(session, message)
-    channel, community, has_donations, _ = _destination(session, inbound)
+    channel, community, has_donations, _ = _destination(session, inbound)  # the sender's lock
+    # Under the sender's lock, the row again, locked: another worker or a retry in the webhook
+    # may have answered it meanwhile.
+    session.scalars(
+        select(Message)
+        .where(Message.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if message.status != MessageStatus.RECEIVED:
+        session.commit()
+        return False
     result = _step(
         session, channel, community, has_donations, message, inbound, now, send_replies=True
     )
@@ -322,7 +321,7 @@ def _destination(
     if session.get_bind().dialect.name == "postgresql":
 
         def lock(community_id: ColumnElement[int] | InstrumentedAttribute[int] | int) -> Any:
-            return sender_lock(session, community_id, inbound.sender)
+            return sender_lock(community_id, inbound.sender)
 
     found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
     if found is None:
@@ -331,21 +330,18 @@ def _destination(
 
 
 def sender_lock(
-    session: Session,
-    community_id: ColumnElement[int] | InstrumentedAttribute[int] | int,
-    sender: str,
+    community_id: ColumnElement[int] | InstrumentedAttribute[int] | int, sender: str
 ) -> ColumnElement[Any]:
-    """A column that takes this sender's transaction lock (PostgreSQL's advisory lock on the
+    """A PostgreSQL column that takes this sender's transaction lock (an advisory lock on the
     community and the sender's number), held until the commit.
 
     Taken before the text is inserted, it makes a sender's texts get their ids, and run their
     steps, in one order: two texts of one volunteer in flight together are otherwise stored in
     one order and stepped in the other (each inserts, then waits for the volunteer's row). A
     worker takes it before the message row and the volunteer's row, as the webhook does.
-    SQLite needs none: its write lock, taken first, serialises every text.
+    SQLite needs none (``_destination`` asks for it on PostgreSQL only): its write lock,
+    taken first, serialises every text.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return null()
     return func.pg_advisory_xact_lock(community_id, func.hashtext(sender))
 
 

@@ -41,12 +41,9 @@ class SurgeGauge:
     lost update would only shift the count by one for a moment.
     """
 
-    @classmethod
-    def for_threshold(cls, enter_at: int) -> SurgeGauge:
-        """The gauge that enters surge at ``enter_at`` in flight and leaves at a quarter."""
-        return cls(enter_at, enter_at // 4)
-
-    def __init__(self, enter_at: int = ENTER_AT, leave_at: int = LEAVE_AT) -> None:
+    def __init__(self, enter_at: int = ENTER_AT, leave_at: int | None = None) -> None:
+        """Enter surge at ``enter_at`` in flight; leave at ``leave_at`` (a quarter of it)."""
+        leave_at = enter_at // 4 if leave_at is None else leave_at
         if not 0 <= leave_at < enter_at:
             raise ValueError("leave_at must be below enter_at")
         self.enter_at = enter_at
