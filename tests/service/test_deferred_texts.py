@@ -59,6 +59,11 @@ def inbound_rows(db: Session, phone: str) -> list[Message]:
     )
 
 
+def reply_to(db: Session, message: Message) -> Message:
+    """The one reply row stored for an inbound text."""
+    return db.scalars(select(Message).where(Message.reply_to_id == message.id)).one()
+
+
 def bodies_to(fake: FakeTwilio, phone: str) -> list[str]:
     return [m.body for m in fake.sent_to(phone)]
 
@@ -86,7 +91,7 @@ def test_under_surge_the_text_is_stored_acknowledged_and_answered_by_the_worker(
         "Hi! Thanks for texting Riverside Flood Crew about volunteering. What is your name? "
         "Reply with your name, or text STOP to opt out."
     ]
-    reply_row = db.scalars(select(Message).where(Message.reply_to_id == stored.id)).one()
+    reply_row = reply_to(db, stored)
     assert reply_row.kind == MessageKind.REPLY
     assert reply_row.status in (MessageStatus.QUEUED, MessageStatus.SENT)
     assert reply_row.twilio_sid == fake_twilio.sent_to(ANA)[0].sid
@@ -179,9 +184,7 @@ def test_lanes_answer_each_senders_texts_in_order(
     assert answered == 30
     for phone in senders:
         rows = inbound_rows(db, phone)
-        replies = [
-            db.scalars(select(Message).where(Message.reply_to_id == m.id)).one() for m in rows
-        ]
+        replies = [reply_to(db, m) for m in rows]
         assert [r.body.split()[0] for r in replies] == ["Hi!", "Thanks", "Welcome,"]
         assert replies[0].id < replies[1].id < replies[2].id
 
@@ -285,9 +288,7 @@ def test_workers_racing_for_the_same_texts_answer_each_once_and_in_order(
     for phone in senders:
         rows = inbound_rows(db, phone)
         assert [m.status for m in rows] == [MessageStatus.PROCESSED] * 2
-        replies = [
-            db.scalars(select(Message).where(Message.reply_to_id == m.id)).one() for m in rows
-        ]
+        replies = [reply_to(db, m) for m in rows]
         assert "What is your name?" in replies[0].body
         assert replies[1].body.startswith("Thanks Name.")
         assert replies[0].id < replies[1].id  # stepped in the order they were stored
