@@ -516,7 +516,13 @@ def app_env(target: Target, fake_url: str, tmpdir: Path, web_concurrency: int | 
 
 @contextmanager
 def process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
-    """A child in its own process group, stopped with SIGTERM (then SIGKILL)."""
+    """A child in its own process group, stopped with SIGTERM (then SIGKILL).
+
+    It stays in the benchmark's session: Linux schedules each session as a group
+    (autogroup), which would give one ``handsup worker`` as much CPU as all the web
+    processes together and void its lower priority (``workers.worker.WORKER_NICE``).
+    ``make run`` starts them in one session too; on a platform they have dynos of their
+    own."""
     with log_path.open("ab") as log:
         child = subprocess.Popen(
             argv,
@@ -525,7 +531,7 @@ def process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[su
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            process_group=0,
         )
         try:
             yield child

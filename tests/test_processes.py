@@ -29,6 +29,7 @@ from service.redis_conn import connect, free_port
 from service.sending.broadcasts import queue_broadcast
 from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, PUBLIC_BASE_URL
 from tests.fakes.twilio_server import FakeTwilio
+from workers.worker import WORKER_NICE
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -167,7 +168,15 @@ def test_procfile_release_web_and_worker_run_as_written(
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
             time.sleep(0.3)
         assert [m.to for m in fake_twilio.messages] == ["+12025550124"]
+        # the worker yields the CPU to the web process (workers.worker.WORKER_NICE)
+        assert niceness(worker.pid) - niceness(web.pid) == WORKER_NICE
     assert web.returncode is not None and worker.returncode is not None
+
+
+def niceness(pid: int) -> int:
+    """A process' nice value, from /proc/<pid>/stat (field 19)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(

@@ -1,6 +1,6 @@
 """The worker's lane for deferred texts: a thread that answers the texts the webhook stored
-under surge (``service.conversations.deferred``), and hands their replies to the send jobs
-at once.
+under surge (``service.conversations.deferred``) in the runtime's lane processes, and hands
+their replies to the send jobs at once.
 
 It waits on the webhook's wake-up list in Redis, and looks every ``deferred.POLL`` seconds
 anyway, so a text deferred while Redis was down is answered too. It runs beside RQ's job loop
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -24,20 +26,29 @@ from workers.runtime import DEFERRED_LANES, Runtime, runtime
 log = logging.getLogger(__name__)
 
 
-def answer_deferred(rt: Runtime, *, settle: timedelta = deferred.SETTLE) -> int:
+def answer_deferred(
+    rt: Runtime, *, settle: timedelta = deferred.SETTLE, pool: Executor | None = None
+) -> int:
     """Answer deferred texts, batch after batch, dispatching each batch's replies; returns how
-    many were answered."""
+    many were answered. With a ``pool`` (the worker's lane processes) a batch is answered in
+    ``DEFERRED_LANES`` lanes, else in this thread (a burst worker)."""
     total = 0
     while answered := deferred.answer_waiting(
         rt.session_factory,
         clock.now(),
         settle=settle,
-        pool=rt.deferred_pool,
+        pool=pool,
         lanes=DEFERRED_LANES,
+        answer_lane=answer_lane if pool is not None else None,
     ):
         total += answered
         dispatch_due(rt.session_factory, rt.redis, rt.buckets)
     return total
+
+
+def answer_lane(ids: list[int]) -> int:
+    """One lane of a batch, in a lane process: its senders' texts, in order."""
+    return deferred.answer_in_order(runtime().session_factory, ids)
 
 
 class DeferredTexts(threading.Thread):
@@ -56,8 +67,11 @@ class DeferredTexts(threading.Thread):
             if self.stopped.is_set():
                 return
             try:
-                self.stopped.wait(deferred.SETTLE.total_seconds())
-                answer_deferred(rt)
+                self.stopped.wait(deferred.AFTER_WAKE)
+                answer_deferred(rt, pool=rt.deferred_pool)
+            except BrokenProcessPool:
+                log.exception("deferred texts: a lane process died; starting new ones")
+                rt.restart_deferred_pool()
             except Exception:  # outlive a database blip; the texts wait, and are logged
                 log.exception("deferred texts: answering failed; retrying")
                 self.stopped.wait(deferred.POLL)

@@ -7,7 +7,9 @@ Flask app context. One database session per job.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+import signal
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -15,7 +17,9 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
+from service import logs
+from service.config import Environment, Settings
+from service.conversations import destinations
 from service.db import make_engine, make_session_factory
 from service.redis_conn import connect, redis_url_for
 from service.sending.pacing import TokenBuckets
@@ -27,8 +31,10 @@ from workers.senders import SenderRegistry
 # (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``.
 SEND_THREADS = 48
 MIN_SEND_LANES = 4
-# Deferred texts (the webhook's surge) are answered in this many lanes, split by sender: while
-# one lane waits on PostgreSQL (a lock, a commit) another runs its step.
+# Deferred texts (the webhook's surge) are answered in this many lanes, split by sender, each
+# a process of its own: a step is mostly Python, and threads would share one CPU (the GIL);
+# while one lane waits on PostgreSQL (a lock, a commit) another runs its step. Each process
+# holds an engine and the app's modules (about 60 MB).
 DEFERRED_LANES = 4
 ASSUMED_LATENCY = 0.25  # seconds per send before one has been measured
 LATENCY_WEIGHT = 0.1  # how much each measured send moves the running estimate
@@ -51,7 +57,10 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        engine = make_engine(self.settings.database_url)
+        if self.settings.env is not Environment.TEST:  # as in the web process (service.app)
+            destinations.cache_destinations(engine)  # deferred texts: one lock query, no join
+        return engine
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
@@ -67,9 +76,21 @@ class Runtime:
         return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
 
     @cached_property
-    def deferred_pool(self) -> ThreadPoolExecutor:
-        """Threads that answer deferred texts, a lane of senders each (``DEFERRED_LANES``)."""
-        return ThreadPoolExecutor(max_workers=DEFERRED_LANES, thread_name_prefix="deferred")
+    def deferred_pool(self) -> ProcessPoolExecutor:
+        """Processes that answer deferred texts, a lane of senders each (``DEFERRED_LANES``),
+        started on the first batch; spawned, never forked from this process and its threads."""
+        return ProcessPoolExecutor(
+            max_workers=DEFERRED_LANES,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_lane_process,
+            initargs=(self.settings,),
+        )
+
+    def restart_deferred_pool(self) -> None:
+        """Drop a broken pool (a lane process died); the next batch starts a new one."""
+        pool = self.__dict__.pop("deferred_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     @cached_property
     def buckets(self) -> TokenBuckets:
@@ -107,3 +128,12 @@ def reset() -> None:
     if _current is not None:
         _current.close()
     _current = None
+
+
+def start_lane_process(settings: Settings) -> None:
+    """A deferred-text lane process begins: its own runtime from the worker's settings. Ctrl-C
+    is the worker's to handle (it stops the pool); SIGTERM ends the process, and a text it
+    was answering rolls back and is answered again."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure_logging(settings.log_format)
+    use(settings)

@@ -1,9 +1,11 @@
 """Deferred texts: the webhook stored them ``received`` under surge (or behind an earlier
 waiting text of the same sender) and a worker answers them here, oldest first.
 
-``wake`` is what the webhook calls after deferring: it pushes to a Redis list a worker waits
-on, so answers start within milliseconds; a worker also looks every ``POLL`` seconds, so a
-text deferred while Redis was down, or left by a killed worker, is answered anyway.
+``Waker.wake`` is what the webhook calls after deferring: it pushes to a Redis list a worker
+waits on, so answers start within milliseconds, once per ``WAKE_EVERY`` at most (under surge
+hundreds of texts a second would each push; one wake-up takes every text ``SETTLE`` old); a
+worker also looks every ``POLL`` seconds, so a text deferred while Redis was down, or left by
+a killed worker, is answered anyway.
 ``answer_waiting`` answers one batch, each text in its own transaction under its volunteer's
 row lock (``inbound.answer_stored``): several workers may run it at once, a text is answered
 exactly once, and a sender's texts in the order they were stored.
@@ -18,13 +20,17 @@ Imports SQLAlchemy, redis, ``service.db``, ``service.models`` and
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
@@ -38,14 +44,32 @@ WAKE_KEY = "handsup:deferred-texts"  # a Redis list: the webhook pushes, a worke
 POLL = 1.0  # seconds a worker waits for a wake-up before it looks anyway
 SETTLE = timedelta(milliseconds=300)
 BATCH = 200
+WAKE_EVERY = 0.1  # seconds: the least time between two wake-ups from one web process
+AFTER_WAKE = SETTLE.total_seconds() + WAKE_EVERY  # seconds a woken worker waits, then looks
 
 
-def wake(redis: Redis) -> None:
-    """Tell a waiting worker there is a deferred text (best effort: it polls anyway)."""
-    try:
-        redis.lpush(WAKE_KEY, 1)
-    except RedisError as exc:
-        log.warning("deferred texts: could not wake a worker (%s); it will poll", exc)
+class Waker:
+    """One web process's wake-ups of a waiting worker (best effort: it polls anyway).
+
+    A wake-up within ``WAKE_EVERY`` of the last is skipped: the worker it woke waits
+    ``SETTLE`` + ``WAKE_EVERY`` (``AFTER_WAKE``) before it looks, so every text stored
+    meanwhile, this one too, is ``SETTLE`` old by then and taken.
+    """
+
+    def __init__(self, every: float = WAKE_EVERY, clock: Callable[[], float] = time.monotonic):
+        self.every = every
+        self.clock = clock
+        self.last = -math.inf
+
+    def wake(self, redis: Redis) -> None:
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        try:
+            redis.lpush(WAKE_KEY, 1)
+        except RedisError as exc:
+            log.warning("deferred texts: could not wake a worker (%s); it will poll", exc)
 
 
 def wait_for_wake(redis: Redis, timeout: float = POLL) -> None:
@@ -64,17 +88,21 @@ def waiting_ids(
 
 
 def _waiting(session: Session, now: datetime, settle: timedelta, limit: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(Message.id, Message.community_id, Message.from_address)
-            .where(
-                Message.status == MessageStatus.RECEIVED,
-                Message.direction == Direction.INBOUND,
-                Message.created_at <= now - settle,
-            )
-            .order_by(Message.id)
-            .limit(limit)
+    return list(session.execute(waiting_statement(now, settle, limit)))
+
+
+def waiting_statement(now: datetime, settle: timedelta, limit: int) -> Select[int, int, str]:
+    """The oldest ``limit`` texts waiting since ``settle`` before ``now``: id, community and
+    sender (read through ``ix_messages_received``, which holds the waiting rows only)."""
+    return (
+        select(Message.id, Message.community_id, Message.from_address)
+        .where(
+            Message.status == MessageStatus.RECEIVED,
+            Message.direction == Direction.INBOUND,
+            Message.created_at <= now - settle,
         )
+        .order_by(Message.id)
+        .limit(limit)
     )
 
 
@@ -85,23 +113,26 @@ def answer_waiting(
     settle: timedelta = SETTLE,
     pool: Executor | None = None,
     lanes: int = 1,
+    answer_lane: Callable[[list[int]], int] | None = None,
 ) -> int:
     """Answer one batch of the texts deferred by ``now``, each at the clock's time when its
     turn comes; returns how many were answered (a burst worker passes
     ``settle=timedelta(0)``: nothing else is arriving).
 
     With a ``pool``, the batch is split into ``lanes`` by sender, each lane answering its
-    senders' texts in order while the others wait on the database: one sender's texts are
-    always in one lane.
+    senders' texts in order while the others run: one sender's texts are always in one lane.
+    ``answer_lane`` answers one lane's ids (``answer_in_order`` on ``factory`` by default);
+    a process pool needs a function of its own, one that its processes can import.
     """
+    answer = answer_lane or partial(answer_in_order, factory)
     with factory() as session:
         rows = _waiting(session, now, settle, BATCH)
     by_lane: list[list[int]] = [[] for _ in range(max(1, lanes))]
     for row in rows:
         by_lane[hash((row.community_id, row.from_address)) % len(by_lane)].append(row.id)
     if pool is None:
-        return sum(answer_in_order(factory, ids) for ids in by_lane)
-    futures = [pool.submit(answer_in_order, factory, ids) for ids in by_lane if ids]
+        return sum(answer(ids) for ids in by_lane)
+    futures = [pool.submit(answer, ids) for ids in by_lane if ids]
     return sum(future.result() for future in futures)
 
 

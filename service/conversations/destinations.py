@@ -2,15 +2,16 @@
 donations, and whether the sender is itself a service number; cached per process for a short
 time. Imports SQLAlchemy, ``service.models`` and ``service.rosters.donations`` only.
 
-The rule (issue 18): every web process keeps what it read for at most ``TTL_SECONDS``; after
-that the next text reads the database again. So a change to a channel or a community (its
-name, help contact, time zone, language, Messaging Service, templates; a new channel; a
-donation need turned on or off) reaches every gunicorn process within ``TTL_SECONDS``, and the
-process that made it at once (``forget_all``, called by the console's settings page).
-Channels and communities are never deleted by HandsUp; one removed by hand stops being served
-within ``TTL_SECONDS`` too. The cache is on only where ``cache_destinations`` turned it on
-for an engine (``create_app`` outside the test environment, whose tests change a community
-between two texts); without it each text reads the destination in one query as before.
+The rule (issue 18): every web and worker process keeps what it read for at most
+``TTL_SECONDS``; after that the next text reads the database again. So a change to a channel
+or a community (its name, help contact, time zone, language, Messaging Service, templates; a
+new channel; a donation need turned on or off) reaches every process within ``TTL_SECONDS``,
+and the process that made it at once (``forget_all``, called by the console's settings
+page). Channels and communities are never deleted by HandsUp; one removed by hand stops
+being served within ``TTL_SECONDS`` too. The cache is on only where ``cache_destinations``
+turned it on for an engine (``create_app`` and the worker's runtime outside the test
+environment, whose tests change a community between two texts); without it each text reads
+the destination in one query as before.
 
 A cached channel and community are detached copies; each text gets its own instance in its
 session (``Session.merge(load=False)``: no SQL), so a request never shares a mutable row with

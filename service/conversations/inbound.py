@@ -590,7 +590,7 @@ def unsent_reply_exists() -> Exists:
 
 def waiting_before(community_id: int, phone: str, message_id: int) -> Exists:
     """EXISTS: a text of ``phone`` to this community stored before ``message_id`` and not yet
-    processed (deferred, or left by a failed step). Served by ``ix_messages_dispatch``."""
+    processed (deferred, or left by a failed step). Served by ``ix_messages_waiting``."""
     return (
         select(Message.id)
         .where(

@@ -103,12 +103,26 @@ STATUS_RANK: dict[str, int] = {
 }
 
 
+WAITING = text("status = 'received'")  # a text stored and not yet answered
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_volunteer_created", "volunteer_id", "created_at"),
         Index("ix_messages_reply_to", "reply_to_id"),
         Index("ix_messages_dispatch", "status", "not_before"),
+        # Texts waiting to be answered (deferred under surge), and only those: an earlier text
+        # of one sender still waiting, and the oldest waiting, cost no more as the backlog grows.
+        Index(
+            "ix_messages_waiting",
+            "community_id",
+            "from_address",
+            "id",
+            postgresql_where=WAITING,
+            sqlite_where=WAITING,
+        ),
+        Index("ix_messages_received", "id", postgresql_where=WAITING, sqlite_where=WAITING),
         Index("ix_messages_broadcast", "broadcast_id"),
         Index("ix_messages_community_created", "community_id", "created_at"),
         Index("ix_messages_attention", "community_id", "attention"),

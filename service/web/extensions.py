@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.conversations.deferred import Waker
 from service.conversations.surge import SurgeGauge
 from service.redis_conn import connect
 from service.sending import TokenBuckets
@@ -31,6 +32,8 @@ class Resources:
     _redis: Redis | None = None
     # In-flight inbound webhooks of this process: when to defer texts to a worker.
     surge: SurgeGauge = field(default_factory=SurgeGauge)
+    # Its wake-ups of a worker for deferred texts (one per ``deferred.WAKE_EVERY`` s at most).
+    waker: Waker = field(default_factory=Waker)
 
     @property
     def redis(self) -> Redis:

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from service import clock
-from service.conversations import deferred
 from service.conversations.inbound import (
     InboundMessage,
     InboundResult,
@@ -80,7 +79,7 @@ def inbound() -> Response:
             log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
             return twiml(())
     if result.deferred:
-        deferred.wake(res.redis)
+        res.waker.wake(res.redis)
     elif result.queued:  # most texts queue nothing; the worker's pump is the safety net
         outbox.hand_over(res)
     return twiml(result.replies)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
@@ -27,7 +27,8 @@ from service.sending import outbox
 from service.web.extensions import resources
 from tests.conftest import SmsHelper, count_messages
 from tests.fakes.twilio_server import FakeTwilio
-from workers.runtime import Runtime
+from workers.deferred_texts import DeferredTexts, answer_lane
+from workers.runtime import DEFERRED_LANES, Runtime
 from workers.worker import HandsUpWorker, run_burst
 
 ANA = "+12025550123"
@@ -167,20 +168,25 @@ def test_an_answer_in_the_request_waits_while_a_workers_reply_is_unsent(
     assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")  # nothing unsent: in the request
 
 
-def test_lanes_answer_each_senders_texts_in_order(
+def test_lane_processes_answer_each_senders_texts_in_order(
     sms: SmsHelper,
     surge: SurgeGauge,
     db: Session,
     session_factory: sessionmaker[Session],
+    worker: Runtime,
 ) -> None:
     senders = [f"+1202555{n:04d}" for n in range(400, 410)]
     for text in ("JOIN", "Name", "YES"):
         for phone in senders:
             assert sms.send(phone, text) == []
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        answered = deferred.answer_waiting(
-            session_factory, _now(), settle=timedelta(0), pool=pool, lanes=3
-        )
+    answered = deferred.answer_waiting(
+        session_factory,
+        _now(),
+        settle=timedelta(0),
+        pool=worker.deferred_pool,  # the worker's lane processes
+        lanes=DEFERRED_LANES,
+        answer_lane=answer_lane,
+    )
     assert answered == 30
     for phone in senders:
         rows = inbound_rows(db, phone)
@@ -337,8 +343,6 @@ def test_the_worker_thread_answers_as_soon_as_the_webhook_wakes_it(
     worker: Runtime,
     redis: Redis,
 ) -> None:
-    from workers.deferred_texts import DeferredTexts
-
     texts = DeferredTexts()
     texts.start()
     try:
@@ -355,6 +359,92 @@ def test_the_worker_thread_answers_as_soon_as_the_webhook_wakes_it(
         texts.stop()
         texts.join(timeout=10)
     assert not texts.is_alive()
+
+
+def test_a_web_process_wakes_a_worker_once_per_wake_interval(redis: Redis) -> None:
+    moment = [100.0]
+    waker = deferred.Waker(every=0.25, clock=lambda: moment[0])
+    waker.wake(redis)
+    assert redis.llen(deferred.WAKE_KEY) == 1
+    moment[0] += 0.125  # a second deferred text right after: the woken worker takes it too
+    waker.wake(redis)
+    assert redis.llen(deferred.WAKE_KEY) == 1
+    moment[0] += 0.125
+    waker.wake(redis)
+    assert redis.llen(deferred.WAKE_KEY) == 2
+    # a woken worker looks late enough that every text of the skipped wake-ups has settled
+    settled_by = deferred.SETTLE.total_seconds() + deferred.WAKE_EVERY
+    assert settled_by <= deferred.AFTER_WAKE
+
+
+def test_the_worker_thread_starts_new_lane_processes_when_one_dies(
+    sms: SmsHelper, surge: SurgeGauge, db: Session, worker: Runtime
+) -> None:
+    texts = DeferredTexts()
+    texts.start()
+    try:
+        assert sms.send(ANA, "JOIN") == []
+        wait_until_processed(db, ANA)
+        for process in list(worker.deferred_pool._processes.values()):
+            process.kill()  # a lane process is killed (out of memory, say)
+            process.join(timeout=30)
+        assert sms.send(BEN, "JOIN") == []
+        wait_until_processed(db, BEN)
+    finally:
+        texts.stop()
+        texts.join(timeout=10)
+    assert [m.status for m in inbound_rows(db, ANA) + inbound_rows(db, BEN)] == [
+        MessageStatus.PROCESSED,
+        MessageStatus.PROCESSED,
+    ]
+
+
+def test_the_waiting_texts_are_found_through_their_own_indexes_on_postgres(
+    sms: SmsHelper, surge: SurgeGauge, db: Session
+) -> None:
+    """A backlog of 5,000 deferred texts: whether a sender has an earlier one waiting, and
+    which are the oldest, are read from the partial indexes of waiting rows, not from every
+    waiting row (``ix_messages_dispatch`` did that: each text cost time with the backlog)."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("plans are checked on PostgreSQL (TEST_DATABASE_URL)")
+    assert sms.send(ANA, "JOIN") == []
+    (first,) = inbound_rows(db, ANA)
+    varied = {
+        "from_address": "'+1303' || lpad(g::text, 7, '0')",
+        "twilio_sid": "'SMbacklog' || g",
+        "status": "CASE WHEN g % 2 = 0 THEN status ELSE 'processed' END",
+    }
+    copied = [c.name for c in Message.__table__.columns if c.name != "id"]
+    values = ", ".join(varied.get(name, name) for name in copied)
+    db.execute(  # copies of it from 5,000 other senders, and 5,000 answered texts
+        sql(
+            f"INSERT INTO messages ({', '.join(copied)}) SELECT {values}"
+            " FROM messages, generate_series(1, 10000) AS g WHERE id = :id"
+        ),
+        {"id": first.id},
+    )
+    db.execute(sql("ANALYZE messages"))
+    later = db.scalar(select(func.max(Message.id))) + 1  # ANA's next text, after the backlog
+    earlier = select(inbound.waiting_before(first.community_id, ANA, later))
+    oldest = deferred.waiting_statement(_now() + timedelta(minutes=1), deferred.SETTLE, 200)
+    assert "ix_messages_waiting" in explain(db, earlier)
+    assert "ix_messages_received" in explain(db, oldest)
+    db.rollback()
+
+
+def explain(db: Session, statement: Any) -> str:
+    dialect = db.get_bind().dialect
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    plan = db.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars()
+    return "\n".join(plan)
+
+
+def wait_until_processed(db: Session, phone: str) -> None:
+    """Wait on progress (generous deadline) until the sender's texts are all answered."""
+    deadline = time.monotonic() + 90
+    while any(m.status != MessageStatus.PROCESSED for m in inbound_rows(db, phone)):
+        assert time.monotonic() < deadline, f"a deferred text of {phone} was never answered"
+        time.sleep(0.05)
 
 
 # ----- the gauge ------------------------------------------------------------------------------
