@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service import clock
 from service.conversations.inbound import UNANSWERABLE, answer_stored
 from service.db import is_database_unavailable
-from service.models import Direction, Message, MessageStatus
+from service.models import Direction, Message, MessageStatus, is_waiting
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def waiting_statement(now: datetime, settle: timedelta, limit: int) -> Select[in
     return (
         select(Message.id, Message.community_id, Message.from_address)
         .where(
-            Message.status == MessageStatus.RECEIVED,
+            is_waiting(),
             Message.direction == Direction.INBOUND,
             Message.created_at <= now - settle,
         )

@@ -2,13 +2,14 @@
 donations, and whether the sender is itself a service number; cached per process for a short
 time. Imports SQLAlchemy, ``service.models`` and ``service.rosters.donations`` only.
 
-The rule (issue 18): every web and worker process keeps what it read for at most
-``TTL_SECONDS``; after that the next text reads the database again. So a change to a channel
-or a community (its name, help contact, time zone, language, Messaging Service, templates; a
-new channel; a donation need turned on or off) reaches every process within ``TTL_SECONDS``,
-and the process that made it at once (``forget_all``, called by the console's settings
-page). Channels and communities are never deleted by HandsUp; one removed by hand stops
-being served within ``TTL_SECONDS`` too. The cache is on only where ``cache_destinations``
+The rule (issue 18): every web and worker process keeps what it read for ``TTL_SECONDS``;
+after that the next text reads the database again (texts that arrive while it does keep the
+old entry for up to ``REFRESH_SECONDS`` more, rather than each reading it too). So a change
+to a channel or a community (its name, help contact, time zone, language, Messaging Service,
+templates; a new channel; a donation need turned on or off) reaches every process within
+2.5 s, and the process that made it at once (``forget_all``, called by the console's
+settings page). Channels and communities are never deleted by HandsUp; one removed by hand
+stops being served within 2.5 s too. The cache is on only where ``cache_destinations``
 turned it on for an engine (``create_app`` and the worker's runtime outside the test
 environment, whose tests change a community between two texts); without it each text reads
 the destination in one query as before.
@@ -24,19 +25,32 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, make_transient_to_detached
 
 from service.db import Base
 from service.models import Channel, ChannelKind, Community
 from service.rosters.donations import runs_donations
 
 TTL_SECONDS = 2.0
+# Once an entry has expired, the text that found it so reads it again; texts arriving
+# meanwhile go on with the old one for up to this long, instead of each reading it too (under
+# surge hundreds of texts are in flight in a process, waiting for a connection).
+REFRESH_SECONDS = 0.5
 RowT = TypeVar("RowT", bound=Base)
-Lock = Callable[[Any], Any]  # community id (a column or a value) -> a column to evaluate
+
+
+class Lock(Protocol):
+    """A lock the caller needs taken in the text's transaction before anything else (the
+    sender's, ``inbound.SenderLock``): a column of the destination query when it runs, a
+    statement of its own when the cache answers."""
+
+    def column(self, community_id: InstrumentedAttribute[int]) -> Any: ...
+
+    def take(self, session: Session, community_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,13 +92,18 @@ class DestinationCache:
         expires, addresses = self._addresses
         if entry is not None and entry.expires > now and expires > now:
             if lock is not None:
-                session.execute(select(lock(entry.community.id)))
+                lock.take(session, entry.community.id)
             return Destination(
                 session.merge(entry.channel, load=False),
                 session.merge(entry.community, load=False),
                 entry.has_donations,
                 sender in addresses,
             )
+        with self._lock:  # this text reads it again; the others keep the old one meanwhile
+            if entry is not None:
+                self._entries[(kind, to)] = replace(entry, expires=now + REFRESH_SECONDS)
+            if expires <= now:
+                self._addresses = (now + REFRESH_SECONDS, addresses)
         found = read_destination(session, kind, to, sender, lock)
         if expires <= now:
             fresh = frozenset(session.scalars(select(Channel.address)))
@@ -110,7 +129,7 @@ def read_destination(
     from_service = select(service_number.id).where(service_number.address == sender)
     columns: list[Any] = [Channel, Community, runs_donations(Community.id), from_service.exists()]
     if lock is not None:
-        columns.append(lock(Channel.community_id))
+        columns.append(lock.column(Channel.community_id))
     found = session.execute(
         select(*columns)
         .join(Community, Community.id == Channel.community_id)
@@ -143,10 +162,8 @@ def cache_destinations(engine: Engine, ttl: float = TTL_SECONDS) -> DestinationC
 def find_destination(
     session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
 ) -> Destination | None:
-    """The destination of a text to ``to``: from the engine's cache when it has one.
-    ``lock``: a column (given the community id) the caller needs evaluated in this
-    transaction before anything else, such as the sender's lock: a column of the query when
-    it runs, its own statement when the cache answers."""
+    """The destination of a text to ``to``: from the engine's cache when it has one, with
+    ``lock`` taken first in this transaction."""
     bind = session.get_bind()
     cache = _caches.get(bind) if isinstance(bind, Engine) else None
     if cache is None:

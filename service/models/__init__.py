@@ -28,6 +28,7 @@ from service.models.messages import (
     MessageStatus,
     OutboxItem,
     Priority,
+    is_waiting,
 )
 from service.models.rosters import (
     Assignment,
@@ -86,4 +87,5 @@ __all__ = [
     "Volunteer",
     "VolunteerStatus",
     "WhatsAppContent",
+    "is_waiting",
 ]

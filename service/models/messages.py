@@ -10,7 +10,17 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, str_enum, utcnow
@@ -239,3 +249,12 @@ class OutboxItem(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def is_waiting() -> ColumnElement[bool]:
+    """``messages.status = 'received'`` with the value written into the SQL, not a parameter:
+    only then may PostgreSQL read the partial indexes of waiting texts in a prepared statement's
+    generic plan (psycopg prepares a statement on its fifth run), which must hold for any
+    value of a parameter. With ``status = $1`` the plan read every waiting text, or every text
+    of the community, for each text answered (bench.surge)."""
+    return Message.status == literal_column(f"'{MessageStatus.RECEIVED.value}'")

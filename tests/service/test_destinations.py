@@ -74,6 +74,32 @@ def test_a_fresh_entry_is_served_without_a_query_and_a_stale_one_is_read_again(
         assert statements  # read again
 
 
+def test_while_one_text_reads_an_expired_entry_again_the_others_keep_the_old_one(
+    session_factory: sessionmaker[Session], community: Community, statements: list[str]
+) -> None:
+    clock = Clock()
+    cache = DestinationCache(ttl=2.0, clock=clock)
+    with session_factory() as session:
+        cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+    rename(session_factory, community.id, "Renamed Circle")
+    clock.now += 2.0
+    with session_factory() as session:  # the text that found it expired: its read fails
+        session.connection().invalidate()
+        with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+            cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+    statements.clear()
+    clock.now += destinations.REFRESH_SECONDS - 0.125
+    with session_factory() as session:  # a text meanwhile: the old entry, no query
+        meanwhile = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+        assert meanwhile is not None and meanwhile.community.name == community.name
+        assert statements == []
+    clock.now += 0.125
+    with session_factory() as session:  # no fresh read came back in time: read again
+        fresh = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+        assert fresh is not None and fresh.community.name == "Renamed Circle"
+        assert statements
+
+
 def test_each_session_gets_its_own_instance_and_changes_do_not_leak_into_the_cache(
     session_factory: sessionmaker[Session], community: Community
 ) -> None:
