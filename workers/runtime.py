@@ -28,8 +28,10 @@ from workers.senders import SenderRegistry
 # Concurrent sends per batch: Twilio takes 100-300 ms to answer, so one at a time would hold a
 # worker to a few messages a second, below what a short code or a WhatsApp sender may send.
 # A batch uses as many lanes as its senders' rates times Twilio's latency need
-# (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``.
-SEND_THREADS = 48
+# (``workers.dispatch.lanes_for``), at least ``MIN_SEND_LANES`` and at most ``SEND_THREADS``:
+# a batch of replies to a surge (100 texts, a sender above 240/s) goes out in one round, and
+# the worker stays under Twilio's account limit of about 100 requests in flight (20429).
+SEND_THREADS = 96
 MIN_SEND_LANES = 4
 # Deferred texts (the webhook's surge) are answered in this many lanes, split by sender, each
 # a process of its own: a step is mostly Python, and threads would share one CPU (the GIL);
