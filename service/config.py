@@ -26,6 +26,8 @@ class Environment(StrEnum):
 DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused outside development and tests
 MIN_SECRET_KEY_BYTES = 32  # production: a session-signing key this long or longer
 SURGE_IN_FLIGHT = 32  # see service.conversations.surge
+DEFERRED_PROCESSES = 2  # lane processes of a worker for deferred texts (about 100 MB each)
+MAX_DEFERRED_PROCESSES = 16
 
 
 def normalize_database_url(url: str) -> str:
@@ -69,6 +71,9 @@ class Settings:
     # Inbound webhooks in flight in one web process at which it defers texts to the worker
     # (``service.conversations.surge``).
     surge_in_flight: int = SURGE_IN_FLIGHT
+    # Processes of each worker that answer deferred texts, a lane of senders each
+    # (``workers.runtime``).
+    deferred_processes: int = DEFERRED_PROCESSES
     instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
 
     def __post_init__(self) -> None:
@@ -145,6 +150,16 @@ class Settings:
         raw_surge = get("HANDSUP_SURGE_IN_FLIGHT") or str(SURGE_IN_FLIGHT)
         if not (raw_surge.isascii() and raw_surge.isdigit()) or int(raw_surge) < 2:
             raise ConfigError(f"HANDSUP_SURGE_IN_FLIGHT={raw_surge!r} must be a number from 2 up")
+        raw_lanes = get("HANDSUP_DEFERRED_PROCESSES") or str(DEFERRED_PROCESSES)
+        if not (
+            raw_lanes.isascii()
+            and raw_lanes.isdigit()
+            and 1 <= int(raw_lanes) <= MAX_DEFERRED_PROCESSES
+        ):
+            raise ConfigError(
+                f"HANDSUP_DEFERRED_PROCESSES={raw_lanes!r} must be a number from 1 to "
+                f"{MAX_DEFERRED_PROCESSES}"
+            )
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -162,5 +177,6 @@ class Settings:
             sentry_dsn=get("SENTRY_DSN"),
             metrics_token=get("HANDSUP_METRICS_TOKEN"),
             surge_in_flight=int(raw_surge),
+            deferred_processes=int(raw_lanes),
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from service import clock
 from service.conversations import deferred
 from service.sending.dispatcher import dispatch_due
-from workers.runtime import DEFERRED_LANES, Runtime, runtime
+from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ def answer_deferred(
 ) -> int:
     """Answer deferred texts, batch after batch, dispatching each batch's replies; returns how
     many were answered. With a ``pool`` (the worker's lane processes) a batch is answered in
-    ``DEFERRED_LANES`` lanes, else in this thread (a burst worker)."""
+    ``rt.deferred_lanes`` lanes, else in this thread (a burst worker)."""
     total = 0
     while answered := deferred.answer_waiting(
         rt.session_factory,
         clock.now(),
         settle=settle,
         pool=pool,
-        lanes=DEFERRED_LANES,
+        lanes=rt.deferred_lanes,
         answer_lane=answer_lane if pool is not None else None,
     ):
         total += answered

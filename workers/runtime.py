@@ -33,11 +33,6 @@ from workers.senders import SenderRegistry
 # the worker stays under Twilio's account limit of about 100 requests in flight (20429).
 SEND_THREADS = 96
 MIN_SEND_LANES = 4
-# Deferred texts (the webhook's surge) are answered in this many lanes, split by sender, each
-# a process of its own: a step is mostly Python, and threads would share one CPU (the GIL);
-# while one lane waits on PostgreSQL (a lock, a commit) another runs its step. Each process
-# holds an engine and the app's modules (about 60 MB).
-DEFERRED_LANES = 4
 ASSUMED_LATENCY = 0.25  # seconds per send before one has been measured
 LATENCY_WEIGHT = 0.1  # how much each measured send moves the running estimate
 
@@ -77,12 +72,22 @@ class Runtime:
         """Threads that send a batch's lanes; long-lived, so their connections are reused."""
         return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
 
+    @property
+    def deferred_lanes(self) -> int:
+        """Lanes a batch of deferred texts is split into by sender: one per lane process."""
+        return self.settings.deferred_processes
+
     @cached_property
     def deferred_pool(self) -> ProcessPoolExecutor:
-        """Processes that answer deferred texts, a lane of senders each (``DEFERRED_LANES``),
-        started on the first batch; spawned, never forked from this process and its threads."""
+        """Processes that answer deferred texts, a lane of senders each
+        (``HANDSUP_DEFERRED_PROCESSES``, 2 by default), started on the first batch; spawned,
+        never forked from this process and its threads.
+
+        Processes, not threads: a step is mostly Python, and threads would share one CPU (the
+        GIL); while one lane waits on PostgreSQL (a lock, a commit) another runs its step.
+        Each holds the app's modules and an engine: about 100 MB (bench.surge)."""
         return ProcessPoolExecutor(
-            max_workers=DEFERRED_LANES,
+            max_workers=self.deferred_lanes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_lane_process,
             initargs=(self.settings,),

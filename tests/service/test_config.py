@@ -278,6 +278,25 @@ def test_bad_surge_threshold_names_it(raw: str) -> None:
         Settings.from_env({"HANDSUP_ENV": "development", "HANDSUP_SURGE_IN_FLIGHT": raw})
 
 
+@pytest.mark.parametrize("raw", ["0", "17", "abc", "-1", "2.5"])
+def test_bad_deferred_process_count_names_it(raw: str) -> None:
+    with pytest.raises(ConfigError, match="HANDSUP_DEFERRED_PROCESSES"):
+        Settings.from_env({"HANDSUP_ENV": "development", "HANDSUP_DEFERRED_PROCESSES": raw})
+
+
+def test_deferred_processes_default_to_2_and_size_the_workers_lane_pool() -> None:
+    from workers.runtime import Runtime
+
+    assert Settings.from_env({"HANDSUP_ENV": "development"}).deferred_processes == 2
+    settings = Settings.from_env({"HANDSUP_ENV": "development", "HANDSUP_DEFERRED_PROCESSES": "3"})
+    rt = Runtime(settings)
+    try:
+        assert rt.deferred_lanes == 3
+        assert rt.deferred_pool._max_workers == 3  # started on the first batch, not here
+    finally:
+        rt.close()
+
+
 def test_surge_threshold_defaults_to_32_and_reaches_the_apps_gauge(tmp_path: Path) -> None:
     from service.app import create_app
     from service.web.extensions import resources

@@ -28,7 +28,7 @@ from service.web.extensions import resources
 from tests.conftest import SmsHelper, count_messages
 from tests.fakes.twilio_server import FakeTwilio
 from workers.deferred_texts import DeferredTexts, answer_lane
-from workers.runtime import DEFERRED_LANES, Runtime
+from workers.runtime import Runtime
 from workers.worker import HandsUpWorker, run_burst
 
 ANA = "+12025550123"
@@ -184,7 +184,7 @@ def test_lane_processes_answer_each_senders_texts_in_order(
         _now(),
         settle=timedelta(0),
         pool=worker.deferred_pool,  # the worker's lane processes
-        lanes=DEFERRED_LANES,
+        lanes=worker.deferred_lanes,
         answer_lane=answer_lane,
     )
     assert answered == 30
