@@ -6,7 +6,7 @@ A missing required variable fails at start-up with a message naming it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -140,26 +140,19 @@ class Settings:
         raw_pacing = (get("HANDSUP_PACING") or "on").lower()
         if raw_pacing not in ("on", "off"):
             raise ConfigError(f"HANDSUP_PACING={raw_pacing!r} must be on or off")
-        raw_hops = get("HANDSUP_PROXY_HOPS") or "0"
-        if not (raw_hops.isascii() and raw_hops.isdigit()) or int(raw_hops) > 5:
-            raise ConfigError(f"HANDSUP_PROXY_HOPS={raw_hops!r} must be a number from 0 to 5")
+        proxy_hops = _count(get, "HANDSUP_PROXY_HOPS", 0, low=0, high=5)
         default_format = "json" if env is Environment.PRODUCTION else "text"
         log_format = (get("HANDSUP_LOG_FORMAT") or default_format).lower()
         if log_format not in ("json", "text"):
             raise ConfigError(f"HANDSUP_LOG_FORMAT={log_format!r} must be json or text")
-        raw_surge = get("HANDSUP_SURGE_IN_FLIGHT") or str(SURGE_IN_FLIGHT)
-        if not (raw_surge.isascii() and raw_surge.isdigit()) or int(raw_surge) < 2:
-            raise ConfigError(f"HANDSUP_SURGE_IN_FLIGHT={raw_surge!r} must be a number from 2 up")
-        raw_lanes = get("HANDSUP_DEFERRED_PROCESSES") or str(DEFERRED_PROCESSES)
-        if not (
-            raw_lanes.isascii()
-            and raw_lanes.isdigit()
-            and 1 <= int(raw_lanes) <= MAX_DEFERRED_PROCESSES
-        ):
-            raise ConfigError(
-                f"HANDSUP_DEFERRED_PROCESSES={raw_lanes!r} must be a number from 1 to "
-                f"{MAX_DEFERRED_PROCESSES}"
-            )
+        surge_in_flight = _count(get, "HANDSUP_SURGE_IN_FLIGHT", SURGE_IN_FLIGHT, low=2)
+        deferred_processes = _count(
+            get,
+            "HANDSUP_DEFERRED_PROCESSES",
+            DEFERRED_PROCESSES,
+            low=1,
+            high=MAX_DEFERRED_PROCESSES,
+        )
         instance = get("HANDSUP_INSTANCE_PATH")
         return cls(
             env=env,
@@ -172,11 +165,23 @@ class Settings:
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
             port=int(raw_port),
             pacing=raw_pacing == "on",
-            proxy_hops=int(raw_hops),
+            proxy_hops=proxy_hops,
             log_format=log_format,
             sentry_dsn=get("SENTRY_DSN"),
             metrics_token=get("HANDSUP_METRICS_TOKEN"),
-            surge_in_flight=int(raw_surge),
-            deferred_processes=int(raw_lanes),
+            surge_in_flight=surge_in_flight,
+            deferred_processes=deferred_processes,
             instance_path=Path(instance) if instance else Path.cwd() / "instance",
         )
+
+
+def _count(
+    get: Callable[[str], str | None], name: str, default: int, *, low: int, high: int | None = None
+) -> int:
+    """A whole number setting from ``low`` to ``high`` (no upper bound when None), or
+    ``default`` when unset; anything else fails startup with a message naming it."""
+    raw = get(name) or str(default)
+    if raw.isascii() and raw.isdigit() and low <= int(raw) and (high is None or int(raw) <= high):
+        return int(raw)
+    bounds = f"from {low} up" if high is None else f"from {low} to {high}"
+    raise ConfigError(f"{name}={raw!r} must be a number {bounds}")

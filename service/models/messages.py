@@ -113,7 +113,7 @@ STATUS_RANK: dict[str, int] = {
 }
 
 
-WAITING = text("status = 'received'")  # a text stored and not yet answered
+WAITING = text(f"status = '{MessageStatus.RECEIVED.value}'")  # stored, not yet answered
 
 
 class Message(Base):

@@ -49,15 +49,24 @@ def rename(factory: sessionmaker[Session], community_id: int, name: str) -> None
         session.get_one(Community, community_id).name = name
 
 
+def cached_then_renamed(
+    factory: sessionmaker[Session], community: Community
+) -> tuple[Clock, DestinationCache]:
+    """A cache with a 2 s TTL on a test clock that has read the community's destination,
+    and the community renamed since."""
+    clock = Clock()
+    cache = DestinationCache(ttl=2.0, clock=clock)
+    with factory() as session:
+        first = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+        assert first is not None and first.community.name == community.name
+    rename(factory, community.id, "Renamed Circle")
+    return clock, cache
+
+
 def test_a_fresh_entry_is_served_without_a_query_and_a_stale_one_is_read_again(
     session_factory: sessionmaker[Session], community: Community, statements: list[str]
 ) -> None:
-    clock = Clock()
-    cache = DestinationCache(ttl=2.0, clock=clock)
-    with session_factory() as session:
-        first = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
-        assert first is not None and first.community.name == community.name
-    rename(session_factory, community.id, "Renamed Circle")
+    clock, cache = cached_then_renamed(session_factory, community)
     statements.clear()
     clock.now += 1.9
     with session_factory() as session:
@@ -77,11 +86,7 @@ def test_a_fresh_entry_is_served_without_a_query_and_a_stale_one_is_read_again(
 def test_while_one_text_reads_an_expired_entry_again_the_others_keep_the_old_one(
     session_factory: sessionmaker[Session], community: Community, statements: list[str]
 ) -> None:
-    clock = Clock()
-    cache = DestinationCache(ttl=2.0, clock=clock)
-    with session_factory() as session:
-        cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
-    rename(session_factory, community.id, "Renamed Circle")
+    clock, cache = cached_then_renamed(session_factory, community)
     clock.now += 2.0
     with session_factory() as session:  # the text that found it expired: its read fails
         session.connection().invalidate()
