@@ -39,8 +39,11 @@ class SegmentInfo:
     segments: int
 
 
+GSM7 = GSM7_BASIC | GSM7_EXTENDED
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+    return GSM7.issuperset(text)
 
 
 _GRAPHEME = regex.compile(r"\X")
@@ -80,21 +83,42 @@ def segment_info(text: str) -> SegmentInfo:
 
 
 def _gsm7_units(text: str) -> int:
-    return sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+    return len(text) + sum(text.count(ch) for ch in GSM7_EXTENDED)
 
 
 def _pack(text: str) -> tuple[SegmentInfo, tuple[str, ...]]:
+    """The segment count and the parts. Every menu is measured this way several times while it
+    is fitted to its budget, so the common case (GSM-7 without escape pairs) is sliced."""
     if is_gsm7(text):
-        width_of, units = _gsm7_units, _gsm7_units(text)
-        single, multi, encoding = GSM7_SINGLE_SEGMENT, GSM7_MULTI_SEGMENT, Encoding.GSM7
+        units, encoding = _gsm7_units(text), Encoding.GSM7
+        if units <= GSM7_SINGLE_SEGMENT:
+            return _one_part(text, encoding, units)
+        if units == len(text):  # no escape pairs: one septet per character
+            parts = tuple(
+                text[i : i + GSM7_MULTI_SEGMENT] for i in range(0, len(text), GSM7_MULTI_SEGMENT)
+            )
+        else:
+            # Each GSM-7 character is a grapheme cluster of its own (GSM-7 has no combining
+            # marks; a CR LF pair counts as two anyway): an escape pair is never cut.
+            widths = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
+            parts = _fill(list(text), widths, GSM7_MULTI_SEGMENT)
     else:
-        width_of, units = _utf16_units, _utf16_units(text)
-        single, multi, encoding = UCS2_SINGLE_SEGMENT, UCS2_MULTI_SEGMENT, Encoding.UCS2
-    if units <= single:  # one part: no need to find the clusters
-        parts: tuple[str, ...] = (text,) if text else ()
-        return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
-    clusters = graphemes(text)
-    widths = [width_of(cluster) for cluster in clusters]
+        units, encoding = _utf16_units(text), Encoding.UCS2
+        if units <= UCS2_SINGLE_SEGMENT:
+            return _one_part(text, encoding, units)
+        clusters = graphemes(text)
+        widths = [_utf16_units(cluster) for cluster in clusters]
+        parts = _fill(clusters, widths, UCS2_MULTI_SEGMENT)
+    return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
+
+
+def _one_part(text: str, encoding: Encoding, units: int) -> tuple[SegmentInfo, tuple[str, ...]]:
+    parts = (text,) if text else ()
+    return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
+
+
+def _fill(clusters: list[str], widths: list[int], multi: int) -> tuple[str, ...]:
+    """Parts of at most ``multi`` units, each filled with whole clusters."""
     packed: list[list[str]] = [[]]
     used = 0
     for cluster, width in zip(clusters, widths, strict=True):
@@ -103,8 +127,7 @@ def _pack(text: str) -> tuple[SegmentInfo, tuple[str, ...]]:
             used = 0
         packed[-1].append(cluster)
         used += width
-    parts = tuple("".join(part) for part in packed)
-    return SegmentInfo(encoding=encoding, units=units, segments=len(parts)), parts
+    return tuple("".join(part) for part in packed)
 
 
 def gsm_safe(text: str) -> str:
@@ -114,7 +137,7 @@ def gsm_safe(text: str) -> str:
     """
     out = []
     for ch in text:
-        if ch in GSM7_BASIC or ch in GSM7_EXTENDED:
+        if ch in GSM7:
             out.append(ch)
             continue
         base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))

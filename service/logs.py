@@ -73,6 +73,9 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+NOISY_LOGGERS = ("werkzeug", "twilio.http_client")
+
+
 def configure_logging(
     log_format: str, level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
@@ -87,7 +90,10 @@ def configure_logging(
     handler.addFilter(PhoneMaskFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("werkzeug",):  # its access lines duplicate ours
+    # Werkzeug's access lines duplicate ours; the Twilio SDK writes six lines at INFO for every
+    # API request (a send job logs one line per send itself): under a surge the worker's 96 send
+    # threads spent a sixth of its time formatting them and waiting on the handler's lock.
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

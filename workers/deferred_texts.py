@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from service import clock
 from service.conversations import deferred
+from service.conversations.inbound import WaitingText
 from service.sending.dispatcher import dispatch_due
 from workers.runtime import Runtime, runtime
 
@@ -46,9 +47,9 @@ def answer_deferred(
     return total
 
 
-def answer_lane(ids: list[int]) -> int:
+def answer_lane(texts: list[WaitingText]) -> int:
     """One lane of a batch, in a lane process: its senders' texts, in order."""
-    return deferred.answer_in_order(runtime().session_factory, ids)
+    return deferred.answer_in_order(runtime().session_factory, texts)
 
 
 class DeferredTexts(threading.Thread):

@@ -34,7 +34,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
-from service.conversations.inbound import UNANSWERABLE, answer_stored
+from service.conversations.inbound import UNANSWERABLE, WaitingText, answer_stored
 from service.db import is_database_unavailable
 from service.models import Direction, Message, MessageStatus, is_waiting
 
@@ -113,7 +113,7 @@ def answer_waiting(
     settle: timedelta = SETTLE,
     pool: Executor | None = None,
     lanes: int = 1,
-    answer_lane: Callable[[list[int]], int] | None = None,
+    answer_lane: Callable[[list[WaitingText]], int] | None = None,
 ) -> int:
     """Answer one batch of the texts deferred by ``now``, each at the clock's time when its
     turn comes; returns how many were answered (a burst worker passes
@@ -121,22 +121,23 @@ def answer_waiting(
 
     With a ``pool``, the batch is split into ``lanes`` by sender, each lane answering its
     senders' texts in order while the others run: one sender's texts are always in one lane.
-    ``answer_lane`` answers one lane's ids (``answer_in_order`` on ``factory`` by default);
+    ``answer_lane`` answers one lane's texts (``answer_in_order`` on ``factory`` by default);
     a process pool needs a function of its own, one that its processes can import.
     """
     answer = answer_lane or partial(answer_in_order, factory)
     with factory() as session:
         rows = _waiting(session, now, settle, BATCH)
-    by_lane: list[list[int]] = [[] for _ in range(max(1, lanes))]
+    by_lane: list[list[WaitingText]] = [[] for _ in range(max(1, lanes))]
     for row in rows:
-        by_lane[hash((row.community_id, row.from_address)) % len(by_lane)].append(row.id)
+        text = WaitingText(row.id, row.community_id, row.from_address)
+        by_lane[hash((text.community_id, text.from_address)) % len(by_lane)].append(text)
     if pool is None:
-        return sum(answer(ids) for ids in by_lane)
-    futures = [pool.submit(answer, ids) for ids in by_lane if ids]
+        return sum(answer(texts) for texts in by_lane)
+    futures = [pool.submit(answer, texts) for texts in by_lane if texts]
     return sum(future.result() for future in futures)
 
 
-def answer_in_order(factory: sessionmaker[Session], ids: list[int]) -> int:
+def answer_in_order(factory: sessionmaker[Session], texts: list[WaitingText]) -> int:
     """Answer these deferred texts one by one, each in its own transaction.
 
     A text whose step raises is marked processed for a coordinator to read (the inbox), so
@@ -144,16 +145,16 @@ def answer_in_order(factory: sessionmaker[Session], ids: list[int]) -> int:
     text waits for the next look.
     """
     answered = 0
-    for message_id in ids:
+    for text in texts:
         with factory() as session:
             try:
-                answered += answer_stored(session, message_id, clock.now())
+                answered += answer_stored(session, text, clock.now())
             except Exception as exc:
                 session.rollback()
                 if is_database_unavailable(exc):
                     raise
-                log.exception("deferred text %d failed; handed to the coordinators", message_id)
-                _set_aside(session, message_id)
+                log.exception("deferred text %d failed; handed to the coordinators", text.id)
+                _set_aside(session, text.id)
     return answered
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Exists, Integer, String, Table, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -205,35 +205,47 @@ def _store_deferred(session: Session, row: dict[str, object]) -> InboundResult:
     return InboundResult(replies, stored.id, duplicate=True, deferred=deferred)
 
 
-def answer_stored(session: Session, message_id: int, now: datetime) -> bool:
+class WaitingText(NamedTuple):
+    """A deferred text as the worker's batch query reads it: enough to take its sender's lock
+    before the row is read."""
+
+    id: int
+    community_id: int
+    from_address: str
+
+    @property
+    def sender(self) -> str:
+        return self.from_address.removeprefix("whatsapp:")
+
+
+def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     """A worker's turn at a deferred text: run its step and queue its replies through the send
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
 
-    The sender's lock is taken first (by ``_destination``, as in the webhook), then the
-    message row's, then the volunteer's, in the webhook's order, so the two never wait on
-    each other in a cycle.
+    The sender's lock is taken first, then the message row's (read with its channel in one
+    statement), then the volunteer's, in the webhook's order, so the two never wait on each
+    other in a cycle. The row is read under the locks: another worker or a retry in the
+    webhook may have answered it meanwhile.
     """
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    message = session.get(Message, message_id)
-    if message is None or message.status != MessageStatus.RECEIVED or message.channel_id is None:
-        session.commit()
-        return False
-    inbound = stored_inbound(session, message)
-    channel, community, has_donations, _ = _destination(session, inbound)  # the sender's lock
-    # Under the sender's lock, the row again, locked: another worker or a retry in the webhook
-    # may have answered it meanwhile.
-    session.scalars(
-        select(Message)
-        .where(Message.id == message_id)
-        .with_for_update()
+    if session.get_bind().dialect.name == "postgresql":
+        SenderLock(text.sender).take(session, text.community_id)
+    found = session.execute(
+        select(Message, Channel.kind, Channel.address)
+        .join(Channel, Channel.id == Message.channel_id)
+        .where(Message.id == text.id)
+        .with_for_update(of=Message)
         .execution_options(populate_existing=True)
-    ).one()
-    if message.status != MessageStatus.RECEIVED:
+    ).one_or_none()
+    if found is None or found[0].status != MessageStatus.RECEIVED:
         session.commit()
         return False
+    message, kind, to = found
+    inbound = stored_inbound(message, kind, to)
+    channel, community, has_donations, _ = _destination(session, inbound, lock_sender=False)
     result = _step(
         session, channel, community, has_donations, message, inbound, now, send_replies=True
     )
@@ -277,15 +289,15 @@ def _step(
     )
 
 
-def stored_inbound(session: Session, message: Message) -> InboundMessage:
-    """The ``InboundMessage`` a stored text was made from (what a worker needs to step it)."""
-    channel = session.get_one(Channel, message.channel_id)
+def stored_inbound(message: Message, kind: ChannelKind, to: str) -> InboundMessage:
+    """The ``InboundMessage`` a stored text was made from (what a worker needs to step it),
+    given its channel's kind and address."""
     location = Location(**message.location) if message.location else None
     return InboundMessage(
         sid=message.twilio_sid or "",
-        kind=channel.kind,
+        kind=kind,
         sender=message.from_address.removeprefix("whatsapp:"),
-        to=channel.address,
+        to=to,
         body=message.body,
         num_media=message.num_media,
         media=tuple(MediaRef(m["sid"], m["content_type"]) for m in message.media or ()),
@@ -312,14 +324,14 @@ def _store_unmatched(
 
 
 def _destination(
-    session: Session, inbound: InboundMessage
+    session: Session, inbound: InboundMessage, *, lock_sender: bool = True
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
     the sender is any community's channel address (this one's or another's), with the
-    sender's lock taken: one query, or only the lock's while the process's cache holds the
-    rest (``service.conversations.destinations``)."""
+    sender's lock taken (unless the caller took it): one query, or only the lock's while the
+    process's cache holds the rest (``service.conversations.destinations``)."""
     lock = None
-    if session.get_bind().dialect.name == "postgresql":
+    if lock_sender and session.get_bind().dialect.name == "postgresql":
         lock = SenderLock(inbound.sender)
     found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
     if found is None:

@@ -271,3 +271,19 @@ def test_any_text_splits_into_parts_that_fit_and_rejoin(text: str) -> None:
         )
         oversized = any(len(c.encode("utf-16-le", "surrogatepass")) // 2 > multi for c in clusters)
         assert units <= (single if len(parts) == 1 else multi) or oversized
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=sorted(GSM7_BASIC | GSM7_EXTENDED), min_size=150, max_size=700))
+def test_gsm7_parts_are_filled_greedily(text: str) -> None:
+    """Each part but the last is as full as Twilio fills it: the next character (an escape
+    pair costs two septets) would not have fitted."""
+    parts = split(text)
+
+    def septets(part: str) -> int:
+        return sum(2 if ch in GSM7_EXTENDED else 1 for ch in part)
+
+    assert "".join(parts) == text
+    if len(parts) > 1:
+        for part, after in itertools.pairwise(parts):
+            assert septets(part) + septets(after[0]) > 153
