@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Exists, Integer, String, Table, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, String, Table, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -218,6 +218,16 @@ class WaitingText(NamedTuple):
         return self.from_address.removeprefix("whatsapp:")
 
 
+# A deferred text with its channel's kind and address, locked (built once).
+READ_WAITING_TEXT = (
+    select(Message, Channel.kind, Channel.address)
+    .join(Channel, Channel.id == Message.channel_id)
+    .where(Message.id == bindparam("message_id", type_=Integer()))
+    .with_for_update(of=Message)
+    .execution_options(populate_existing=True)
+)
+
+
 def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     """A worker's turn at a deferred text: run its step and queue its replies through the send
     gate, in one transaction (commits). False when it is not ready: processed already (by
@@ -233,13 +243,7 @@ def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     take_sqlite_write_lock(session)
     if session.get_bind().dialect.name == "postgresql":
         SenderLock(text.sender).take(session, text.community_id)
-    found = session.execute(
-        select(Message, Channel.kind, Channel.address)
-        .join(Channel, Channel.id == Message.channel_id)
-        .where(Message.id == text.id)
-        .with_for_update(of=Message)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    found = session.execute(READ_WAITING_TEXT, {"message_id": text.id}).one_or_none()
     if found is None or found[0].status != MessageStatus.RECEIVED:
         session.commit()
         return False
@@ -580,15 +584,9 @@ def _lock_volunteer(
     is read after the lock (lazily): joined into this statement it would come from the
     snapshot taken before the lock wait, and may already be stale.
     """
-    earlier = waiting_before(community.id, phone, message_id)
-    behind = or_(earlier, unsent_reply_exists()) if in_request else earlier
-    query = (
-        select(Volunteer, behind)
-        .where(Volunteer.community_id == community.id, Volunteer.phone == phone)
-        .with_for_update(of=Volunteer)
-        .execution_options(populate_existing=True)
-    )
-    found = session.execute(query).one_or_none()
+    params = waiting_parameters(community.id, phone, message_id)
+    query = LOCK_VOLUNTEER_IN_REQUEST if in_request else LOCK_VOLUNTEER
+    found = session.execute(query, params).one_or_none()
     if found is not None:
         return found[0], bool(found[1])
     try:
@@ -602,39 +600,63 @@ def _lock_volunteer(
             )
             session.add(volunteer)
     except IntegrityError:  # created concurrently by another message from the same number
-        found = session.execute(query).one()
+        found = session.execute(query, params).one()
         return found[0], bool(found[1])
     # A new volunteer's first text may have been deferred before the row existed.
-    return volunteer, bool(session.scalar(select(earlier)))
+    return volunteer, bool(session.scalar(select(WAITING_BEFORE), params))
 
 
-def unsent_reply_exists() -> Exists:
-    """EXISTS (correlated to the volunteer's row): a worker's reply to them not yet handed to
-    Twilio."""
+# The statements below are built once, with their values bound per text
+# (``waiting_parameters``): building them for every text cost a twentieth of a step.
+_COMMUNITY = bindparam("community_id", type_=Integer())
+_PHONE = bindparam("phone", type_=String())
+
+# EXISTS: a text of the phone to this community stored before the message and not yet
+# processed (deferred, or left by a failed step). Served by ``ix_messages_waiting``.
+WAITING_BEFORE = (
+    select(Message.id)
+    .where(
+        is_waiting(),
+        Message.community_id == _COMMUNITY,
+        Message.from_address.in_((_PHONE, bindparam("whatsapp_phone", type_=String()))),
+        Message.id < bindparam("message_id", type_=Integer()),
+    )
+    .exists()
+)
+
+# EXISTS (correlated to the volunteer's row): a worker's reply to them not yet handed to Twilio.
+UNSENT_REPLY_EXISTS = (
+    select(Message.id)
+    .where(
+        Message.volunteer_id == Volunteer.id,
+        Message.kind == MessageKind.REPLY,
+        Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
+    )
+    .exists()
+)
+
+
+def _lock_volunteer_statement(behind: ColumnElement[bool]) -> Select[Volunteer, bool]:
     return (
-        select(Message.id)
-        .where(
-            Message.volunteer_id == Volunteer.id,
-            Message.kind == MessageKind.REPLY,
-            Message.status.in_((MessageStatus.PENDING, MessageStatus.SENDING)),
-        )
-        .exists()
+        select(Volunteer, behind)
+        .where(Volunteer.community_id == _COMMUNITY, Volunteer.phone == _PHONE)
+        .with_for_update(of=Volunteer)
+        .execution_options(populate_existing=True)
     )
 
 
-def waiting_before(community_id: int, phone: str, message_id: int) -> Exists:
-    """EXISTS: a text of ``phone`` to this community stored before ``message_id`` and not yet
-    processed (deferred, or left by a failed step). Served by ``ix_messages_waiting``."""
-    return (
-        select(Message.id)
-        .where(
-            is_waiting(),
-            Message.community_id == community_id,
-            Message.from_address.in_((phone, f"whatsapp:{phone}")),
-            Message.id < message_id,
-        )
-        .exists()
-    )
+LOCK_VOLUNTEER = _lock_volunteer_statement(WAITING_BEFORE)
+LOCK_VOLUNTEER_IN_REQUEST = _lock_volunteer_statement(or_(WAITING_BEFORE, UNSENT_REPLY_EXISTS))
+
+
+def waiting_parameters(community_id: int, phone: str, message_id: int) -> dict[str, object]:
+    """The values of ``WAITING_BEFORE`` (and of the volunteer's locking statements)."""
+    return {
+        "community_id": community_id,
+        "phone": phone,
+        "whatsapp_phone": f"whatsapp:{phone}",
+        "message_id": message_id,
+    }
 
 
 def _stored_replies(session: Session, message: Message) -> tuple[str, ...]:

@@ -426,7 +426,9 @@ def test_the_waiting_texts_are_found_through_their_own_indexes_on_postgres(
     )
     db.execute(sql("ANALYZE messages"))
     later = db.scalar(select(func.max(Message.id))) + 1  # ANA's next text, after the backlog
-    earlier = select(inbound.waiting_before(first.community_id, ANA, later))
+    earlier = select(inbound.WAITING_BEFORE).params(
+        inbound.waiting_parameters(first.community_id, ANA, later)
+    )
     oldest = deferred.waiting_statement(_now() + timedelta(minutes=1), deferred.SETTLE, 200)
     assert "ix_messages_waiting" in explain(db, earlier)
     assert "ix_messages_received" in explain(db, oldest)
