@@ -31,12 +31,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.broadcast import COMMUNITY_NUMBER, prepare_database
+from bench.console import statement_counter
 from bench.surge import Pools, seed
 from bench.webhook_load import check_urls, phones_for
 from service.config import normalize_database_url
@@ -66,22 +66,13 @@ class Pass:
         )
 
 
-class StatementCounter:
-    def __init__(self, engine: Engine) -> None:
-        self.count = 0
-        event.listen(engine, "before_cursor_execute", self._count)
-
-    def _count(self, *_: Any) -> None:
-        self.count += 1
-
-
 @contextmanager
-def timed(name: str, texts: int, counter: StatementCounter, out: list[Pass]) -> Iterator[None]:
-    counter.count = 0
-    cpu, wall = time.process_time(), time.perf_counter()
-    yield
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    out.append(Pass(name, texts, cpu * 1000 / texts, wall * 1000 / texts, counter.count / texts))
+def timed(name: str, texts: int, engine: Engine, out: list[Pass]) -> Iterator[None]:
+    with statement_counter(engine) as counted:
+        cpu, wall = time.process_time(), time.perf_counter()
+        yield
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    out.append(Pass(name, texts, cpu * 1000 / texts, wall * 1000 / texts, counted[0] / texts))
 
 
 def inbound(phone: str, body: str, sid: str) -> InboundMessage:
@@ -110,12 +101,12 @@ def step_each(
 
 
 def measure(
-    factory: sessionmaker[Session], counter: StatementCounter, pools: Pools, community_id: int
+    factory: sessionmaker[Session], engine: Engine, pools: Pools, community_id: int
 ) -> list[Pass]:
     passes: list[Pass] = []
     sync = texts_of(pools.closed, "s")
     step_each(factory, sync[:WARMUP], defer=False)
-    with timed("synchronous", len(sync) - WARMUP, counter, passes):
+    with timed("synchronous", len(sync) - WARMUP, engine, passes):
         step_each(factory, sync[WARMUP:], defer=False)
     later = texts_of(pools.surge, "d")
     ids = step_each(factory, later, defer=True)
@@ -124,7 +115,7 @@ def measure(
         for message_id, text in zip(ids, later, strict=True)
     ]
     deferred.answer_in_order(factory, waiting[:WARMUP])
-    with timed("deferred", len(waiting) - WARMUP, counter, passes):
+    with timed("deferred", len(waiting) - WARMUP, engine, passes):
         answered = deferred.answer_in_order(factory, waiting[WARMUP:])
     if answered != len(waiting) - WARMUP:
         raise SystemExit(f"answered {answered} of {len(waiting) - WARMUP} deferred texts")
@@ -157,8 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     community_id = seed(factory, pools, 1000.0)
     cache_destinations(engine)
-    counter = StatementCounter(engine)
-    sync, later = measure(factory, counter, pools, community_id)
+    sync, later = measure(factory, engine, pools, community_id)
     print(f"environment: {engine.dialect.name}, CPUs {os.cpu_count()}, one process, no HTTP")
     print(sync.line())
     print(later.line())

@@ -149,7 +149,8 @@ def handle_inbound(
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
     take_sqlite_write_lock(session)
-    channel, community, has_donations, from_service = _destination(session, inbound)
+    lock = lock_for_sender(session, inbound.sender)
+    channel, community, has_donations, from_service = _destination(session, inbound, lock)
     row = _inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now)
@@ -241,15 +242,15 @@ def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    if session.get_bind().dialect.name == "postgresql":
-        SenderLock(text.sender).take(session, text.community_id)
+    if (lock := lock_for_sender(session, text.sender)) is not None:
+        lock.take(session, text.community_id)
     found = session.execute(READ_WAITING_TEXT, {"message_id": text.id}).one_or_none()
     if found is None or found[0].status != MessageStatus.RECEIVED:
         session.commit()
         return False
     message, kind, to = found
     inbound = stored_inbound(message, kind, to)
-    channel, community, has_donations, _ = _destination(session, inbound, lock_sender=False)
+    channel, community, has_donations, _ = _destination(session, inbound, lock=None)  # taken above
     result = _step(
         session, channel, community, has_donations, message, inbound, now, send_replies=True
     )
@@ -328,15 +329,12 @@ def _store_unmatched(
 
 
 def _destination(
-    session: Session, inbound: InboundMessage, *, lock_sender: bool = True
+    session: Session, inbound: InboundMessage, lock: SenderLock | None
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
-    the sender is any community's channel address (this one's or another's), with the
-    sender's lock taken (unless the caller took it): one query, or only the lock's while the
-    process's cache holds the rest (``service.conversations.destinations``)."""
-    lock = None
-    if lock_sender and session.get_bind().dialect.name == "postgresql":
-        lock = SenderLock(inbound.sender)
+    the sender is any community's channel address (this one's or another's), with ``lock``
+    taken first: one query, or only the lock's while the process's cache holds the rest
+    (``service.conversations.destinations``)."""
     found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
     if found is None:
         raise UnknownDestination(inbound.to)
@@ -353,7 +351,7 @@ def sender_lock(
     steps, in one order: two texts of one volunteer in flight together are otherwise stored in
     one order and stepped in the other (each inserts, then waits for the volunteer's row). A
     worker takes it before the message row and the volunteer's row, as the webhook does.
-    SQLite needs none (``_destination`` asks for it on PostgreSQL only): its write lock,
+    SQLite needs none (``lock_for_sender`` gives it on PostgreSQL only): its write lock,
     taken first, serialises every text.
     """
     return func.pg_advisory_xact_lock(community_id, func.hashtext(sender))
@@ -381,6 +379,12 @@ class SenderLock:
 
     def take(self, session: Session, community_id: int) -> None:
         session.execute(TAKE_SENDER_LOCK, {"community_id": community_id, "sender": self.sender})
+
+
+def lock_for_sender(session: Session, sender: str) -> SenderLock | None:
+    """The sender's lock where the database needs one: PostgreSQL (SQLite's write lock, taken
+    first, serialises every text)."""
+    return SenderLock(sender) if session.get_bind().dialect.name == "postgresql" else None
 
 
 def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
