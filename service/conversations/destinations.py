@@ -85,7 +85,14 @@ class DestinationCache:
             self._addresses = (float("-inf"), frozenset())
 
     def find(
-        self, session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
+        self,
+        session: Session,
+        kind: ChannelKind,
+        to: str,
+        sender: str,
+        lock: Lock | None = None,
+        *,
+        attach: bool = True,
     ) -> Destination | None:
         now = self.clock()
         entry = self._entries.get((kind, to))
@@ -93,6 +100,10 @@ class DestinationCache:
         if entry is not None and entry.expires > now and expires > now:
             if lock is not None:
                 lock.take(session, entry.community.id)
+            if not attach:  # the shared copies themselves: to be read, never changed
+                return Destination(
+                    entry.channel, entry.community, entry.has_donations, sender in addresses
+                )
             return Destination(
                 session.merge(entry.channel, load=False),
                 session.merge(entry.community, load=False),
@@ -160,15 +171,23 @@ def cache_destinations(engine: Engine, ttl: float = TTL_SECONDS) -> DestinationC
 
 
 def find_destination(
-    session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
+    session: Session,
+    kind: ChannelKind,
+    to: str,
+    sender: str,
+    lock: Lock | None = None,
+    *,
+    attach: bool = True,
 ) -> Destination | None:
     """The destination of a text to ``to``: from the engine's cache when it has one, with
-    ``lock`` taken first in this transaction."""
+    ``lock`` taken first in this transaction. Without ``attach`` a cached channel and
+    community are the cache's own detached copies (no merge into the session): for a caller
+    that only reads their columns."""
     bind = session.get_bind()
     cache = _caches.get(bind) if isinstance(bind, Engine) else None
     if cache is None:
         return read_destination(session, kind, to, sender, lock)
-    return cache.find(session, kind, to, sender, lock)
+    return cache.find(session, kind, to, sender, lock, attach=attach)
 
 
 def forget_all() -> None:

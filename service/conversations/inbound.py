@@ -1,8 +1,9 @@
 """Handle one inbound text: store it, dedupe by MessageSid, lock the volunteer, run one flow
 step, and commit the stored text with the new state, its replies and outbox rows at once.
 
-**Deferred texts.** Under surge (``service.conversations.surge``) the webhook asks for
-``defer=True``: the text is stored ``received`` and acknowledged, and a worker runs its step
+**Deferred texts.** Under surge (``service.conversations.surge``) the webhook passes its
+process's ``DeferredIntake``: the text is stored ``received`` in the intake's next batch
+(``service.conversations.intake``) and acknowledged, and a worker runs its step
 later (``answer_stored``, driven by ``service.conversations.deferred``), queueing the replies
 through the send gate instead of the TwiML answer. A text is also deferred, surge or not, when
 an earlier text of the same sender is still waiting (``received``): each volunteer's texts are
@@ -24,10 +25,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Integer, Select, String, Table, bindparam, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Executable
@@ -38,6 +38,7 @@ from flows.keywords import Intent
 from flows.sms import segment_info
 from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
+from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
 from service.conversations.replies import store_replies
 from service.coordinators.commands import answer_coordinator_command
@@ -140,22 +141,27 @@ class UnknownDestination(LookupError):
 
 
 def handle_inbound(
-    session: Session, inbound: InboundMessage, now: datetime, *, defer: bool = False
+    session: Session,
+    inbound: InboundMessage,
+    now: datetime,
+    *,
+    intake: DeferredIntake | None = None,
 ) -> InboundResult:
     """Store, dedupe and process one text in one transaction; commits (the caller's reads too).
 
-    With ``defer`` (the web process is in surge) the text is only stored, unless it opts out.
+    With ``intake`` (the web process is in surge) the text is only stored, with the intake's
+    next batch, unless it opts out (``_defer``).
     """
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
+    if intake is not None and (deferred := _defer(session, intake, inbound, now)) is not None:
+        return deferred
     take_sqlite_write_lock(session)
     lock = lock_for_sender(session, inbound.sender)
     channel, community, has_donations, from_service = _destination(session, inbound, lock)
-    row = _inbound_row(channel, inbound, now)
+    row = inbound_row(channel, inbound, now)
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now)
-    if defer and not from_service and not opts_out(inbound):
-        return _store_deferred(session, row)
     message = _insert(session, row)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
@@ -192,14 +198,26 @@ def opts_out(inbound: InboundMessage) -> bool:
     return keyword is not None and keyword.intent == Intent.STOP
 
 
-def _store_deferred(session: Session, row: dict[str, object]) -> InboundResult:
-    """Store the text ``received`` for a worker and acknowledge it (a retry of a processed
-    MessageSid still gets its stored replies)."""
-    message_id = _insert_deferred(session, row)
+def _defer(
+    session: Session, intake: DeferredIntake, inbound: InboundMessage, now: datetime
+) -> InboundResult | None:
+    """Under surge: store the text with the intake's next batch (it takes the sender's lock)
+    and leave it for a worker. None when it is answered now all the same: an opt-out, a
+    short code's or an alphanumeric sender's text, or a service number's. A retry of a stored
+    MessageSid gets its stored replies once it is processed."""
+    if inbound.sender_kind != SenderKind.PHONE or opts_out(inbound):
+        return None
+    found = find_destination(session, inbound.kind, inbound.to, inbound.sender, attach=False)
+    if found is None:
+        raise UnknownDestination(inbound.to)
+    if found.from_service:
+        return None
+    row = inbound_row(found.channel, inbound, now)
+    session.commit()  # a read of the destination (the cache's miss) ends before the wait
+    message_id = intake.store(row, inbound.sender)
     if message_id is not None:
-        session.commit()
         return InboundResult((), message_id, duplicate=False, deferred=True)
-    stored = session.scalars(select(Message).where(Message.twilio_sid == row["twilio_sid"])).one()
+    stored = session.scalars(select(Message).where(Message.twilio_sid == inbound.sid)).one()
     replies = _stored_replies(session, stored) if stored.status == MessageStatus.PROCESSED else ()
     session.commit()
     deferred = stored.status == MessageStatus.RECEIVED
@@ -387,7 +405,8 @@ def lock_for_sender(session: Session, sender: str) -> SenderLock | None:
     return SenderLock(sender) if session.get_bind().dialect.name == "postgresql" else None
 
 
-def _inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
+def inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
+    """The columns of the ``messages`` row that stores ``inbound``, texted to ``channel``."""
     info = segment_info(inbound.body)
     return {
         "community_id": channel.community_id,
@@ -420,27 +439,6 @@ def _insert(session: Session, row: dict[str, object]) -> Message | None:
 
 
 _INSERT_MESSAGE: dict[str, Executable] = {}
-
-
-def _insert_deferred(session: Session, row: dict[str, object]) -> int | None:
-    """The deferred path's insert: the new row's id only (Core, no ORM object to build), or
-    None when its MessageSid is stored already."""
-    name = session.get_bind().dialect.name
-    statement = _INSERT_DEFERRED.get(name)
-    if statement is None:  # built once per database kind
-        table = cast(Table, Message.__table__)
-        dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["twilio_sid"])
-            .returning(table.c.id)
-        )
-        _INSERT_DEFERRED[name] = statement
-    found = session.execute(statement, row).scalar_one_or_none()
-    return None if found is None else int(found)
-
-
-_INSERT_DEFERRED: dict[str, Executable] = {}
 
 
 def _keep_unprocessed(session: Session, row: dict[str, object]) -> None:

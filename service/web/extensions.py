@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.conversations.deferred import Waker
+from service.conversations.intake import DeferredIntake
 from service.conversations.surge import SurgeGauge
 from service.redis_conn import connect
 from service.sending import TokenBuckets
@@ -34,6 +35,11 @@ class Resources:
     surge: SurgeGauge = field(default_factory=SurgeGauge)
     # Its wake-ups of a worker for deferred texts (one per ``deferred.WAKE_EVERY`` s at most).
     waker: Waker = field(default_factory=Waker)
+    # Where it stores the texts it defers, in batches.
+    intake: DeferredIntake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = DeferredIntake(self.engine)
 
     @property
     def redis(self) -> Redis:

@@ -2,8 +2,9 @@
 
 ``POST /twilio/inbound`` stores the text, then answers TwiML with the immediate reply while
 this process keeps up; under surge (``service.conversations.surge``: too many webhooks in
-flight here, or too long a wait at the router) it acknowledges with an empty TwiML at once and
-wakes a worker, which runs the step and sends the reply through the send gate
+flight here, or too long a wait at the router) it stores the text with the process's next
+batch (``service.conversations.intake``), acknowledges with an empty TwiML and wakes a
+worker, which runs the step and sends the reply through the send gate
 (``service.conversations.deferred``). ``POST /twilio/status`` records delivery status.
 
 Every request must carry a valid ``X-Twilio-Signature`` computed over ``PUBLIC_BASE_URL`` +
@@ -29,6 +30,7 @@ from service.conversations.inbound import (
     UnknownDestination,
     handle_inbound,
 )
+from service.conversations.intake import DeferredIntake
 from service.conversations.surge import queued_too_long
 from service.sending import outbox
 from service.sending.delivery import record_status
@@ -74,7 +76,7 @@ def inbound() -> Response:
     with res.surge.track() as surging:
         defer = surging or queued_too_long(request.headers.get("X-Request-Start"))
         try:
-            result = _handle_inbound(session, message, defer)
+            result = _handle_inbound(session, message, res.intake if defer else None)
         except UnknownDestination:
             log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
             return twiml(())
@@ -85,19 +87,21 @@ def inbound() -> Response:
     return twiml(result.replies)
 
 
-def _handle_inbound(session: Session, message: InboundMessage, defer: bool) -> InboundResult:
+def _handle_inbound(
+    session: Session, message: InboundMessage, intake: DeferredIntake | None
+) -> InboundResult:
     """``handle_inbound``, once more when a pooled connection turned out dead (a database
     restart since it was last used: the engine pings only idle connections, ``service.db``).
     The first try committed nothing, or everything, which the second then finds by its
     MessageSid; a database that stays unreachable fails again and answers 503."""
     try:
-        return handle_inbound(session, message, clock.now(), defer=defer)
+        return handle_inbound(session, message, clock.now(), intake=intake)
     except sa_exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         session.rollback()
         log.warning("twilio: inbound %s met a dead connection; once more", message.sid)
-        return handle_inbound(session, message, clock.now(), defer=defer)
+        return handle_inbound(session, message, clock.now(), intake=intake)
 
 
 @bp.post("/status")

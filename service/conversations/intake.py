@@ -1,0 +1,181 @@
+"""Storing deferred texts in batches (issue 18): one transaction for every text a web process
+defers while its last batch commits. Imports the stdlib, SQLAlchemy and ``service.models``.
+
+Under surge a web process only stores each text and acknowledges it
+(``service.conversations.inbound``). Stored one transaction each, a text costs four round
+trips (begin, its sender's lock, the insert, the commit) and as many turns of SQLAlchemy's
+machinery: two fifths of an acknowledgement's CPU in the web process, and a transaction's
+work in PostgreSQL. Here the texts share them.
+
+**How a batch forms.** A request that defers a text queues it and, when no batch is being
+written, writes one itself (it leads): it takes up to ``MAX_BATCH`` queued texts in their
+order of arrival, takes all their senders' locks in one statement, inserts them in one
+statement (``ON CONFLICT DO NOTHING`` on the MessageSid: a Twilio retry is stored once), and
+commits. Every request of the batch then answers, and one that is still queued leads the
+next. Texts arriving while a batch commits wait for the next one, so a batch is as large as
+the surge makes it, and a lone text waits for no one: no timer, no thread of its own. Under
+gunicorn's gevent workers the requests are greenlets and the condition below is gevent's.
+When a batch fails, its texts are stored again one by one, so a text that cannot be stored
+fails alone.
+
+**The same guarantees as one text at a time.** A text is acknowledged only once its batch is
+committed; one that cannot be stored (the database is down) fails its request, which answers
+503 as before. The senders' locks are ``inbound.sender_lock``'s and are
+taken in one fixed order (community, then the hash of the number), so two processes' batches
+never wait on each other in a cycle; the rows get their ids in the order the texts arrived,
+so a sender's texts keep their order for the worker (``service.conversations.deferred``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service.models import Message
+
+MAX_BATCH = 200  # texts in one transaction at most
+
+# Every sender's lock of a batch in one statement, in one order for every process: the
+# sorted subquery hands its rows to the lock calls in that order (DISTINCT keeps PostgreSQL
+# from flattening it). The locks are ``inbound.sender_lock``'s.
+TAKE_SENDER_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(sorted.community_id, sorted.key) FROM ("
+    " SELECT DISTINCT texts.community_id, hashtext(texts.sender) AS key"
+    " FROM unnest(CAST(:communities AS integer[]), CAST(:senders AS text[]))"
+    " AS texts(community_id, sender)"
+    " ORDER BY 1, 2) AS sorted"
+)
+
+
+@dataclass
+class _Queued:
+    """One request's text, until its batch is committed."""
+
+    row: dict[str, object]
+    sender: str
+    done: bool = False
+    message_id: int | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> int | None:
+        if self.error is not None:
+            raise self.error
+        return self.message_id
+
+
+@dataclass
+class DeferredIntake:
+    """The deferred texts of one process (one per engine), stored in batches."""
+
+    engine: Engine
+    max_batch: int = MAX_BATCH
+    _queue: deque[_Queued] = field(default_factory=deque)
+    _writing: bool = False
+    _condition: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def queued(self) -> int:
+        """Texts waiting for the next batch."""
+        return len(self._queue)
+
+    def store(self, row: dict[str, object], sender: str) -> int | None:
+        """Store ``row`` (an inbound message's columns) with the next batch; its id once
+        committed, or None when its MessageSid was stored before. Raises what the batch's
+        transaction raised."""
+        queued = _Queued(row, sender)
+        with self._condition:
+            self._queue.append(queued)
+        while True:
+            with self._condition:
+                while self._writing and not queued.done:
+                    self._condition.wait()
+                if queued.done:
+                    return queued.outcome()
+                self._writing = True
+                batch = [
+                    self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))
+                ]
+            try:
+                _write(self.engine, batch)
+            finally:
+                with self._condition:
+                    self._writing = False
+                    self._condition.notify_all()
+
+
+def _write(engine: Engine, batch: Sequence[_Queued]) -> None:
+    """Store the batch and tell each of its texts how it went (never leaves one waiting)."""
+    try:
+        ids = _insert_once_more_if_dead(engine, batch)
+    except Exception as exc:
+        if len(batch) == 1:
+            _fail(batch, exc)  # its request answers as when it was stored alone
+            return
+        for queued in batch:  # one text may be what failed it: each alone, so only it fails
+            _write(engine, [queued])
+        return
+    except BaseException as exc:  # the leader is being stopped: its batch is told first
+        _fail(batch, exc)
+        raise
+    for queued in batch:
+        queued.message_id, queued.done = ids.get(cast(str, queued.row["twilio_sid"])), True
+
+
+def _fail(batch: Sequence[_Queued], error: BaseException) -> None:
+    for queued in batch:
+        queued.error, queued.done = error, True
+
+
+def _insert_once_more_if_dead(engine: Engine, batch: Sequence[_Queued]) -> dict[str, int]:
+    """``_insert``, once more when a pooled connection turned out dead (a database restart
+    since it was last used): the first try committed nothing."""
+    try:
+        with engine.begin() as connection:
+            return _insert(connection, batch)
+    except sa_exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with engine.begin() as connection:
+        return _insert(connection, batch)
+
+
+def _insert(connection: Connection, batch: Sequence[_Queued]) -> dict[str, int]:
+    """The batch's senders' locks, then its rows in order: the new rows' ids by MessageSid."""
+    name = connection.dialect.name
+    if name == "postgresql":  # SQLite's write lock, taken by the insert, serialises every text
+        connection.execute(
+            TAKE_SENDER_LOCKS,
+            {
+                "communities": [queued.row["community_id"] for queued in batch],
+                "senders": [queued.sender for queued in batch],
+            },
+        )
+    found = connection.execute(_insert_statement(name), [queued.row for queued in batch])
+    return {sid: message_id for message_id, sid in found}
+
+
+def _insert_statement(dialect_name: str) -> Any:
+    """``INSERT ... ON CONFLICT (twilio_sid) DO NOTHING RETURNING id, twilio_sid``, which
+    SQLAlchemy sends as one ``VALUES`` list for many rows ("insertmanyvalues"): the database
+    numbers them in the order of that list (built once per dialect)."""
+    statement = _INSERTS.get(dialect_name)
+    if statement is None:
+        table = cast(Table, Message.__table__)
+        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["twilio_sid"])
+            .returning(table.c.id, table.c.twilio_sid)
+        )
+        _INSERTS[dialect_name] = statement
+    return statement
+
+
+_INSERTS: dict[str, Any] = {}
