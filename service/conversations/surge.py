@@ -7,30 +7,35 @@ run their flow steps they pile up here, waiting for the CPU and for one of the p
 connections; each one ahead of a new text adds a step's time to its answer. It is measured
 where it matters (this process, now), costs nothing to read, and reacts within one request,
 where a backlog count or a lock-wait budget needs a query and lags. A PaaS router's
-``X-Request-Start`` adds the time a request waited before it reached any process: a request
-that already waited longer than ``QUEUE_BUDGET`` is deferred whatever this process' count.
+``X-Request-Start`` adds the time a request waited before it reached any process, which the
+count cannot see (requests waiting for the CPU before they reach the view): a request that
+waited longer than ``QUEUE_BUDGET`` is deferred, and puts the process in surge too.
 
 **Hysteresis.** The process enters surge when ``ENTER_AT`` webhooks are in flight (this one
-included; 32 by default, ``HANDSUP_SURGE_IN_FLIGHT``) and leaves it when no more than
-``LEAVE_AT`` (a quarter of it) are, so it does not flip on every
-request at the edge. In surge the deferred path (store, acknowledge) is several times cheaper
-than a step, so the count falls quickly and the process answers synchronously again as soon as
-it keeps up: under a sustained surge it answers as many texts in the request as it can and
-defers the rest. ``ENTER_AT`` x one step's time (about 5-15 ms of CPU) is the longest a
+included; 32 by default, ``HANDSUP_SURGE_IN_FLIGHT``) or a request waited too long at the
+router, and leaves it once no more than ``LEAVE_AT`` (a quarter of ``ENTER_AT``) are in
+flight and ``HOLD`` seconds have passed since it last entered. In surge the deferred path
+(store, acknowledge) is several times cheaper than a step, so the count falls quickly; without
+the hold the process would step the next texts in the request, fill up again, and spend a
+surge flipping between the two, a step's CPU at a time (a sixth of a web process's CPU in
+``bench.surge`` before the hold). Once the surge passes, answers are synchronous again within
+``HOLD`` s. ``ENTER_AT`` x one step's time (about 5-15 ms of CPU) is the longest a
 synchronous answer waits behind others in this process: well under a second, far inside
 Twilio's 15 s. A closed loop of a few clients (a small community's evening) never reaches it.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 ENTER_AT = 32  # in-flight webhooks at which this process starts deferring (configurable:
 # HANDSUP_SURGE_IN_FLIGHT)
 LEAVE_AT = ENTER_AT // 4  # ... and at or under which it answers in the request again
-QUEUE_BUDGET = 2.0  # seconds a request may have waited at the router before it reached us
+HOLD = 1.0  # seconds a process stays in surge at least, once it entered it
+QUEUE_BUDGET = 0.5  # seconds a request may have waited at the router before it reached us
 
 
 class SurgeGauge:
@@ -41,30 +46,47 @@ class SurgeGauge:
     lost update would only shift the count by one for a moment.
     """
 
-    def __init__(self, enter_at: int = ENTER_AT, leave_at: int | None = None) -> None:
-        """Enter surge at ``enter_at`` in flight; leave at ``leave_at`` (a quarter of it)."""
+    def __init__(
+        self,
+        enter_at: int = ENTER_AT,
+        leave_at: int | None = None,
+        *,
+        hold: float = HOLD,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Enter surge at ``enter_at`` in flight; leave at ``leave_at`` (a quarter of it),
+        ``hold`` s after entering at the earliest."""
         leave_at = enter_at // 4 if leave_at is None else leave_at
         if not 0 <= leave_at < enter_at:
             raise ValueError("leave_at must be below enter_at")
         self.enter_at = enter_at
         self.leave_at = leave_at
+        self.hold = hold
+        self.clock = clock
         self.in_flight = 0
         self.surging = False
+        self.held_until = -math.inf
 
     @contextmanager
-    def track(self) -> Iterator[bool]:
-        """Count one webhook in flight for the block; yields whether to defer its text."""
+    def track(self, waited_too_long: bool = False) -> Iterator[bool]:
+        """Count one webhook in flight for the block; yields whether to defer its text.
+        ``waited_too_long``: it waited over the budget at the router (``queued_too_long``)."""
         self.in_flight += 1
-        if self.in_flight >= self.enter_at:
+        if self.in_flight >= self.enter_at or waited_too_long:
             self.surging = True
-        elif self.in_flight <= self.leave_at:
-            self.surging = False
+            self.held_until = self.clock() + self.hold
+        elif self.surging:
+            self._maybe_leave()
         try:
             yield self.surging
         finally:
             self.in_flight -= 1
-            if self.in_flight <= self.leave_at:
-                self.surging = False
+            if self.surging:
+                self._maybe_leave()
+
+    def _maybe_leave(self) -> None:
+        if self.in_flight <= self.leave_at and self.clock() >= self.held_until:
+            self.surging = False
 
 
 def queued_too_long(request_start: str | None, now: float | None = None) -> bool:

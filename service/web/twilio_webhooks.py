@@ -73,8 +73,7 @@ def inbound() -> Response:
         return Response(f"Bad request: {exc}\n", status=400, mimetype="text/plain")
     session = db_session()
     res = resources()
-    with res.surge.track() as surging:
-        defer = surging or queued_too_long(request.headers.get("X-Request-Start"))
+    with res.surge.track(queued_too_long(request.headers.get("X-Request-Start"))) as defer:
         try:
             result = _handle_inbound(session, message, res.intake if defer else None)
         except UnknownDestination:

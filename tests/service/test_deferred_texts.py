@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
 from service.conversations import deferred, inbound
-from service.conversations.surge import ENTER_AT, LEAVE_AT, SurgeGauge, queued_too_long
+from service.conversations.surge import (
+    ENTER_AT,
+    HOLD,
+    LEAVE_AT,
+    SurgeGauge,
+    queued_too_long,
+)
 from service.models import Direction, Message, MessageKind, MessageStatus, Volunteer
 from service.sending import outbox
 from service.web.extensions import resources
@@ -33,6 +39,7 @@ from workers.worker import HandsUpWorker, run_burst
 
 ANA = "+12025550123"
 BEN = "+12025550124"
+CAL = "+12025550125"
 
 
 @pytest.fixture
@@ -467,7 +474,7 @@ def wait_until_processed(db: Session, phone: str) -> None:
 
 
 def test_the_gauge_enters_surge_at_the_threshold_and_leaves_it_with_hysteresis() -> None:
-    gauge = SurgeGauge(enter_at=3, leave_at=1)
+    gauge = SurgeGauge(enter_at=3, leave_at=1, hold=0.0)
     seen: list[bool] = []
     with gauge.track() as first:
         seen.append(first)
@@ -483,6 +490,35 @@ def test_the_gauge_enters_surge_at_the_threshold_and_leaves_it_with_hysteresis()
             seen.append(calm)
     assert seen == [False, False, True, True, False]
     assert gauge.in_flight == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_gauge_stays_in_surge_for_the_hold_after_it_entered() -> None:
+    clock = Clock()
+    gauge = SurgeGauge(enter_at=2, leave_at=1, hold=1.0, clock=clock)
+    with gauge.track() as first, gauge.track() as second:  # two in flight: surge
+        assert (first, second) == (False, True)
+    assert gauge.in_flight == 0 and gauge.surging  # none in flight, but held
+    clock.now += 0.5
+    with gauge.track() as calm_but_held:
+        assert calm_but_held
+    clock.now += 0.6  # the hold is over: the next text is answered in the request
+    with gauge.track() as after:
+        assert not after
+    with gauge.track(waited_too_long=True) as late:  # waited at the router: surge, held
+        assert late
+    with gauge.track() as behind_it:
+        assert behind_it
+    clock.now += 1.0
+    with gauge.track() as later:
+        assert not later
 
 
 def test_the_default_gauge_thresholds_are_ordered() -> None:
@@ -518,15 +554,21 @@ def test_x_request_start_over_budget_defers(header: str | None, expected: bool) 
     assert queued_too_long(None if header is None else header.format(**values), now) is expected
 
 
-def test_a_request_that_waited_at_the_router_is_deferred(
-    sms: SmsHelper, db: Session, redis: Redis
+def test_a_request_that_waited_at_the_router_is_deferred_and_the_next_ones_for_the_hold(
+    app: Flask, sms: SmsHelper, db: Session, redis: Redis
 ) -> None:
+    clock = Clock()
+    resources(app).surge = SurgeGauge(clock=clock)
     waited = f"t={(time.time() - 5) * 1000:.0f}"
     reply = sms.post("/twilio/inbound", sms.form(ANA, "JOIN"), headers={"X-Request-Start": waited})
     assert reply.texts == []
     assert inbound_rows(db, ANA)[0].status == MessageStatus.RECEIVED
     fresh = f"t={time.time() * 1000:.0f}"
     reply = sms.post("/twilio/inbound", sms.form(BEN, "JOIN"), headers={"X-Request-Start": fresh})
+    assert reply.texts == []  # the process is behind: still in surge, for the hold
+    clock.now += HOLD
+    fresh = f"t={time.time() * 1000:.0f}"
+    reply = sms.post("/twilio/inbound", sms.form(CAL, "JOIN"), headers={"X-Request-Start": fresh})
     assert len(reply.texts) == 1
 
 
