@@ -9,26 +9,29 @@ work in PostgreSQL. Here the texts share them.
 
 **How a batch forms.** A request that defers a text queues it and, when no batch is being
 written, writes one itself (it leads): it takes up to ``MAX_BATCH`` queued texts in their
-order of arrival, takes all their senders' locks in one statement, inserts them in one
-statement (``ON CONFLICT DO NOTHING`` on the MessageSid: a Twilio retry is stored once), and
-commits. Every request of the batch then answers, and one that is still queued leads the
-next. Texts arriving while a batch commits wait for the next one, so a batch is as large as
-the surge makes it, and a lone text waits for no one: no timer, no thread of its own. Under
-gunicorn's gevent workers the requests are greenlets and the condition below is gevent's.
-When a batch fails, its texts are stored again one by one, so a text that cannot be stored
-fails alone.
+order of arrival, tries all their senders' locks in one statement, inserts the texts of the
+senders it locked in one statement (``ON CONFLICT DO NOTHING`` on the MessageSid: a Twilio
+retry is stored once), and commits. Every request of the batch then answers, and one that is
+still queued leads the next. Texts arriving while a batch commits wait for the next one, so
+a batch is as large as the surge makes it, and a lone text waits for no one: no timer, no
+thread of its own. Under gunicorn's gevent workers the requests are greenlets and the
+condition below is gevent's. When a batch fails, its texts are stored again one by one, so a
+text that cannot be stored fails alone.
 
 **The same guarantees as one text at a time.** A text is acknowledged only once its batch is
 committed; one that cannot be stored (the database is down) fails its request, which answers
-503 as before. The senders' locks are ``inbound.sender_lock``'s and are
-taken in one fixed order (community, then the hash of the number), so two processes' batches
-never wait on each other in a cycle; the rows get their ids in the order the texts arrived,
-so a sender's texts keep their order for the worker (``service.conversations.deferred``).
+503 as before. Each text is inserted under its sender's lock (``inbound.sender_lock``), so it
+gets its id before or after a step of that sender in a request or a lane, never during it,
+and a sender's texts keep their order for the worker (``service.conversations.deferred``).
+A batch never waits for a lock: a text whose sender's lock is held goes first in the next
+batch, so one busy sender (a lane's step, slowed at nice 10) holds back its own texts, not
+every acknowledgement of the process; nor can two batches wait on each other.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,19 +45,20 @@ from service.models import Message
 
 MAX_BATCH = 200  # texts in one transaction at most
 
-# Every sender's lock of a batch in one statement, in one order for every process: the
-# sorted subquery hands its rows to the lock calls in that order (DISTINCT keeps PostgreSQL
-# from flattening it). The locks are ``inbound.sender_lock``'s.
-TAKE_SENDER_LOCKS = text(
-    "SELECT pg_advisory_xact_lock(sorted.community_id, sorted.key) FROM ("
-    " SELECT DISTINCT texts.community_id, hashtext(texts.sender) AS key"
+LOCK_RETRY = 0.005  # seconds before a batch whose every sender's lock was busy is tried again
+
+# The senders' locks of a batch (``inbound.sender_lock``'s), tried in one statement without
+# waiting: the locked (community, sender) pairs.
+TRY_SENDER_LOCKS = text(
+    "SELECT texts.community_id, texts.sender FROM ("
+    " SELECT DISTINCT community_id, sender"
     " FROM unnest(CAST(:communities AS integer[]), CAST(:senders AS text[]))"
-    " AS texts(community_id, sender)"
-    " ORDER BY 1, 2) AS sorted"
+    " AS given(community_id, sender)) AS texts"
+    " WHERE pg_try_advisory_xact_lock(texts.community_id, hashtext(texts.sender))"
 )
 
 
-@dataclass
+@dataclass(eq=False)  # each request's own: compared by identity
 class _Queued:
     """One request's text, until its batch is committed."""
 
@@ -102,30 +106,37 @@ class DeferredIntake:
                 batch = [
                     self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))
                 ]
+            busy: list[_Queued] = []
             try:
-                _write(self.engine, batch)
+                busy = _write(self.engine, batch)
             finally:
+                if busy and len(busy) == len(batch):  # nothing stored: let the lock go first
+                    time.sleep(LOCK_RETRY)
                 with self._condition:
+                    self._queue.extendleft(reversed(busy))  # first in the next batch
                     self._writing = False
                     self._condition.notify_all()
 
 
-def _write(engine: Engine, batch: Sequence[_Queued]) -> None:
-    """Store the batch and tell each of its texts how it went (never leaves one waiting)."""
+def _write(engine: Engine, batch: Sequence[_Queued]) -> list[_Queued]:
+    """Store the batch and tell each of its texts how it went; returns the texts left for
+    the next batch because their sender's lock was busy (never leaves one waiting else)."""
     try:
-        ids = _insert_once_more_if_dead(engine, batch)
+        ids, busy = _insert_once_more_if_dead(engine, batch)
     except Exception as exc:
         if len(batch) == 1:
             _fail(batch, exc)  # its request answers as when it was stored alone
-            return
-        for queued in batch:  # one text may be what failed it: each alone, so only it fails
-            _write(engine, [queued])
-        return
+            return []
+        # one text may be what failed it: each alone, so only it fails
+        return [left for queued in batch for left in _write(engine, [queued])]
     except BaseException as exc:  # the leader is being stopped: its batch is told first
         _fail(batch, exc)
         raise
     for queued in batch:
-        queued.message_id, queued.done = ids.get(cast(str, queued.row["twilio_sid"])), True
+        if queued not in busy:
+            queued.message_id = ids.get(cast(str, queued.row["twilio_sid"]))
+            queued.done = True
+    return busy
 
 
 def _fail(batch: Sequence[_Queued], error: BaseException) -> None:
@@ -133,7 +144,9 @@ def _fail(batch: Sequence[_Queued], error: BaseException) -> None:
         queued.error, queued.done = error, True
 
 
-def _insert_once_more_if_dead(engine: Engine, batch: Sequence[_Queued]) -> dict[str, int]:
+def _insert_once_more_if_dead(
+    engine: Engine, batch: Sequence[_Queued]
+) -> tuple[dict[str, int], list[_Queued]]:
     """``_insert``, once more when a pooled connection turned out dead (a database restart
     since it was last used): the first try committed nothing."""
     try:
@@ -146,19 +159,29 @@ def _insert_once_more_if_dead(engine: Engine, batch: Sequence[_Queued]) -> dict[
         return _insert(connection, batch)
 
 
-def _insert(connection: Connection, batch: Sequence[_Queued]) -> dict[str, int]:
-    """The batch's senders' locks, then its rows in order: the new rows' ids by MessageSid."""
-    name = connection.dialect.name
-    if name == "postgresql":  # SQLite's write lock, taken by the insert, serialises every text
-        connection.execute(
-            TAKE_SENDER_LOCKS,
+def _insert(
+    connection: Connection, batch: Sequence[_Queued]
+) -> tuple[dict[str, int], list[_Queued]]:
+    """The batch's senders' locks, then the rows of the senders locked, in order: the new
+    rows' ids by MessageSid, and the texts whose sender's lock is held by another
+    transaction (a step of that sender in a request or a lane), for the next batch."""
+    busy: list[_Queued] = []
+    if connection.dialect.name == "postgresql":  # SQLite's write lock serialises every text
+        found = connection.execute(
+            TRY_SENDER_LOCKS,
             {
                 "communities": [queued.row["community_id"] for queued in batch],
                 "senders": [queued.sender for queued in batch],
             },
         )
-    found = connection.execute(_insert_statement(name), [queued.row for queued in batch])
-    return {sid: message_id for message_id, sid in found}
+        locked = {(community_id, sender) for community_id, sender in found}
+        busy = [q for q in batch if (q.row["community_id"], q.sender) not in locked]
+        batch = [q for q in batch if (q.row["community_id"], q.sender) in locked]
+    if not batch:
+        return {}, busy
+    statement = _insert_statement(connection.dialect.name)
+    found = connection.execute(statement, [queued.row for queued in batch])
+    return {sid: message_id for message_id, sid in found}, busy
 
 
 def _insert_statement(dialect_name: str) -> Any:
