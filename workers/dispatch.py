@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.models import Channel, Community, Message, MessageStatus, Volunteer
+from service.models import Channel, Community, Direction, Message, MessageStatus, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
 from service.sending import planning
 from service.sending.delivery import (
@@ -43,7 +43,7 @@ from service.sending.delivery import (
     mark_unreachable,
     reason_for,
 )
-from service.sending.dispatcher import senders_of
+from service.sending.dispatcher import BATCH_SIZE, senders_of
 from service.sending.gate import Suppress, sender_for
 from service.sending.planning import Attempt, PlannedSend, WireRoute
 from service.sending.queue import NO_CHANNEL
@@ -149,8 +149,14 @@ def deliver(rt: Runtime, message_ids: Sequence[int]) -> Report:
 def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[int]:
     """pending -> sending for the due rows no one else has claimed; returns their ids.
 
-    A row waiting for a retry or for quiet hours is not due: a late duplicate job leaves it."""
-    claimed = session.scalars(
+    A row waiting for a retry or for quiet hours is not due: a late duplicate job leaves it.
+    A job that claims fewer than ``BATCH_SIZE`` of its own also claims rows of the same
+    priority handed to later jobs (their tokens were taken at the hand-over), oldest first,
+    up to a full batch; those jobs then find nothing to claim. A job costs a Twilio round
+    trip whatever its size, and jobs run one after another: the pump and a lane batch each
+    handed over part of the same replies, and a surge's backlog went out in pairs of a full
+    job and a small one (``bench.surge``, 2026-12-06)."""
+    claimed = session.execute(
         update(Message)
         .where(
             Message.id.in_(list(message_ids)),
@@ -158,10 +164,33 @@ def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[
             Message.not_before <= now,
         )
         .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
-        .returning(Message.id)
+        .returning(Message.id, Message.priority)
         .execution_options(synchronize_session=False)
     ).all()
-    return sorted(claimed)
+    ids = [row.id for row in claimed]
+    room = BATCH_SIZE - len(ids)
+    if claimed and room > 0:
+        handed_over = (
+            select(Message.id)
+            .where(
+                Message.status == MessageStatus.PENDING,
+                Message.direction == Direction.OUTBOUND,
+                Message.not_before <= now,
+                Message.enqueued_at.is_not(None),
+                Message.priority == min(row.priority for row in claimed),
+            )
+            .order_by(Message.not_before, Message.id)
+            .limit(room)
+            .with_for_update(skip_locked=True)
+        )
+        ids += session.scalars(
+            update(Message)
+            .where(Message.id.in_(handed_over))
+            .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return sorted(ids)
 
 
 def _plan(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from redis import Redis
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
@@ -288,3 +288,39 @@ def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
         assert [m.body for m in fake_twilio.messages] == ["Shift at 7", "Shift at 9am"]
     finally:
         clock.freeze(None)
+
+
+def test_a_job_also_sends_rows_handed_to_later_jobs_of_its_priority_which_then_skip(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    """A job costs a Twilio round trip whatever its size: one that holds fewer than a full
+    batch takes the rows already handed to later jobs of its priority (the pump and a lane
+    batch each handed over part of a surge's replies), never a row not handed over yet or
+    one of another priority."""
+    notices = [
+        queue_one(
+            session_factory, add_volunteer(session_factory, community, f"+1202555{n:04d}"), f"k{n}"
+        )
+        for n in range(4)
+    ]
+    with unit_of_work(session_factory) as session:
+        volunteer = session.get_one(Volunteer, add_volunteer(session_factory, community, BEN))
+        reminder = queue_message(
+            session, volunteer=volunteer, body="Tomorrow 9am", kind="reminder", idempotency_key="r"
+        ).id
+        handed_over = [*notices[:3], reminder]  # the fourth notice is not handed over yet
+        session.execute(
+            update(Message).where(Message.id.in_(handed_over)).values(enqueued_at=clock.now())
+        )
+
+    assert dispatch.send_batch(notices[:1]) == "sent 3"  # its own, and the two handed over later
+    assert dispatch.send_batch(notices[1:3]) == "skipped 2"  # the later job: already sent
+    sent = {m.to for m in fake_twilio.messages}
+    assert sent == {"+12025550000", "+12025550001", "+12025550002"}
+    db.expire_all()
+    assert db.get_one(Message, notices[3]).status == MessageStatus.PENDING
+    assert db.get_one(Message, reminder).status == MessageStatus.PENDING
