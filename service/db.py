@@ -150,15 +150,16 @@ def take_sqlite_write_lock(session: Session) -> None:
 
 
 def insert_unless_present(
-    session: Session, model: type[Base], unique_column: str
+    dialect_name: str, model: type[Base], unique_column: str
 ) -> postgresql.Insert | sqlite.Insert:
-    """``INSERT ... ON CONFLICT (unique_column) DO NOTHING`` for the session's database.
+    """``INSERT ... ON CONFLICT (unique_column) DO NOTHING`` for this kind of database
+    (``session.get_bind().dialect.name``, ``connection.dialect.name``).
 
     Add ``.values(...)`` and ``.returning(model)``: no row comes back when one with the same
     value exists. On PostgreSQL an insert that meets a concurrent, uncommitted twin waits for
     it to commit (then skips) or roll back (then inserts), so exactly one of them wins.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_name == "sqlite":
         return sqlite.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
     return postgresql.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
 

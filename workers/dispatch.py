@@ -27,13 +27,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from queue import Empty, SimpleQueue
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
 from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.models import Channel, Community, Direction, Message, MessageStatus, Volunteer
+from service.models import Channel, Community, Message, MessageStatus, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
 from service.sending import planning
 from service.sending.delivery import (
@@ -43,7 +43,7 @@ from service.sending.delivery import (
     mark_unreachable,
     reason_for,
 )
-from service.sending.dispatcher import BATCH_SIZE, senders_of
+from service.sending.dispatcher import BATCH_SIZE, due, senders_of
 from service.sending.gate import Suppress, sender_for
 from service.sending.planning import Attempt, PlannedSend, WireRoute
 from service.sending.queue import NO_CHANNEL
@@ -156,26 +156,20 @@ def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[
     trip whatever its size, and jobs run one after another: the pump and a lane batch each
     handed over part of the same replies, and a surge's backlog went out in pairs of a full
     job and a small one (``bench.surge``, 2026-12-06)."""
-    claimed = session.execute(
-        update(Message)
-        .where(
-            Message.id.in_(list(message_ids)),
-            Message.status == MessageStatus.PENDING,
-            Message.not_before <= now,
-        )
-        .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
-        .returning(Message.id, Message.priority)
-        .execution_options(synchronize_session=False)
-    ).all()
+    claimed = _mark_sending(
+        session,
+        now,
+        Message.id.in_(list(message_ids)),
+        Message.status == MessageStatus.PENDING,
+        Message.not_before <= now,
+    )
     ids = [row.id for row in claimed]
     room = BATCH_SIZE - len(ids)
     if claimed and room > 0:
         handed_over = (
             select(Message.id)
             .where(
-                Message.status == MessageStatus.PENDING,
-                Message.direction == Direction.OUTBOUND,
-                Message.not_before <= now,
+                due(now),
                 Message.enqueued_at.is_not(None),
                 Message.priority == min(row.priority for row in claimed),
             )
@@ -183,14 +177,22 @@ def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[
             .limit(room)
             .with_for_update(skip_locked=True)
         )
-        ids += session.scalars(
-            update(Message)
-            .where(Message.id.in_(handed_over))
-            .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        ).all()
+        ids += [row.id for row in _mark_sending(session, now, Message.id.in_(handed_over))]
     return sorted(ids)
+
+
+def _mark_sending(
+    session: Session, now: datetime, *where: ColumnElement[bool]
+) -> Sequence[Row[int, int]]:
+    """pending -> sending under a lease for the rows ``where`` picks: their ids and
+    priorities."""
+    return session.execute(
+        update(Message)
+        .where(*where)
+        .values(status=MessageStatus.SENDING, claimed_at=now, lease_until=now + LEASE)
+        .returning(Message.id, Message.priority)
+        .execution_options(synchronize_session=False)
+    ).all()
 
 
 def _plan(

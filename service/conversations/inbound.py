@@ -431,10 +431,11 @@ def inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dic
 
 def _insert(session: Session, row: dict[str, object]) -> Message | None:
     """The new inbound message, or None when its MessageSid is stored already."""
-    statement = _INSERT_MESSAGE.get(session.get_bind().dialect.name)
+    name = session.get_bind().dialect.name
+    statement = _INSERT_MESSAGE.get(name)
     if statement is None:  # built once per database kind: the row goes as parameters
-        statement = insert_unless_present(session, Message, "twilio_sid").returning(Message)
-        _INSERT_MESSAGE[session.get_bind().dialect.name] = statement
+        statement = insert_unless_present(name, Message, "twilio_sid").returning(Message)
+        _INSERT_MESSAGE[name] = statement
     return session.scalars(statement, row).one_or_none()
 
 

@@ -1,5 +1,6 @@
 """Storing deferred texts in batches (issue 18): one transaction for every text a web process
-defers while its last batch commits. Imports the stdlib, SQLAlchemy and ``service.models``.
+defers while its last batch commits. Imports the stdlib, SQLAlchemy, ``service.db`` and
+``service.models``.
 
 Under surge a web process only stores each text and acknowledges it
 (``service.conversations.inbound``). Stored one transaction each, a text costs four round
@@ -37,10 +38,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 
+from service.db import insert_unless_present
 from service.models import Message
 
 MAX_BATCH = 200  # texts in one transaction at most
@@ -132,8 +133,9 @@ def _write(engine: Engine, batch: Sequence[_Queued]) -> list[_Queued]:
     except BaseException as exc:  # the leader is being stopped: its batch is told first
         _fail(batch, exc)
         raise
+    left = set(busy)  # by identity
     for queued in batch:
-        if queued not in busy:
+        if queued not in left:
             queued.message_id = ids.get(cast(str, queued.row["twilio_sid"]))
             queued.done = True
     return busy
@@ -175,8 +177,11 @@ def _insert(
             },
         )
         locked = {(community_id, sender) for community_id, sender in found}
-        busy = [q for q in batch if (q.row["community_id"], q.sender) not in locked]
-        batch = [q for q in batch if (q.row["community_id"], q.sender) in locked]
+        free: list[_Queued] = []
+        for queued in batch:
+            key = (queued.row["community_id"], queued.sender)
+            (free if key in locked else busy).append(queued)
+        batch = free
     if not batch:
         return {}, busy
     statement = _insert_statement(connection.dialect.name)
@@ -190,12 +195,8 @@ def _insert_statement(dialect_name: str) -> Any:
     numbers them in the order of that list (built once per dialect)."""
     statement = _INSERTS.get(dialect_name)
     if statement is None:
-        table = cast(Table, Message.__table__)
-        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["twilio_sid"])
-            .returning(table.c.id, table.c.twilio_sid)
+        statement = insert_unless_present(dialect_name, Message, "twilio_sid").returning(
+            Message.id, Message.twilio_sid
         )
         _INSERTS[dialect_name] = statement
     return statement

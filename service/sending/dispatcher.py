@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
@@ -68,9 +68,7 @@ def dispatch_due(
         rows = session.execute(
             select(Message.id, Message.channel_id, Message.priority)
             .where(
-                Message.status == MessageStatus.PENDING,
-                Message.direction == Direction.OUTBOUND,
-                Message.not_before <= now,
+                due(now),
                 or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - STALE_AFTER),
             )
             .order_by(Message.priority, Message.not_before, Message.id)
@@ -83,6 +81,15 @@ def dispatch_due(
         chosen, held_back, retry_after = _pace(session, candidates, buckets)
         enqueued = _enqueue(session, redis, chosen, now)
     return DispatchReport(enqueued, held_back + len(chosen) - enqueued, retry_after)
+
+
+def due(now: datetime) -> ColumnElement[bool]:
+    """An outbound message waiting to be sent whose time has come (handed over or not)."""
+    return and_(
+        Message.status == MessageStatus.PENDING,
+        Message.direction == Direction.OUTBOUND,
+        Message.not_before <= now,
+    )
 
 
 def _pace(
