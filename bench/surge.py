@@ -79,6 +79,7 @@ from bench.surge_model import (
     Stored,
     figures,
     schedule,
+    timeline,
     verdicts,
 )
 from bench.webhook_load import (
@@ -507,6 +508,11 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         f"  of which:  request to answer p99 {f.wire_p99 * 1000:.1f} ms; sent after its "
         f"moment p99 {f.late_p99 * 1000:.1f} ms (the load generator behind)"
     )
+    for piece in timeline([t for t in result.posted if t.phase == "surge"]):
+        print(
+            f"  {piece.start:4.0f} s:    {piece.texts:5d} texts, {piece.sync:4d} synchronous; "
+            f"p50 {piece.p50 * 1000:7.1f} ms, p99 {piece.p99 * 1000:7.1f} ms"
+        )
     drain = "never" if f.drain is None else f"{f.drain:.1f} s"
     print(
         f"drain:       last answer {drain} after the first text (bound {f.bound:.1f} s); "

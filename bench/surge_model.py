@@ -230,6 +230,39 @@ def percentile(values: Iterable[float], q: float) -> float:
     return ranked[min(len(ranked) - 1, max(0, round(q * len(ranked) + 0.5) - 1))]
 
 
+@dataclass(frozen=True)
+class Slice:
+    """The surge's texts due in one stretch of ``width`` s from its first text."""
+
+    start: float  # s after the first text was due
+    texts: int
+    sync: int
+    p50: float
+    p99: float
+
+
+def timeline(surge: Sequence[Posted], width: float = 5.0) -> list[Slice]:
+    """Answers and HTTP latency per ``width`` s of the surge, by when each text was due: where
+    in the surge the slow answers fall (its start, when the process still answers in the
+    request, or throughout)."""
+    if not surge:
+        return []
+    first = min(t.scheduled for t in surge)
+    buckets: dict[int, list[Posted]] = defaultdict(list)
+    for t in surge:
+        buckets[int((t.scheduled - first) // width)].append(t)
+    return [
+        Slice(
+            start=k * width,
+            texts=len(texts),
+            sync=sum(1 for t in texts if t.answer == SYNC),
+            p50=percentile((t.latency for t in texts), 0.50),
+            p99=percentile((t.latency for t in texts), 0.99),
+        )
+        for k, texts in sorted(buckets.items())
+    ]
+
+
 # -- figures and targets -----------------------------------------------------------------------
 
 

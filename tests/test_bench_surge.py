@@ -7,6 +7,8 @@ import random
 from collections import Counter
 from itertools import count, pairwise
 
+import pytest
+
 from bench.surge_model import (
     BAD,
     DEFERRED,
@@ -18,6 +20,7 @@ from bench.surge_model import (
     body_for,
     figures,
     schedule,
+    timeline,
     verdicts,
 )
 
@@ -240,6 +243,22 @@ def test_an_error_status_fails_and_a_slow_answer_fails_the_p99() -> None:
         "HTTP answer p99 < 1 s",
         "last answer <= 1.25 x texts / C after the first text",
     ]
+
+
+def test_the_timeline_puts_each_text_in_the_stretch_it_was_due_in() -> None:
+    run = SurgeRun()
+    run.post("SMa1", ANA, 0.0, latency=0.010)
+    run.post("SMb0", BEN, 1.0, latency=0.020)
+    run.post("SMb1", BEN, 4.9, DEFERRED, latency=0.030)
+    run.post("SMa2", ANA, 5.0, DEFERRED, latency=2.0)
+    run.post("SMt1", TRICKLER, 31.0, phase="trickle")
+
+    pieces = timeline([t for t in run.posted if t.phase == "surge"], width=5.0)
+
+    assert [(p.start, p.texts, p.sync) for p in pieces] == [(0.0, 3, 2), (5.0, 1, 0)]
+    assert (pieces[0].p50, pieces[0].p99) == pytest.approx((0.020, 0.030))
+    assert pieces[1].p99 == pytest.approx(2.0)
+    assert timeline([]) == []
 
 
 def test_the_last_answer_after_the_bound_fails() -> None:

@@ -12,7 +12,7 @@ count cannot see (requests waiting for the CPU before they reach the view): a re
 waited longer than ``QUEUE_BUDGET`` is deferred, and puts the process in surge too.
 
 **Hysteresis.** The process enters surge when ``ENTER_AT`` webhooks are in flight (this one
-included; 32 by default, ``HANDSUP_SURGE_IN_FLIGHT``) or a request waited too long at the
+included; 16 by default, ``HANDSUP_SURGE_IN_FLIGHT``) or a request waited too long at the
 router, and leaves it once no more than ``LEAVE_AT`` (a quarter of ``ENTER_AT``) are in
 flight and ``HOLD`` seconds have passed since it last entered. In surge the deferred path
 (store, acknowledge) is several times cheaper than a step, so the count falls quickly; without
@@ -22,6 +22,14 @@ surge flipping between the two, a step's CPU at a time (a sixth of a web process
 ``HOLD`` s. ``ENTER_AT`` x one step's time (about 5-15 ms of CPU) is the longest a
 synchronous answer waits behind others in this process: well under a second, far inside
 Twilio's 15 s. A closed loop of a few clients (a small community's evening) never reaches it.
+
+**Why 16 and 2 s** (``bench.surge``, 2026-12-06, per 5 s of the surge): at the start of a
+surge every step still in flight when the process enters it runs on, and the
+acknowledgements queue behind them for the CPU; with 32 the first 5 s had a p99 of 1.3-2.9 s
+in seven runs, with 16 0.5-1.1 s in three. Each time the process leaves surge while texts
+still pour in, it steps them until it enters again, and answers behind those steps wait up
+to a second or two: a 2 s hold leaves less often than 1 s, and still answers in the request
+within 1-3 s of a surge's end.
 """
 
 from __future__ import annotations
@@ -31,10 +39,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-ENTER_AT = 32  # in-flight webhooks at which this process starts deferring (configurable:
+ENTER_AT = 16  # in-flight webhooks at which this process starts deferring (configurable:
 # HANDSUP_SURGE_IN_FLIGHT)
 LEAVE_AT = ENTER_AT // 4  # ... and at or under which it answers in the request again
-HOLD = 1.0  # seconds a process stays in surge at least, once it entered it
+HOLD = 2.0  # seconds a process stays in surge at least, once it entered it
 QUEUE_BUDGET = 0.5  # seconds a request may have waited at the router before it reached us
 
 

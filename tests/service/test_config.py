@@ -297,11 +297,11 @@ def test_deferred_processes_default_to_2_and_size_the_workers_lane_pool() -> Non
         rt.close()
 
 
-def test_surge_threshold_defaults_to_32_and_reaches_the_apps_gauge(tmp_path: Path) -> None:
+def test_surge_threshold_defaults_to_16_and_reaches_the_apps_gauge(tmp_path: Path) -> None:
     from service.app import create_app
     from service.web.extensions import resources
 
-    assert Settings.from_env({"HANDSUP_ENV": "development"}).surge_in_flight == 32
+    assert Settings.from_env({"HANDSUP_ENV": "development"}).surge_in_flight == 16
     settings = Settings.from_env(
         {
             "HANDSUP_ENV": "development",

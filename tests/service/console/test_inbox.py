@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from redis import Redis
 from sqlalchemy import select
@@ -303,9 +304,12 @@ def test_a_reply_in_quiet_hours_waits_for_them_to_end(
 ) -> None:
     sms.join(ANA, "Ana")
     sms.send(ANA, "hmm")
-    with unit_of_work(session_factory) as session:  # quiet all day but the last minute
+    with unit_of_work(session_factory) as session:  # quiet from an hour ago to in an hour
         target = session.get_one(Community, community.id)
-        target.quiet_start_minute, target.quiet_end_minute = 0, 23 * 60 + 59
+        local = clock.now().astimezone(ZoneInfo(target.timezone))
+        minute = local.hour * 60 + local.minute  # (0 to 23:59 failed in the last minute)
+        target.quiet_start_minute = (minute - 60) % (24 * 60)
+        target.quiet_end_minute = (minute + 60) % (24 * 60)
     message = inbound(db, ANA, "unknown")
     nonce = nonce_for(console.text("/console/inbox"), message.id)
     console.post(f"/console/inbox/{message.id}/reply", {"text": "Tomorrow", "nonce": nonce})
