@@ -25,11 +25,11 @@ Twilio's 15 s. A closed loop of a few clients (a small community's evening) neve
 
 **Why 16 and 2 s** (``bench.surge``, 2026-12-06, per 5 s of the surge): at the start of a
 surge every step still in flight when the process enters it runs on, and the
-acknowledgements queue behind them for the CPU; with 32 the first 5 s had a p99 of 1.3-2.9 s
-in seven runs, with 16 0.5-1.1 s in three. Each time the process leaves surge while texts
-still pour in, it steps them until it enters again, and answers behind those steps wait up
-to a second or two: a 2 s hold leaves less often than 1 s, and still answers in the request
-within 1-3 s of a surge's end.
+acknowledgements queue behind them for the CPU; with 32 the first 5 s had a p99 of
+1.3-2.9 s in seven runs (median 1.5 s), with 16 0.5-2.0 s in five (median 1.1 s). Each time
+the process leaves surge while texts still pour in, it steps them until it enters again, and
+answers behind those steps wait up to a second or two: a 2 s hold leaves less often than
+1 s, and still answers in the request within 1-3 s of a surge's end.
 """
 
 from __future__ import annotations
