@@ -25,7 +25,7 @@ class Environment(StrEnum):
 
 DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused outside development and tests
 MIN_SECRET_KEY_BYTES = 32  # production: a session-signing key this long or longer
-SURGE_IN_FLIGHT = 16  # see service.conversations.surge
+SURGE_IN_FLIGHT = 16  # the surge gauge's default (service.conversations.surge says why)
 DEFERRED_PROCESSES = 2  # lane processes of a worker for deferred texts (about 100 MB each)
 MAX_DEFERRED_PROCESSES = 16
 

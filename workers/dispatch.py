@@ -156,13 +156,7 @@ def _claim(session: Session, message_ids: Sequence[int], now: datetime) -> list[
     trip whatever its size, and jobs run one after another: the pump and a lane batch each
     handed over part of the same replies, and a surge's backlog went out in pairs of a full
     job and a small one (``bench.surge``, 2026-12-06)."""
-    claimed = _mark_sending(
-        session,
-        now,
-        Message.id.in_(list(message_ids)),
-        Message.status == MessageStatus.PENDING,
-        Message.not_before <= now,
-    )
+    claimed = _mark_sending(session, now, Message.id.in_(list(message_ids)), due(now))
     ids = [row.id for row in claimed]
     room = BATCH_SIZE - len(ids)
     if claimed and room > 0:

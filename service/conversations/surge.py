@@ -1,5 +1,5 @@
 """When the webhook stops answering in the request and defers the text to a worker: the surge
-gauge of one web process. Imports the stdlib only.
+gauge of one web process. Imports the stdlib and ``service.config`` (the default threshold).
 
 **The signal is the number of inbound webhooks this process is working on at once.** Under
 gevent every accepted request is a greenlet, so when texts arrive faster than the process can
@@ -39,8 +39,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-ENTER_AT = 16  # in-flight webhooks at which this process starts deferring (configurable:
-# HANDSUP_SURGE_IN_FLIGHT)
+from service.config import SURGE_IN_FLIGHT
+
+ENTER_AT = SURGE_IN_FLIGHT  # in-flight webhooks at which this process starts deferring
+# (configurable: HANDSUP_SURGE_IN_FLIGHT)
 LEAVE_AT = ENTER_AT // 4  # ... and at or under which it answers in the request again
 HOLD = 2.0  # seconds a process stays in surge at least, once it entered it
 QUEUE_BUDGET = 0.5  # seconds a request may have waited at the router before it reached us
