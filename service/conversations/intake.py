@@ -6,7 +6,11 @@ Under surge a web process only stores each text and acknowledges it
 (``service.conversations.inbound``). Stored one transaction each, a text costs four round
 trips (begin, its sender's lock, the insert, the commit) and as many turns of SQLAlchemy's
 machinery: two fifths of an acknowledgement's CPU in the web process, and a transaction's
-work in PostgreSQL. Here the texts share them.
+work in PostgreSQL. Here the texts share them, and on PostgreSQL a batch is one round trip:
+one statement (``STORE_BATCH``) tries the senders' locks and inserts the texts of the senders
+it locked, outside a transaction block, so it is its own transaction (no BEGIN, no COMMIT),
+and its text never changes with the batch's size, so psycopg prepares it once (the batch goes
+as one JSON parameter). Its locks are held until that statement's end, as a transaction's.
 
 **How a batch forms.** A request that defers a text queues it and, when no batch is being
 written, writes one itself (it leads): it takes up to ``MAX_BATCH`` queued texts in their
@@ -31,11 +35,14 @@ every acknowledgement of the process; nor can two batches wait on each other.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, text
@@ -48,15 +55,40 @@ MAX_BATCH = 200  # texts in one transaction at most
 
 LOCK_RETRY = 0.005  # seconds before a batch whose every sender's lock was busy is tried again
 
-# The senders' locks of a batch (``inbound.sender_lock``'s), tried in one statement without
-# waiting: the locked (community, sender) pairs.
-TRY_SENDER_LOCKS = text(
-    "SELECT texts.community_id, texts.sender FROM ("
-    " SELECT DISTINCT community_id, sender"
-    " FROM unnest(CAST(:communities AS integer[]), CAST(:senders AS text[]))"
-    " AS given(community_id, sender)) AS texts"
-    " WHERE pg_try_advisory_xact_lock(texts.community_id, hashtext(texts.sender))"
-)
+
+def store_batch_statement(columns: Sequence[str]) -> Any:
+    """PostgreSQL: a batch of texts (a JSON array of their rows' columns, each with its
+    ``sender``) stored in one statement. It tries each (community, sender) pair's lock
+    (``inbound.sender_lock``'s) without waiting, once per pair, then inserts the rows of the
+    pairs it locked in the batch's order, so their ids follow it (PostgreSQL evaluates a
+    volatile default such as the id's ``nextval`` after the sort, as SQLAlchemy's own
+    ordered multi-row insert relies on), skipping a MessageSid stored before. It answers one
+    row per locked pair (``id`` NULL) and one per inserted text (``sender`` NULL)."""
+    known = [Message.__table__.c[name].name for name in columns]  # only the table's columns
+    names = ", ".join(known)
+    fields = ", ".join(f"fields.{name}" for name in known)
+    # the identifiers are the model's own column names, checked above
+    return text(
+        "WITH batch AS ("  # noqa: S608
+        " SELECT given.value AS doc, given.ordinality AS position,"
+        " CAST(given.value->>'community_id' AS integer) AS community_id,"
+        " given.value->>'sender' AS sender"
+        " FROM json_array_elements(CAST(:batch AS json)) WITH ORDINALITY AS given),"
+        " locked AS ("
+        " SELECT pairs.community_id, pairs.sender"
+        " FROM (SELECT DISTINCT community_id, sender FROM batch) AS pairs"
+        " WHERE pg_try_advisory_xact_lock(pairs.community_id, hashtext(pairs.sender))),"
+        " stored AS ("
+        f" INSERT INTO messages ({names})"
+        f" SELECT {fields} FROM batch JOIN locked USING (community_id, sender)"
+        " CROSS JOIN LATERAL json_populate_record(NULL::messages, batch.doc) AS fields"
+        " ORDER BY batch.position"
+        " ON CONFLICT (twilio_sid) DO NOTHING"
+        " RETURNING id, twilio_sid)"
+        " SELECT NULL::integer AS id, NULL::varchar AS twilio_sid, community_id, sender"
+        " FROM locked"
+        " UNION ALL SELECT id, twilio_sid, NULL, NULL FROM stored"
+    )
 
 
 @dataclass(eq=False)  # each request's own: compared by identity
@@ -81,9 +113,14 @@ class DeferredIntake:
 
     engine: Engine
     max_batch: int = MAX_BATCH
+    # PostgreSQL stores a batch in one statement outside a transaction block (``_insert``)
+    _autocommit: Engine = field(init=False)
     _queue: deque[_Queued] = field(default_factory=deque)
     _writing: bool = False
     _condition: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def queued(self) -> int:
@@ -109,7 +146,7 @@ class DeferredIntake:
                 ]
             busy: list[_Queued] = []
             try:
-                busy = _write(self.engine, batch)
+                busy = _write(self._engine(), batch)
             finally:
                 if busy and len(busy) == len(batch):  # nothing stored: let the lock go first
                     time.sleep(LOCK_RETRY)
@@ -117,6 +154,9 @@ class DeferredIntake:
                     self._queue.extendleft(reversed(busy))  # first in the next batch
                     self._writing = False
                     self._condition.notify_all()
+
+    def _engine(self) -> Engine:
+        return self._autocommit if self.engine.dialect.name == "postgresql" else self.engine
 
 
 def _write(engine: Engine, batch: Sequence[_Queued]) -> list[_Queued]:
@@ -167,39 +207,50 @@ def _insert(
     """The batch's senders' locks, then the rows of the senders locked, in order: the new
     rows' ids by MessageSid, and the texts whose sender's lock is held by another
     transaction (a step of that sender in a request or a lane), for the next batch."""
-    busy: list[_Queued] = []
-    if connection.dialect.name == "postgresql":  # SQLite's write lock serialises every text
-        found = connection.execute(
-            TRY_SENDER_LOCKS,
-            {
-                "communities": [queued.row["community_id"] for queued in batch],
-                "senders": [queued.sender for queued in batch],
-            },
-        )
-        locked = {(community_id, sender) for community_id, sender in found}
-        free: list[_Queued] = []
-        for queued in batch:
-            key = (queued.row["community_id"], queued.sender)
-            (free if key in locked else busy).append(queued)
-        batch = free
-    if not batch:
-        return {}, busy
-    statement = _insert_statement(connection.dialect.name)
-    found = connection.execute(statement, [queued.row for queued in batch])
-    return {sid: message_id for message_id, sid in found}, busy
+    if connection.dialect.name != "postgresql":  # SQLite's write lock serialises every text
+        found = connection.execute(_sqlite_insert(), [queued.row for queued in batch])
+        return {sid: message_id for message_id, sid in found}, []
+    columns = tuple(batch[0].row)  # every row is ``inbound.inbound_row``'s: the same columns
+    statement = _STATEMENTS.get(columns)
+    if statement is None:
+        statement = _STATEMENTS[columns] = store_batch_statement(columns)
+    rows = [{**queued.row, "sender": queued.sender} for queued in batch]
+    found = connection.execute(
+        statement, {"batch": json.dumps(rows, default=_json_value, ensure_ascii=False)}
+    )
+    ids: dict[str, int] = {}
+    locked: set[tuple[object, str]] = set()
+    for message_id, sid, community_id, sender in found:
+        if message_id is None:
+            locked.add((community_id, sender))
+        else:
+            ids[sid] = message_id
+    busy = [queued for queued in batch if (queued.row["community_id"], queued.sender) not in locked]
+    return ids, busy
 
 
-def _insert_statement(dialect_name: str) -> Any:
+def _json_value(value: object) -> object:
+    """A column value JSON cannot hold as it is: a datetime (aware, UTC) as ISO 8601."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot store {type(value).__name__} in a deferred text's row")
+
+
+def _sqlite_insert() -> Any:
     """``INSERT ... ON CONFLICT (twilio_sid) DO NOTHING RETURNING id, twilio_sid``, which
     SQLAlchemy sends as one ``VALUES`` list for many rows ("insertmanyvalues"): the database
-    numbers them in the order of that list (built once per dialect)."""
-    statement = _INSERTS.get(dialect_name)
+    numbers them in the order of that list (built once)."""
+    statement = _STATEMENTS.get("sqlite")
     if statement is None:
-        statement = insert_unless_present(dialect_name, Message, "twilio_sid").returning(
+        statement = insert_unless_present("sqlite", Message, "twilio_sid").returning(
             Message.id, Message.twilio_sid
         )
-        _INSERTS[dialect_name] = statement
+        _STATEMENTS["sqlite"] = statement
     return statement
 
 
-_INSERTS: dict[str, Any] = {}
+_STATEMENTS: dict[object, Any] = {}
