@@ -23,6 +23,7 @@ sender's text is stored unmatched (no volunteer, no reply) for the console's inb
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -146,11 +147,14 @@ def handle_inbound(
     now: datetime,
     *,
     intake: DeferredIntake | None = None,
+    surging: Callable[[], bool] | None = None,
 ) -> InboundResult:
     """Store, dedupe and process one text in one transaction; commits (the caller's reads too).
 
     With ``intake`` (the web process is in surge) the text is only stored, with the intake's
-    next batch, unless it opts out (``_defer``).
+    next batch, unless it opts out (``_defer``). ``surging`` (the web process's gauge): when
+    it says the process entered surge while this text was on its way, the text is left for a
+    worker at the last moment before its step (``_process``).
     """
     if session.in_transaction():
         session.commit()  # begin afresh, so that on SQLite the transaction holds the write lock
@@ -183,7 +187,9 @@ def handle_inbound(
         log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
         return InboundResult((), message.id, duplicate=False)
     try:
-        return _step(session, channel, community, has_donations, message, inbound, now)
+        return _step(
+            session, channel, community, has_donations, message, inbound, now, surging=surging
+        )
     except Exception:
         session.rollback()
         _keep_unprocessed(session, row)
@@ -285,6 +291,7 @@ def _step(
     now: datetime,
     *,
     send_replies: bool = False,
+    surging: Callable[[], bool] | None = None,
 ) -> InboundResult:
     """A verified coordinator phone of this community: its commands first (TODAY, SAY...);
     any other text goes on to the volunteer conversation."""
@@ -309,6 +316,7 @@ def _step(
         inbound,
         now,
         send_replies=send_replies,
+        surging=surging,
     )
 
 
@@ -465,19 +473,29 @@ def _process(
     now: datetime,
     *,
     send_replies: bool = False,
+    surging: Callable[[], bool] | None = None,
 ) -> InboundResult:
     """Run one flow step under the volunteer's row lock and commit it with the message.
 
     The text waits (stays ``received``, committed as it is) when an earlier text of the same
     sender is still waiting, unless it opts out. ``send_replies``: queue the replies through
     the send gate (a worker's deferred text) instead of storing them as the TwiML answer.
+
+    ``surging``: in a web request, whether its process is in surge now. A text whose request
+    began before the surge waits for a worker too, unless it opts out: its step would take
+    the rows every answer to the same call-out or shift takes (``bench.surge``: the steps in
+    flight when a surge began queued on the call-out's row one at a time, each holder slowed
+    by the acknowledgements around it, for up to 3 s), while the acknowledgements queue
+    behind them. Taken here, after the sender's and the volunteer's locks and before the
+    step's own, it keeps the sender's order as the wait behind an earlier text does.
     """
     volunteer, behind = _lock_volunteer(
         session, community, inbound.sender, message.id, now, in_request=not send_replies
     )
-    if behind and not opts_out(inbound):
+    if (behind or (surging is not None and surging())) and not opts_out(inbound):
         session.commit()
-        log.info("inbound %s waits behind an earlier text of its sender", inbound.sid)
+        why = "waits behind an earlier text of its sender" if behind else "left for a worker"
+        log.info("inbound %s %s", inbound.sid, why)
         return InboundResult((), message.id, duplicate=False, deferred=True)
     # Read before the volunteer changes below: the lazy load would flush them in a statement
     # of their own, ahead of the one UPDATE at the commit.

@@ -14,12 +14,20 @@ waited longer than ``QUEUE_BUDGET`` is deferred, and puts the process in surge t
 **Hysteresis.** The process enters surge when ``ENTER_AT`` webhooks are in flight (this one
 included; 16 by default, ``HANDSUP_SURGE_IN_FLIGHT``) or a request waited too long at the
 router, and leaves it once no more than ``LEAVE_AT`` (a quarter of ``ENTER_AT``) are in
-flight and ``HOLD`` seconds have passed since it last entered. In surge the deferred path
-(store, acknowledge) is several times cheaper than a step, so the count falls quickly; without
-the hold the process would step the next texts in the request, fill up again, and spend a
-surge flipping between the two, a step's CPU at a time (a sixth of a web process's CPU in
-``bench.surge`` before the hold). Once the surge passes, answers are synchronous again within
-``HOLD`` s. ``ENTER_AT`` x one step's time (about 5-15 ms of CPU) is the longest a
+flight, ``HOLD`` seconds have passed since it last entered, and the texts of the last
+``RATE_WINDOW`` s would keep no more than ``LEAVE_AT`` in flight if they were answered in the
+request (Little's law: their rate x the time a step takes here when the process is calm,
+measured on the requests answered in the request that began with at most ``LEAVE_AT`` in
+flight). In surge acknowledgements are so cheap that the count alone falls to ``LEAVE_AT``
+while texts still pour in; leaving then (``bench.surge``, 2026-12-06: every 3-5 s) stepped
+texts in the request again, which queued on the rows every answer to a call-out takes while
+a worker held them, for up to a second, until the count rose and the process entered surge
+once more. In surge the deferred path (store, acknowledge) is several times cheaper than a
+step, so the count falls quickly; without the hold the process would step the next texts in
+the request, fill up again, and spend a surge flipping between the two, a step's CPU at a
+time (a sixth of a web process's CPU in ``bench.surge`` before the hold). Once the surge
+passes, answers are synchronous again within ``HOLD`` s, or ``RATE_WINDOW`` s after the
+texts slow down. ``ENTER_AT`` x one step's time (about 5-15 ms of CPU) is the longest a
 synchronous answer waits behind others in this process: well under a second, far inside
 Twilio's 15 s. A closed loop of a few clients (a small community's evening) never reaches it.
 
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -46,6 +55,8 @@ ENTER_AT = SURGE_IN_FLIGHT  # in-flight webhooks at which this process starts de
 LEAVE_AT = ENTER_AT // 4  # ... and at or under which it answers in the request again
 HOLD = 2.0  # seconds a process stays in surge at least, once it entered it
 QUEUE_BUDGET = 0.5  # seconds a request may have waited at the router before it reached us
+RATE_WINDOW = 1.0  # seconds of arrivals the rate that may keep a process in surge counts
+STEP_WEIGHT = 0.1  # weight of each new calm step's time in the running average
 
 
 class SurgeGauge:
@@ -63,39 +74,70 @@ class SurgeGauge:
         *,
         hold: float = HOLD,
         clock: Callable[[], float] = time.monotonic,
+        window: float = RATE_WINDOW,
     ) -> None:
         """Enter surge at ``enter_at`` in flight; leave at ``leave_at`` (a quarter of it),
-        ``hold`` s after entering at the earliest."""
+        ``hold`` s after entering at the earliest, once the arrivals of the last ``window``
+        s would keep no more than ``leave_at`` in flight."""
         leave_at = enter_at // 4 if leave_at is None else leave_at
         if not 0 <= leave_at < enter_at:
             raise ValueError("leave_at must be below enter_at")
+        if window <= 0:
+            raise ValueError("window must be positive")
         self.enter_at = enter_at
         self.leave_at = leave_at
         self.hold = hold
         self.clock = clock
+        self.window = window
         self.in_flight = 0
         self.surging = False
         self.held_until = -math.inf
+        self.step_time = 0.0  # running average of a calm step's seconds; 0 until one is seen
+        self._arrivals: deque[float] = deque()  # moments of the last ``window`` s's webhooks
 
     @contextmanager
     def track(self, waited_too_long: bool = False) -> Iterator[bool]:
         """Count one webhook in flight for the block; yields whether to defer its text.
         ``waited_too_long``: it waited over the budget at the router (``queued_too_long``)."""
+        started = self.clock()
+        self._arrivals.append(started)
+        while self._arrivals[0] <= started - self.window:
+            self._arrivals.popleft()
+        calm = self.in_flight <= self.leave_at
         self.in_flight += 1
         if self.in_flight >= self.enter_at or waited_too_long:
             self.surging = True
-            self.held_until = self.clock() + self.hold
+            self.held_until = started + self.hold
         elif self.surging:
             self._maybe_leave()
+        deferred = self.surging
         try:
-            yield self.surging
+            yield deferred
         finally:
             self.in_flight -= 1
+            if calm and not deferred:
+                self.step_time += STEP_WEIGHT * (self.clock() - started - self.step_time)
             if self.surging:
                 self._maybe_leave()
 
+    @property
+    def expected_in_flight(self) -> float:
+        """In flight if the last ``window`` s's texts were answered in the request, each in
+        the time a calm step takes (Little's law)."""
+        return len(self._arrivals) / self.window * self.step_time
+
+    def is_surging(self) -> bool:
+        """Whether the process is in surge now (a request that began before it was, asks
+        again before its step: ``inbound._process``)."""
+        return self.surging
+
     def _maybe_leave(self) -> None:
-        if self.in_flight <= self.leave_at and self.clock() >= self.held_until:
+        now = self.clock()
+        if self.in_flight > self.leave_at or now < self.held_until:
+            return
+        while self._arrivals and self._arrivals[0] <= now - self.window:
+            self._arrivals.popleft()
+        if self.expected_in_flight <= self.leave_at:
             self.surging = False
 
 

@@ -16,6 +16,7 @@ Twilio's retry of the same MessageSid is then stored once and answered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
@@ -75,7 +76,9 @@ def inbound() -> Response:
     res = resources()
     with res.surge.track(queued_too_long(request.headers.get("X-Request-Start"))) as defer:
         try:
-            result = _handle_inbound(session, message, res.intake if defer else None)
+            result = _handle_inbound(
+                session, message, res.intake if defer else None, res.surge.is_surging
+            )
         except UnknownDestination:
             log.warning("twilio: inbound to unknown number %s; ignored", mask(message.to))
             return twiml(())
@@ -87,20 +90,23 @@ def inbound() -> Response:
 
 
 def _handle_inbound(
-    session: Session, message: InboundMessage, intake: DeferredIntake | None
+    session: Session,
+    message: InboundMessage,
+    intake: DeferredIntake | None,
+    surging: Callable[[], bool],
 ) -> InboundResult:
     """``handle_inbound``, once more when a pooled connection turned out dead (a database
     restart since it was last used: the engine pings only idle connections, ``service.db``).
     The first try committed nothing, or everything, which the second then finds by its
     MessageSid; a database that stays unreachable fails again and answers 503."""
     try:
-        return handle_inbound(session, message, clock.now(), intake=intake)
+        return handle_inbound(session, message, clock.now(), intake=intake, surging=surging)
     except sa_exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         session.rollback()
         log.warning("twilio: inbound %s met a dead connection; once more", message.sid)
-        return handle_inbound(session, message, clock.now(), intake=intake)
+        return handle_inbound(session, message, clock.now(), intake=intake, surging=surging)
 
 
 @bp.post("/status")

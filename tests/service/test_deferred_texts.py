@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -123,6 +124,44 @@ def test_a_whole_onboarding_under_surge_reads_like_the_synchronous_one(
     assert texts[2].startswith("Welcome, Ana!")
     ana = db.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
     assert ana.status == VolunteerStatus.ACTIVE
+
+
+class EnteredOnTheWay(SurgeGauge):
+    """Each request begins before the surge (answered in the request) and finds its process
+    in surge by the time it reaches its step."""
+
+    @contextmanager
+    def track(self, waited_too_long: bool = False) -> Iterator[bool]:
+        yield False
+
+    def is_surging(self) -> bool:
+        return True
+
+
+def test_a_text_whose_request_began_before_the_surge_is_left_for_a_worker_before_its_step(
+    app: Flask,
+    sms: SmsHelper,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resources(app), "surge", EnteredOnTheWay())
+    reply = sms.post("/twilio/inbound", sms.form(ANA, "JOIN"))
+    assert reply.status == 200 and reply.texts == []
+    (stored,) = inbound_rows(db, ANA)
+    assert stored.status == MessageStatus.RECEIVED
+    assert redis.llen(deferred.WAKE_KEY) == 1
+    stop = sms.send(BEN, "STOP")  # an opt-out is applied at the moment of its text
+    assert len(stop) == 1
+    assert [m.status for m in inbound_rows(db, BEN)] == [MessageStatus.PROCESSED]
+
+    answer(worker, redis)
+
+    assert inbound_rows(db, ANA)[0].status == MessageStatus.PROCESSED
+    assert "What is your name?" in bodies_to(fake_twilio, ANA)[0]
+    assert fake_twilio.sent_to(BEN) == []
 
 
 def test_a_later_text_waits_behind_an_earlier_deferred_one_after_the_surge(
@@ -576,3 +615,41 @@ def _now() -> Any:
     from service import clock
 
     return clock.now()
+
+
+def test_the_gauge_stays_in_surge_while_texts_arrive_faster_than_calm_steps_would_answer() -> None:
+    """Acknowledgements are cheap: the count falls while texts still pour in. The process
+    leaves surge only once the last second's texts, each taking a calm step's time, would
+    keep no more than ``leave_at`` in flight (Little's law)."""
+    clock = Clock()
+    gauge = SurgeGauge(enter_at=4, leave_at=1, hold=1.0, clock=clock, window=1.0)
+    with gauge.track() as calm:  # one in flight: a calm step of 50 ms
+        assert not calm
+        clock.now += 0.05
+    assert gauge.step_time == pytest.approx(0.005)  # a tenth of it: the first sample
+    for _ in range(10):  # ten more calm steps of 50 ms
+        with gauge.track():
+            clock.now += 0.05
+    step = gauge.step_time
+    assert 0.03 < step < 0.05
+    with gauge.track(waited_too_long=True) as entered:
+        assert entered
+    # 200 texts/s for 1.5 s, past the hold, each acknowledged at once: one in flight at a time
+    for _ in range(300):
+        clock.now += 0.005
+        with gauge.track() as acknowledged:
+            assert acknowledged
+    assert gauge.surging and gauge.expected_in_flight == pytest.approx(200 * step, rel=0.05)
+    assert gauge.step_time == step  # acknowledgements are not steps
+    clock.now += 1.0  # the texts stop: the last second held none
+    with gauge.track() as after:
+        assert not after
+    assert gauge.in_flight == 0
+
+
+def test_a_gauge_that_saw_no_calm_step_leaves_surge_on_the_count_alone() -> None:
+    clock = Clock()
+    gauge = SurgeGauge(enter_at=2, leave_at=1, hold=0.0, clock=clock)
+    with gauge.track() as first, gauge.track() as second:
+        assert (first, second) == (False, True)
+    assert not gauge.surging and gauge.step_time == 0.0
