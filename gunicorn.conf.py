@@ -12,6 +12,10 @@ psycopg 3 detects gevent's monkey-patching and waits cooperatively on PostgreSQL
 redis-py uses the patched sockets. ``tests/test_slow_clients.py`` holds the property: with 50
 slow-header connections open, ``/healthz`` and a signed webhook answer within a second.
 
+The class is gevent's worker from ``service/web/gunicorn_worker.py``: gunicorn's, except that
+each worker accepts up to 16 connections at a time instead of one, which under a surge was
+what held texts back (see that module).
+
 Workers: ``WEB_CONCURRENCY`` when the platform sets it (Heroku does, by dyno size), else 2,
 which on a 2-core machine lets one worker run Python while the other waits on PostgreSQL
 (``bench/webhook_load.py`` measures it).
@@ -20,5 +24,5 @@ which on a 2-core machine lets one worker run Python while the other waits on Po
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gevent"
+worker_class = "service.web.gunicorn_worker.GeventWorker"  # gevent, accepting faster
 worker_connections = 1000  # open connections per worker, slow ones included
