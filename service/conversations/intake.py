@@ -7,10 +7,11 @@ Under surge a web process only stores each text and acknowledges it
 trips (begin, its sender's lock, the insert, the commit) and as many turns of SQLAlchemy's
 machinery: two fifths of an acknowledgement's CPU in the web process, and a transaction's
 work in PostgreSQL. Here the texts share them, and on PostgreSQL a batch is one round trip:
-one statement (``STORE_BATCH``) tries the senders' locks and inserts the texts of the senders
-it locked, outside a transaction block, so it is its own transaction (no BEGIN, no COMMIT),
-and its text never changes with the batch's size, so psycopg prepares it once (the batch goes
-as one JSON parameter). Its locks are held until that statement's end, as a transaction's.
+one statement (``store_batch_statement``) tries the senders' locks and inserts the texts of
+the senders it locked, outside a transaction block, so it is its own transaction (no BEGIN,
+no COMMIT), and its text never changes with the batch's size, so psycopg prepares it once
+(the batch goes as one JSON parameter). Its locks are held until that statement's end, as a
+transaction's.
 
 **How a batch forms.** A request that defers a text queues it and, when no batch is being
 written, writes one itself (it leads): it takes up to ``MAX_BATCH`` queued texts in their
@@ -43,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, text
@@ -56,7 +58,8 @@ MAX_BATCH = 200  # texts in one transaction at most
 LOCK_RETRY = 0.005  # seconds before a batch whose every sender's lock was busy is tried again
 
 
-def store_batch_statement(columns: Sequence[str]) -> Any:
+@cache  # one per set of columns: every row is ``inbound.inbound_row``'s
+def store_batch_statement(columns: tuple[str, ...]) -> Any:
     """PostgreSQL: a batch of texts (a JSON array of their rows' columns, each with its
     ``sender``) stored in one statement. It tries each (community, sender) pair's lock
     (``inbound.sender_lock``'s) without waiting, once per pair, then inserts the rows of the
@@ -113,14 +116,17 @@ class DeferredIntake:
 
     engine: Engine
     max_batch: int = MAX_BATCH
-    # PostgreSQL stores a batch in one statement outside a transaction block (``_insert``)
-    _autocommit: Engine = field(init=False)
+    # What batches are written through: on PostgreSQL the engine outside a transaction
+    # block, as a batch is one statement of its own (``_insert``)
+    _writer: Engine = field(init=False)
     _queue: deque[_Queued] = field(default_factory=deque)
     _writing: bool = False
     _condition: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._writer = self.engine
+        if self.engine.dialect.name == "postgresql":
+            self._writer = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def queued(self) -> int:
@@ -146,7 +152,7 @@ class DeferredIntake:
                 ]
             busy: list[_Queued] = []
             try:
-                busy = _write(self._engine(), batch)
+                busy = _write(self._writer, batch)
             finally:
                 if busy and len(busy) == len(batch):  # nothing stored: let the lock go first
                     time.sleep(LOCK_RETRY)
@@ -154,9 +160,6 @@ class DeferredIntake:
                     self._queue.extendleft(reversed(busy))  # first in the next batch
                     self._writing = False
                     self._condition.notify_all()
-
-    def _engine(self) -> Engine:
-        return self._autocommit if self.engine.dialect.name == "postgresql" else self.engine
 
 
 def _write(engine: Engine, batch: Sequence[_Queued]) -> list[_Queued]:
@@ -210,10 +213,7 @@ def _insert(
     if connection.dialect.name != "postgresql":  # SQLite's write lock serialises every text
         found = connection.execute(_sqlite_insert(), [queued.row for queued in batch])
         return {sid: message_id for message_id, sid in found}, []
-    columns = tuple(batch[0].row)  # every row is ``inbound.inbound_row``'s: the same columns
-    statement = _STATEMENTS.get(columns)
-    if statement is None:
-        statement = _STATEMENTS[columns] = store_batch_statement(columns)
+    statement = store_batch_statement(tuple(batch[0].row))
     rows = [{**queued.row, "sender": queued.sender} for queued in batch]
     found = connection.execute(
         statement, {"batch": json.dumps(rows, default=_json_value, ensure_ascii=False)}
@@ -240,17 +240,11 @@ def _json_value(value: object) -> object:
     raise TypeError(f"cannot store {type(value).__name__} in a deferred text's row")
 
 
+@cache
 def _sqlite_insert() -> Any:
     """``INSERT ... ON CONFLICT (twilio_sid) DO NOTHING RETURNING id, twilio_sid``, which
     SQLAlchemy sends as one ``VALUES`` list for many rows ("insertmanyvalues"): the database
     numbers them in the order of that list (built once)."""
-    statement = _STATEMENTS.get("sqlite")
-    if statement is None:
-        statement = insert_unless_present("sqlite", Message, "twilio_sid").returning(
-            Message.id, Message.twilio_sid
-        )
-        _STATEMENTS["sqlite"] = statement
-    return statement
-
-
-_STATEMENTS: dict[object, Any] = {}
+    return insert_unless_present("sqlite", Message, "twilio_sid").returning(
+        Message.id, Message.twilio_sid
+    )

@@ -100,9 +100,8 @@ class SurgeGauge:
         """Count one webhook in flight for the block; yields whether to defer its text.
         ``waited_too_long``: it waited over the budget at the router (``queued_too_long``)."""
         started = self.clock()
+        self._forget_arrivals_before(started - self.window)
         self._arrivals.append(started)
-        while self._arrivals[0] <= started - self.window:
-            self._arrivals.popleft()
         calm = self.in_flight <= self.leave_at
         self.in_flight += 1
         if self.in_flight >= self.enter_at or waited_too_long:
@@ -135,10 +134,13 @@ class SurgeGauge:
         now = self.clock()
         if self.in_flight > self.leave_at or now < self.held_until:
             return
-        while self._arrivals and self._arrivals[0] <= now - self.window:
-            self._arrivals.popleft()
+        self._forget_arrivals_before(now - self.window)
         if self.expected_in_flight <= self.leave_at:
             self.surging = False
+
+    def _forget_arrivals_before(self, moment: float) -> None:
+        while self._arrivals and self._arrivals[0] <= moment:
+            self._arrivals.popleft()
 
 
 def queued_too_long(request_start: str | None, now: float | None = None) -> bool:

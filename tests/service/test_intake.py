@@ -216,19 +216,6 @@ def test_a_text_waits_for_its_senders_lock_while_other_senders_are_stored_on_pos
     assert ids["SM" + "9" * 32] > ids["SM" + "8" * 32]  # numbered once its lock was free
 
 
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL of each statement executed through the engine."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
-
-
 def test_a_batch_is_one_statement_outside_a_transaction_block_on_postgres(
     engine: Engine,
     channel: Channel,
