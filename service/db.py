@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, make_url, text
+from sqlalchemy import DateTime, Engine, Enum, MetaData, Table, create_engine, event, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -150,14 +150,16 @@ def take_sqlite_write_lock(session: Session) -> None:
 
 
 def insert_unless_present(
-    dialect_name: str, model: type[Base], unique_column: str
+    dialect_name: str, model: type[Base] | Table, unique_column: str
 ) -> postgresql.Insert | sqlite.Insert:
     """``INSERT ... ON CONFLICT (unique_column) DO NOTHING`` for this kind of database
     (``session.get_bind().dialect.name``, ``connection.dialect.name``).
 
-    Add ``.values(...)`` and ``.returning(model)``: no row comes back when one with the same
-    value exists. On PostgreSQL an insert that meets a concurrent, uncommitted twin waits for
-    it to commit (then skips) or roll back (then inserts), so exactly one of them wins.
+    ``model`` a mapped class (an ORM insert) or its ``Table`` (a Core one, cheaper when the
+    caller needs no entity back). Add ``.values(...)`` and ``.returning(...)``: no row comes
+    back when one with the same value exists. On PostgreSQL an insert that meets a concurrent,
+    uncommitted twin waits for it to commit (then skips) or roll back (then inserts), so
+    exactly one of them wins.
     """
     if dialect_name == "sqlite":
         return sqlite.insert(model).on_conflict_do_nothing(index_elements=[unique_column])

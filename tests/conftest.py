@@ -28,7 +28,7 @@ from service.communities.registry import create_community
 from service.config import Environment, Settings
 from service.conversations.surge import SurgeGauge
 from service.db import Base, make_engine, make_session_factory, unit_of_work
-from service.models import Community, Message
+from service.models import Channel, ChannelKind, Community, Message
 from service.redis_conn import EmbeddedRedis, connect
 from service.web.extensions import resources
 from tests.fakes.twilio_server import FakeTwilio
@@ -95,6 +95,15 @@ def statements(engine: Engine) -> Iterator[list[str]]:
     event.listen(engine, "before_cursor_execute", record)
     yield seen
     event.remove(engine, "before_cursor_execute", record)
+
+
+def whatsapp_channel(session: Session, community: Community) -> Channel:
+    """The community's WhatsApp sender (the ``community`` fixture has one)."""
+    return session.scalars(
+        select(Channel).where(
+            Channel.community_id == community.id, Channel.kind == ChannelKind.WHATSAPP
+        )
+    ).one()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ from flows.engine import VolunteerStatus
 from service import clock
 from service.db import unit_of_work
 from service.models import (
-    Channel,
     ChannelKind,
     Community,
     Direction,
@@ -36,7 +35,7 @@ from service.sending import dispatcher, outbox, pacing
 from service.sending.broadcasts import Segment, preview_broadcast, queue_broadcast
 from service.sending.pacing import TokenBuckets
 from service.sending.queue import queue_message
-from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper
+from tests.conftest import COMMUNITY_NUMBER, WHATSAPP_NUMBER, SmsHelper, whatsapp_channel
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
 from workers.worker import HandsUpWorker
@@ -91,14 +90,6 @@ def deliver(factory: sessionmaker[Session], redis: Redis) -> None:
 def row(db: Session, message_id: int) -> Message:
     db.expire_all()
     return db.get_one(Message, message_id)
-
-
-def whatsapp_channel(db: Session, community: Community) -> Channel:
-    return db.scalars(
-        select(Channel).where(
-            Channel.community_id == community.id, Channel.kind == ChannelKind.WHATSAPP
-        )
-    ).one()
 
 
 # ----- the gate on every path -------------------------------------------------------------------
