@@ -3,7 +3,7 @@ TwiML answer, so no send job ever picks them up; or, for a text a worker answers
 deferred text), queued ``pending`` for the dispatcher and the send gate. Used by the
 volunteer conversation (``inbound.py``) and the coordinators' commands
 (``service.coordinators.commands``).
-Imports ``flows.sms`` and service models only.
+Imports ``flows.sms``, service models and ``service.sending.outbox`` (its note of due work).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from flows.sms import segment_info
 from service.models import Channel, Direction, Message, MessageKind, MessageStatus, Priority
+from service.sending.outbox import note_due_work
 
 MESSAGES = cast(Table, Message.__table__)
 
@@ -36,12 +37,12 @@ def store_replies(
     MessageSid finds them; ``to_address`` defaults to the sender of ``message``. ``pending``:
     queue them for the send gate instead (urgent, due now), for a worker's deferred text.
 
-    REPLIED rows go in one Core ``INSERT`` (executemany) at once, not as ORM objects flushed
-    at the commit: nothing reads them back in this transaction, and the unit of work's
-    bookkeeping was a measurable share of a webhook's CPU (issue 18). They need only rows that
+    The rows go in one Core ``INSERT`` (executemany) at once, not as ORM objects flushed at
+    the commit: nothing reads them back in this transaction, and the unit of work's
+    bookkeeping was a measurable share of a step's CPU (issue 18). They need only rows that
     exist (the message, the volunteer, the channel), so the step's pending changes are not
-    flushed ahead of them. PENDING rows stay ORM objects: the outbox's note of due work
-    (``service.sending.outbox.track_due_work``) sees them in the flush."""
+    flushed ahead of them. PENDING rows are due at once: the session notes it for the outbox
+    (``service.sending.outbox.note_due_work``), as its flush does for ORM objects."""
     rows = [
         {
             "community_id": channel.community_id,
@@ -68,7 +69,6 @@ def store_replies(
     if not rows:
         return
     if pending:
-        session.add_all(Message(**row) for row in rows)
-        return
+        note_due_work(session)
     with session.no_autoflush:  # the step's own changes go in the one flush at the commit
         session.execute(insert(MESSAGES), rows)

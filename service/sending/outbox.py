@@ -92,6 +92,12 @@ def track_due_work(factory: sessionmaker[Session]) -> None:
                 return
 
 
+def note_due_work(session: Session) -> None:
+    """Note that this session queued work due now with a Core statement, which the flush
+    (``track_due_work``) never sees."""
+    session.info[HANDOVER_KEY] = True
+
+
 def queued_due_work(session: Session) -> bool:
     """Whether this session queued work due now (see ``track_due_work``); resets the note."""
     return bool(session.info.pop(HANDOVER_KEY, False))
