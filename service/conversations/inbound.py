@@ -27,14 +27,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
     String,
-    Table,
     bindparam,
     func,
     or_,
@@ -52,7 +51,7 @@ from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
-from service.conversations.replies import store_replies
+from service.conversations.replies import MESSAGES, store_replies
 from service.coordinators.commands import answer_coordinator_command
 from service.db import insert_unless_present, take_sqlite_write_lock
 from service.models import (
@@ -457,11 +456,7 @@ def _insert(session: Session, row: dict[str, object]) -> Message | None:
     flush as one UPDATE). ``INSERT ... RETURNING`` an ORM entity cost an eighth of a
     synchronous step's CPU (issue 18): the ORM's bulk insert and a 40-column result row.
     """
-    name = session.get_bind().dialect.name
-    statement = _INSERT_MESSAGE.get(name)
-    if statement is None:  # built once per database kind: the row goes as parameters
-        statement = insert_unless_present(name, MESSAGES, "twilio_sid").returning(MESSAGES.c.id)
-        _INSERT_MESSAGE[name] = statement
+    statement = _insert_statement(session.get_bind().dialect.name)
     values = {**_unset_columns(frozenset(row)), **row}
     message_id = session.execute(statement, values).scalar_one_or_none()
     if message_id is None:
@@ -472,8 +467,10 @@ def _insert(session: Session, row: dict[str, object]) -> Message | None:
     return message
 
 
-_INSERT_MESSAGE: dict[str, Executable] = {}
-MESSAGES = cast(Table, Message.__table__)
+@functools.cache
+def _insert_statement(dialect_name: str) -> Executable:
+    """The inbound insert for this kind of database, built once: the row goes as parameters."""
+    return insert_unless_present(dialect_name, MESSAGES, "twilio_sid").returning(MESSAGES.c.id)
 
 
 @functools.cache
