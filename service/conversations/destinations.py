@@ -26,10 +26,10 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from service.db import Base
 from service.models import Channel, ChannelKind, Community
@@ -41,16 +41,6 @@ TTL_SECONDS = 2.0
 # surge hundreds of texts are in flight in a process, waiting for a connection).
 REFRESH_SECONDS = 0.5
 RowT = TypeVar("RowT", bound=Base)
-
-
-class Lock(Protocol):
-    """A lock the caller needs taken in the text's transaction before anything else (the
-    sender's, ``inbound.SenderLock``): a column of the destination query when it runs, a
-    statement of its own when the cache answers."""
-
-    def column(self, community_id: InstrumentedAttribute[int]) -> Any: ...
-
-    def take(self, session: Session, community_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,6 @@ class DestinationCache:
         kind: ChannelKind,
         to: str,
         sender: str,
-        lock: Lock | None = None,
         *,
         attach: bool = True,
     ) -> Destination | None:
@@ -98,8 +87,6 @@ class DestinationCache:
         entry = self._entries.get((kind, to))
         expires, addresses = self._addresses
         if entry is not None and entry.expires > now and expires > now:
-            if lock is not None:
-                lock.take(session, entry.community.id)
             if not attach:  # the shared copies themselves: to be read, never changed
                 return Destination(
                     entry.channel, entry.community, entry.has_donations, sender in addresses
@@ -115,7 +102,7 @@ class DestinationCache:
                 self._entries[(kind, to)] = replace(entry, expires=now + REFRESH_SECONDS)
             if expires <= now:
                 self._addresses = (now + REFRESH_SECONDS, addresses)
-        found = read_destination(session, kind, to, sender, lock)
+        found = read_destination(session, kind, to, sender)
         if expires <= now:
             fresh = frozenset(session.scalars(select(Channel.address)))
             with self._lock:
@@ -133,16 +120,13 @@ class DestinationCache:
 
 
 def read_destination(
-    session: Session, kind: ChannelKind, to: str, sender: str, lock: Lock | None = None
+    session: Session, kind: ChannelKind, to: str, sender: str
 ) -> Destination | None:
-    """The destination from the database, in one query (which takes ``lock`` too)."""
+    """The destination from the database, in one query."""
     service_number = aliased(Channel)
     from_service = select(service_number.id).where(service_number.address == sender)
-    columns: list[Any] = [Channel, Community, runs_donations(Community.id), from_service.exists()]
-    if lock is not None:
-        columns.append(lock.column(Channel.community_id))
     found = session.execute(
-        select(*columns)
+        select(Channel, Community, runs_donations(Community.id), from_service.exists())
         .join(Community, Community.id == Channel.community_id)
         .where(Channel.kind == kind, Channel.address == to)
     ).one_or_none()
@@ -175,19 +159,17 @@ def find_destination(
     kind: ChannelKind,
     to: str,
     sender: str,
-    lock: Lock | None = None,
     *,
     attach: bool = True,
 ) -> Destination | None:
-    """The destination of a text to ``to``: from the engine's cache when it has one, with
-    ``lock`` taken first in this transaction. Without ``attach`` a cached channel and
-    community are the cache's own detached copies (no merge into the session): for a caller
-    that only reads their columns."""
+    """The destination of a text to ``to``: from the engine's cache when it has one. Without
+    ``attach`` a cached channel and community are the cache's own detached copies (no merge
+    into the session): for a caller that only reads their columns."""
     bind = session.get_bind()
     cache = _caches.get(bind) if isinstance(bind, Engine) else None
     if cache is None:
-        return read_destination(session, kind, to, sender, lock)
-    return cache.find(session, kind, to, sender, lock, attach=attach)
+        return read_destination(session, kind, to, sender)
+    return cache.find(session, kind, to, sender, attach=attach)
 
 
 def forget_all() -> None:

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -39,8 +39,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import InstrumentedAttribute, Session, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql import Executable
 
 from flows import conversation
@@ -171,12 +172,12 @@ def handle_inbound(
     if intake is not None and (deferred := _defer(session, intake, inbound, now)) is not None:
         return deferred
     take_sqlite_write_lock(session)
-    lock = lock_for_sender(session, inbound.sender)
-    channel, community, has_donations, from_service = _destination(session, inbound, lock)
+    channel, community, has_donations, from_service = _destination(session, inbound)
     row = inbound_row(channel, inbound, now)
+    lock = inbound.sender if takes_sender_locks(session) else None  # taken by the insert
     if inbound.sender_kind != SenderKind.PHONE:
-        return _store_unmatched(session, row, inbound.sender_kind, now)
-    message = _insert(session, row)
+        return _store_unmatched(session, row, inbound.sender_kind, now, lock)
+    message = _insert(session, row, lock)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
             select(Message)
@@ -268,23 +269,30 @@ def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
 
-    The sender's lock is taken first, then the message row's (read with its channel in one
-    statement), then the volunteer's, in the webhook's order, so the two never wait on each
-    other in a cycle. The row is read under the locks: another worker or a retry in the
-    webhook may have answered it meanwhile.
+    The sender's lock is taken first, then the message row's, then the volunteer's, in the
+    webhook's order, so the two never wait on each other in a cycle. On PostgreSQL the
+    sender's lock is a column of the statement that reads and locks the row
+    (``READ_WAITING_TEXT_LOCKED``: one round trip, not two): PostgreSQL computes its columns
+    before it locks the row, and the row it returns is the latest version once locked (an
+    answer committed during either wait is seen). Another worker or a retry in the webhook
+    may have answered it meanwhile.
     """
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    if (lock := lock_for_sender(session, text.sender)) is not None:
-        lock.take(session, text.community_id)
-    found = session.execute(READ_WAITING_TEXT, {"message_id": text.id}).one_or_none()
+    if not takes_sender_locks(session):  # SQLite: its write lock, taken above
+        found = session.execute(READ_WAITING_TEXT, {"message_id": text.id}).one_or_none()
+    else:
+        found = session.execute(
+            READ_WAITING_TEXT_LOCKED,
+            {"message_id": text.id, "community_id": text.community_id, "sender": text.sender},
+        ).one_or_none()
     if found is None or found[0].status != MessageStatus.RECEIVED:
         session.commit()
         return False
-    message, kind, to = found
+    message, kind, to = found[:3]
     inbound = stored_inbound(message, kind, to)
-    channel, community, has_donations, _ = _destination(session, inbound, lock=None)  # taken above
+    channel, community, has_donations, _ = _destination(session, inbound)
     result = _step(
         session, channel, community, has_donations, message, inbound, now, send_replies=True
     )
@@ -348,12 +356,12 @@ def stored_inbound(message: Message, kind: ChannelKind, to: str) -> InboundMessa
 
 
 def _store_unmatched(
-    session: Session, row: dict[str, object], kind: SenderKind, now: datetime
+    session: Session, row: dict[str, object], kind: SenderKind, now: datetime, lock: str | None
 ) -> InboundResult:
     """A short code's or an alphanumeric sender's text: kept for coordinators (the inbox),
     never answered and never a volunteer (no one can text such a sender back)."""
     row = {**row, "status": MessageStatus.PROCESSED, "attention": UNMATCHED, "processed_at": now}
-    message = _insert(session, row)
+    message = _insert(session, row, lock)
     duplicate = message is None
     if message is None:
         message = session.scalars(
@@ -365,62 +373,42 @@ def _store_unmatched(
 
 
 def _destination(
-    session: Session, inbound: InboundMessage, lock: SenderLock | None
+    session: Session, inbound: InboundMessage
 ) -> tuple[Channel, Community, bool, bool]:
     """The channel texted, its community, whether that community runs donations, and whether
-    the sender is any community's channel address (this one's or another's), with ``lock``
-    taken first: one query, or only the lock's while the process's cache holds the rest
-    (``service.conversations.destinations``)."""
-    found = find_destination(session, inbound.kind, inbound.to, inbound.sender, lock=lock)
+    the sender is any community's channel address (this one's or another's): one query, or
+    none while the process's cache holds them (``service.conversations.destinations``)."""
+    found = find_destination(session, inbound.kind, inbound.to, inbound.sender)
     if found is None:
         raise UnknownDestination(inbound.to)
     return found.channel, found.community, found.has_donations, found.from_service
 
 
-def sender_lock(
-    community_id: ColumnElement[int] | InstrumentedAttribute[int] | int, sender: str
-) -> ColumnElement[Any]:
-    """A PostgreSQL column that takes this sender's transaction lock (an advisory lock on the
-    community and the sender's number), held until the commit.
-
-    Taken before the text is inserted, it makes a sender's texts get their ids, and run their
-    steps, in one order: two texts of one volunteer in flight together are otherwise stored in
-    one order and stepped in the other (each inserts, then waits for the volunteer's row). A
-    worker takes it before the message row and the volunteer's row, as the webhook does.
-    SQLite needs none (``lock_for_sender`` gives it on PostgreSQL only): its write lock,
-    taken first, serialises every text.
-    """
-    return func.pg_advisory_xact_lock(community_id, func.hashtext(sender))
-
-
-# The sender's lock on its own, built once: building the expression for every text cost an
-# eighth of a web process's CPU under surge (SQLAlchemy's argument coercion).
-TAKE_SENDER_LOCK = select(
-    func.pg_advisory_xact_lock(
-        bindparam("community_id", type_=Integer()),
-        func.hashtext(bindparam("sender", type_=String())),
-    )
+# The sender's lock: a PostgreSQL transaction lock (an advisory lock on the community and the
+# sender's number), held until the commit, with its values bound per text and built once
+# (building the expression for every text cost an eighth of a web process's CPU under surge:
+# SQLAlchemy's argument coercion).
+#
+# Taken before the text is inserted, it makes a sender's texts get their ids, and run their
+# steps, in one order: two texts of one volunteer in flight together are otherwise stored in
+# one order and stepped in the other (each inserts, then waits for the volunteer's row). A
+# worker takes it before the message row and the volunteer's row, as the webhook does. It is
+# part of the statement that follows it, not one of its own: the webhook's insert
+# (``_insert``), the worker's read of a deferred text (``READ_WAITING_TEXT_LOCKED``), the
+# intake's batch (``service.conversations.intake``, tried there, not waited for). SQLite needs
+# none (``takes_sender_locks``): its write lock, taken first, serialises every text.
+SENDER_LOCK_COLUMN = func.pg_advisory_xact_lock(
+    bindparam("community_id", type_=Integer()),
+    func.hashtext(bindparam("sender", type_=String())),
 )
+TAKE_SENDER_LOCK = select(SENDER_LOCK_COLUMN)  # on its own (the tests hold it with this)
+READ_WAITING_TEXT_LOCKED = READ_WAITING_TEXT.add_columns(SENDER_LOCK_COLUMN)
 
 
-@dataclass(frozen=True)
-class SenderLock:
-    """``sender_lock`` for one sender, as ``find_destination`` takes it: a column of the
-    destination query, or a statement of its own while the cache holds the destination."""
-
-    sender: str
-
-    def column(self, community_id: ColumnElement[int] | InstrumentedAttribute[int]) -> Any:
-        return sender_lock(community_id, self.sender)
-
-    def take(self, session: Session, community_id: int) -> None:
-        session.execute(TAKE_SENDER_LOCK, {"community_id": community_id, "sender": self.sender})
-
-
-def lock_for_sender(session: Session, sender: str) -> SenderLock | None:
-    """The sender's lock where the database needs one: PostgreSQL (SQLite's write lock, taken
-    first, serialises every text)."""
-    return SenderLock(sender) if session.get_bind().dialect.name == "postgresql" else None
+def takes_sender_locks(session: Session) -> bool:
+    """Whether texts take their sender's lock on this database: PostgreSQL (SQLite's write
+    lock, taken first, serialises every text)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dict[str, object]:
@@ -448,17 +436,22 @@ def inbound_row(channel: Channel, inbound: InboundMessage, now: datetime) -> dic
     }
 
 
-def _insert(session: Session, row: dict[str, object]) -> Message | None:
-    """The new inbound message, or None when its MessageSid is stored already.
+def _insert(session: Session, row: dict[str, object], sender: str | None = None) -> Message | None:
+    """The new inbound message, or None when its MessageSid is stored already; with
+    ``sender``, the insert takes that sender's lock first (``SENDER_LOCK_COLUMN``), in the
+    same round trip.
 
     A Core ``INSERT`` of every column, returning only the new id; the ``Message`` is then
     built from the same values and added to the session as if just loaded (its later changes
     flush as one UPDATE). ``INSERT ... RETURNING`` an ORM entity cost an eighth of a
     synchronous step's CPU (issue 18): the ORM's bulk insert and a 40-column result row.
     """
-    statement = _insert_statement(session.get_bind().dialect.name)
     values = {**_unset_columns(frozenset(row)), **row}
-    message_id = session.execute(statement, values).scalar_one_or_none()
+    if sender is None:
+        found = session.execute(_insert_statement(session.get_bind().dialect.name), values)
+    else:
+        found = session.execute(_INSERT_LOCKED, {**values, "sender": sender})
+    message_id = found.scalar_one_or_none()
     if message_id is None:
         return None
     message = Message(id=message_id, **values)
@@ -467,10 +460,29 @@ def _insert(session: Session, row: dict[str, object]) -> Message | None:
     return message
 
 
+_MESSAGE_COLUMNS = [column for column in MESSAGES.columns if not column.primary_key]
+
+
 @functools.cache
 def _insert_statement(dialect_name: str) -> Executable:
     """The inbound insert for this kind of database, built once: the row goes as parameters."""
     return insert_unless_present(dialect_name, MESSAGES, "twilio_sid").returning(MESSAGES.c.id)
+
+
+# PostgreSQL's inbound insert with the sender's lock taken first: a CTE the row is selected
+# from, so the lock is held before the insert meets a twin MessageSid (and waits for it).
+_SENDER_LOCKED = select(SENDER_LOCK_COLUMN.label("taken")).cte("sender_lock")
+_INSERT_LOCKED = (
+    postgresql.insert(MESSAGES)
+    .from_select(
+        _MESSAGE_COLUMNS,
+        select(*(bindparam(c.key, type_=c.type) for c in _MESSAGE_COLUMNS)).select_from(
+            _SENDER_LOCKED
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["twilio_sid"])
+    .returning(MESSAGES.c.id)
+)
 
 
 @functools.cache

@@ -26,8 +26,9 @@ text that cannot be stored fails alone.
 
 **The same guarantees as one text at a time.** A text is acknowledged only once its batch is
 committed; one that cannot be stored (the database is down) fails its request, which answers
-503 as before. Each text is inserted under its sender's lock (``inbound.sender_lock``), so it
-gets its id before or after a step of that sender in a request or a lane, never during it,
+503 as before. Each text is inserted under its sender's lock
+(``inbound.SENDER_LOCK_COLUMN``), so it gets its id before or after a step of that sender in
+a request or a lane, never during it,
 and a sender's texts keep their order for the worker (``service.conversations.deferred``).
 A batch never waits for a lock: a text whose sender's lock is held goes first in the next
 batch, so one busy sender (a lane's step, slowed at nice 10) holds back its own texts, not
@@ -61,9 +62,9 @@ LOCK_RETRY = 0.005  # seconds before a batch whose every sender's lock was busy 
 @cache  # one per set of columns: every row is ``inbound.inbound_row``'s
 def store_batch_statement(columns: tuple[str, ...]) -> Any:
     """PostgreSQL: a batch of texts (a JSON array of their rows' columns, each with its
-    ``sender``) stored in one statement. It tries each (community, sender) pair's lock
-    (``inbound.sender_lock``'s) without waiting, once per pair, then inserts the rows of the
-    pairs it locked in the batch's order, so their ids follow it (PostgreSQL evaluates a
+    ``sender``) stored in one statement. It tries each (community, sender) pair's lock (the
+    one ``inbound.SENDER_LOCK_COLUMN`` takes) without waiting, once per pair, then inserts the
+    rows of the pairs it locked in the batch's order, so their ids follow it (PostgreSQL evaluates a
     volatile default such as the id's ``nextval`` after the sort, as SQLAlchemy's own
     ordered multi-row insert relies on), skipping a MessageSid stored before. It answers one
     row per locked pair (``id`` NULL) and one per inserted text (``sender`` NULL)."""

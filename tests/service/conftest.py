@@ -1,4 +1,5 @@
-"""Fixtures for service tests: ``cli`` runs ``handsup`` in-process against the test stores."""
+"""Fixtures for service tests: ``cli`` runs ``handsup`` in-process against the test stores;
+``channel`` is the community's SMS number."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cli import main
 from service.config import Settings
+from service.models import Channel, ChannelKind, Community
+from tests.conftest import COMMUNITY_NUMBER
 
 Cli = Callable[..., Result]
 
@@ -48,3 +52,12 @@ def one_line_error(result: Result) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+@pytest.fixture
+def channel(db: Session, community: Community) -> Channel:
+    """The community's SMS number."""
+    found = select(Channel).where(
+        Channel.kind == ChannelKind.SMS, Channel.address == COMMUNITY_NUMBER
+    )
+    return db.scalars(found).one()

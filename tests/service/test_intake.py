@@ -6,8 +6,7 @@ cannot be stored fails alone."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,22 +25,11 @@ from service.conversations.intake import DeferredIntake
 from service.models import (
     Channel,
     ChannelKind,
-    Community,
     Message,
     MessageStatus,
     Priority,
 )
-from tests.conftest import COMMUNITY_NUMBER
-
-DEADLINE = 60.0  # seconds: generous, for a busy machine; every wait ends on progress first
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.005)
+from tests.conftest import COMMUNITY_NUMBER, DEADLINE, wait_until
 
 
 def row(channel: Channel, sender: str, sid: str, body: str = "YES") -> dict[str, object]:
@@ -49,14 +37,6 @@ def row(channel: Channel, sender: str, sid: str, body: str = "YES") -> dict[str,
         sid=sid, kind=ChannelKind.SMS, sender=sender, to=COMMUNITY_NUMBER, body=body
     )
     return inbound_row(channel, text, datetime.now(UTC))
-
-
-@pytest.fixture
-def channel(db: Session, community: Community) -> Channel:
-    found = select(Channel).where(
-        Channel.kind == ChannelKind.SMS, Channel.address == COMMUNITY_NUMBER
-    )
-    return db.scalars(found).one()
 
 
 @pytest.fixture
