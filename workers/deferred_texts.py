@@ -2,7 +2,8 @@
 under surge (``service.conversations.deferred``) in the runtime's lane processes, and hands
 their replies to the send jobs at once.
 
-It waits on the webhook's wake-up list in Redis, and looks every ``deferred.POLL`` seconds
+It starts the runtime's lane processes first, so that they are ready when a surge begins. It
+waits on the webhook's wake-up list in Redis, and looks every ``deferred.POLL`` seconds
 anyway, so a text deferred while Redis was down is answered too. It runs beside RQ's job loop
 (a thread, like the outbox pump): the send jobs that carry its replies run meanwhile, so
 answering texts and waiting on Twilio overlap.
@@ -58,24 +59,34 @@ class DeferredTexts(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        lanes_ready = False
         while not self.stopped.is_set():
             rt = runtime()
             try:
-                deferred.wait_for_wake(rt.redis)
-            except RedisError as exc:
-                log.warning("deferred texts: Redis unavailable (%s); polling", exc)
-                self.stopped.wait(deferred.POLL)
-            if self.stopped.is_set():
-                return
-            try:
+                if not lanes_ready:  # started before a surge, not spawned during one
+                    rt.start_deferred_lanes()
+                    lanes_ready = True
+                self.wait_for_wake(rt)
+                if self.stopped.is_set():
+                    return
                 self.stopped.wait(deferred.AFTER_WAKE)
                 answer_deferred(rt, pool=rt.deferred_pool)
             except BrokenProcessPool:
                 log.exception("deferred texts: a lane process died; starting new ones")
                 rt.restart_deferred_pool()
+                lanes_ready = False
             except Exception:  # outlive a database blip; the texts wait, and are logged
                 log.exception("deferred texts: answering failed; retrying")
                 self.stopped.wait(deferred.POLL)
+
+    def wait_for_wake(self, rt: Runtime) -> None:
+        """Until the webhook wakes this thread or ``deferred.POLL`` passes (Redis down: the
+        poll's wait, then a look anyway)."""
+        try:
+            deferred.wait_for_wake(rt.redis)
+        except RedisError as exc:
+            log.warning("deferred texts: Redis unavailable (%s); polling", exc)
+            self.stopped.wait(deferred.POLL)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -32,7 +32,7 @@ from service.conversations.surge import (
 from service.models import Direction, Message, MessageKind, MessageStatus, Volunteer
 from service.sending import outbox
 from service.web.extensions import resources
-from tests.conftest import SmsHelper, count_messages
+from tests.conftest import DEADLINE, SmsHelper, count_messages, wait_until
 from tests.fakes.twilio_server import FakeTwilio
 from workers.deferred_texts import DeferredTexts, answer_lane
 from workers.runtime import Runtime
@@ -421,6 +421,35 @@ def test_a_web_process_wakes_a_worker_once_per_wake_interval(redis: Redis) -> No
     # a woken worker looks late enough that every text of the skipped wake-ups has settled
     settled_by = deferred.SETTLE.total_seconds() + deferred.WAKE_EVERY
     assert settled_by <= deferred.AFTER_WAKE
+
+
+def lane_processes(worker: Runtime) -> list[Any]:
+    """The worker's lane processes started so far (none before its pool is built)."""
+    if "deferred_pool" not in worker.__dict__:
+        return []
+    return [p for p in worker.deferred_pool._processes.values() if p.is_alive()]
+
+
+def test_the_lane_processes_are_started_and_ready_before_any_text(worker: Runtime) -> None:
+    assert lane_processes(worker) == []
+    worker.start_deferred_lanes()  # returns once each has answered a call
+    assert len(lane_processes(worker)) == worker.deferred_lanes == 2
+
+
+def test_the_worker_thread_starts_its_lane_processes_before_any_text_arrives(
+    worker: Runtime,
+) -> None:
+    texts = DeferredTexts()
+    texts.start()
+    try:
+        wait_until(
+            lambda: len(lane_processes(worker)) == worker.deferred_lanes,
+            "the lane processes were started",
+        )
+    finally:
+        texts.stop()
+        texts.join(timeout=DEADLINE)
+    assert not texts.is_alive()
 
 
 def test_the_worker_thread_starts_new_lane_processes_when_one_dies(
