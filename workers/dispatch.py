@@ -252,7 +252,10 @@ def lanes_for(jobs: Sequence[PlannedSend], latency: float) -> int:
 def _send_all(rt: Runtime, jobs: list[PlannedSend]) -> list[SendOutcome]:
     """Send a batch with ``lanes_for`` sends in flight. Each recipient's texts go in order, by
     one lane; lanes take the next recipient as they finish, so a slow answer from Twilio holds
-    one lane, not a fixed share of the batch. Leases are renewed while the batch runs."""
+    one lane, not a fixed share of the batch. Recipients with the most texts go first
+    (longest first): taken last, a recipient's two replies to a surge held the whole batch
+    for two more round trips after the other lanes had finished. Leases are renewed while
+    the batch runs."""
     count = lanes_for(jobs, rt.latency)
     by_recipient: dict[str, list[PlannedSend]] = defaultdict(list)
     for job in jobs:
@@ -260,7 +263,7 @@ def _send_all(rt: Runtime, jobs: list[PlannedSend]) -> list[SendOutcome]:
     if count <= 1 or len(by_recipient) <= 1:
         return _send_lane(rt, jobs, renew=[j.message_id for j in jobs])
     waiting: SimpleQueue[list[PlannedSend]] = SimpleQueue()
-    for group in by_recipient.values():
+    for group in sorted(by_recipient.values(), key=len, reverse=True):
         waiting.put(group)
 
     def lane() -> list[SendOutcome]:

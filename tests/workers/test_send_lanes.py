@@ -193,3 +193,27 @@ def test_a_recipients_texts_go_in_the_order_they_were_queued_however_the_rows_li
     assert [m.body for m in fake_twilio.sent_to("+12025550188")] == [
         f"Update {n}" for n in range(5)
     ]
+
+
+def test_a_recipient_with_several_texts_in_a_batch_is_sent_to_first(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+) -> None:
+    """Their texts go one after another in one lane: taken last, they would hold the whole
+    batch for two more round trips after every other lane had finished."""
+    ids = batch_of(session_factory, community, 8)  # a long code: four lanes
+    busy = person(session_factory, community, "+12025559999")
+    ids += [queue(session_factory, busy, "reply", f"Answer {n}") for n in range(3)]
+    fake_twilio.latency = 0.3
+
+    assert dispatch.send_batch(ids) == "sent 11"
+
+    arrived = [m.to for m in fake_twilio.messages]  # in the order the requests arrived
+    assert arrived.index("+12025559999") < runtime.MIN_SEND_LANES  # among the first round
+    assert [m.body for m in fake_twilio.sent_to("+12025559999")] == [
+        "Answer 0",
+        "Answer 1",
+        "Answer 2",
+    ]
