@@ -75,6 +75,7 @@ class DeferredTexts(threading.Thread):
                 log.exception("deferred texts: a lane process died; starting new ones")
                 rt.restart_deferred_pool()
                 lanes_ready = False
+                self.stopped.wait(deferred.POLL)  # lanes that cannot start: not in a tight loop
             except Exception:  # outlive a database blip; the texts wait, and are logged
                 log.exception("deferred texts: answering failed; retrying")
                 self.stopped.wait(deferred.POLL)

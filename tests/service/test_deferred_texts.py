@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -450,6 +451,29 @@ def test_the_worker_thread_starts_its_lane_processes_before_any_text_arrives(
         texts.stop()
         texts.join(timeout=DEADLINE)
     assert not texts.is_alive()
+
+
+def test_lanes_that_cannot_start_are_tried_again_once_a_poll_not_in_a_tight_loop(
+    worker: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[float] = []
+
+    def broken(self: Runtime) -> None:
+        tries.append(time.monotonic())
+        raise BrokenProcessPool("a lane process died while starting")
+
+    monkeypatch.setattr(Runtime, "start_deferred_lanes", broken)
+    texts = DeferredTexts()
+    texts.start()
+    try:
+        wait_until(lambda: len(tries) >= 2, "the lanes were tried again")
+        time.sleep(deferred.POLL)  # a rate is asserted: a busy machine only makes it lower
+    finally:
+        texts.stop()
+        texts.join(timeout=DEADLINE)
+    assert not texts.is_alive()
+    assert tries[1] - tries[0] >= deferred.POLL * 0.9
+    assert len(tries) <= 4
 
 
 def test_the_worker_thread_starts_new_lane_processes_when_one_dies(
