@@ -105,7 +105,8 @@ class Runtime:
             call.result()
 
     def restart_deferred_pool(self) -> None:
-        """Drop a broken pool (a lane process died); the next batch starts a new one."""
+        """Drop a broken pool (a lane process died); ``start_deferred_lanes`` starts a new
+        one."""
         pool = self.__dict__.pop("deferred_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -39,7 +39,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.sql import Executable
@@ -174,10 +173,11 @@ def handle_inbound(
     take_sqlite_write_lock(session)
     channel, community, has_donations, from_service = _destination(session, inbound)
     row = inbound_row(channel, inbound, now)
-    lock = inbound.sender if takes_sender_locks(session) else None  # taken by the insert
+    # the sender whose lock the insert takes first (PostgreSQL only)
+    locked_sender = inbound.sender if takes_sender_locks(session) else None
     if inbound.sender_kind != SenderKind.PHONE:
-        return _store_unmatched(session, row, inbound.sender_kind, now, lock)
-    message = _insert(session, row, lock)
+        return _store_unmatched(session, row, inbound.sender_kind, now, locked_sender)
+    message = _insert(session, row, locked_sender)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
             select(Message)
@@ -356,12 +356,16 @@ def stored_inbound(message: Message, kind: ChannelKind, to: str) -> InboundMessa
 
 
 def _store_unmatched(
-    session: Session, row: dict[str, object], kind: SenderKind, now: datetime, lock: str | None
+    session: Session,
+    row: dict[str, object],
+    kind: SenderKind,
+    now: datetime,
+    locked_sender: str | None,
 ) -> InboundResult:
     """A short code's or an alphanumeric sender's text: kept for coordinators (the inbox),
     never answered and never a volunteer (no one can text such a sender back)."""
     row = {**row, "status": MessageStatus.PROCESSED, "attention": UNMATCHED, "processed_at": now}
-    message = _insert(session, row, lock)
+    message = _insert(session, row, locked_sender)
     duplicate = message is None
     if message is None:
         message = session.scalars(
@@ -473,14 +477,13 @@ def _insert_statement(dialect_name: str) -> Executable:
 # from, so the lock is held before the insert meets a twin MessageSid (and waits for it).
 _SENDER_LOCKED = select(SENDER_LOCK_COLUMN.label("taken")).cte("sender_lock")
 _INSERT_LOCKED = (
-    postgresql.insert(MESSAGES)
+    insert_unless_present("postgresql", MESSAGES, "twilio_sid")
     .from_select(
         _MESSAGE_COLUMNS,
         select(*(bindparam(c.key, type_=c.type) for c in _MESSAGE_COLUMNS)).select_from(
             _SENDER_LOCKED
         ),
     )
-    .on_conflict_do_nothing(index_elements=["twilio_sid"])
     .returning(MESSAGES.c.id)
 )
 
