@@ -428,7 +428,9 @@ def lane_processes(worker: Runtime) -> list[Any]:
     """The worker's lane processes started so far (none before its pool is built)."""
     if "deferred_pool" not in worker.__dict__:
         return []
-    return [p for p in worker.deferred_pool._processes.values() if p.is_alive()]
+    # a copy first (one C-level step): the pool's thread adds processes as they spawn
+    started = list(worker.deferred_pool._processes.values())
+    return [p for p in started if p.is_alive()]
 
 
 def test_the_lane_processes_are_started_and_ready_before_any_text(worker: Runtime) -> None:
