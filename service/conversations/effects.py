@@ -40,21 +40,25 @@ def apply_effects(
     effects: tuple[Effect, ...],
     now: datetime,
 ) -> list[Result]:
-    """Apply each effect; return the results whose replies the volunteer must get."""
+    """Apply each effect; return the results whose replies the volunteer must get.
+
+    An answer to the pending question clears it before its service call, so that the
+    volunteer's changes reach the database in one UPDATE: the service's first query flushes
+    them, and a change left for after it would be a second UPDATE at the commit."""
     results: list[Result] = []
     for effect in effects:
         match effect:
             case shifts.ClaimShift(shift_id=shift_id):
                 results.append(rosters.claim(session, volunteer, community, shift_id, now))
             case shifts.DropAssignment(assignment_id=assignment_id):
+                volunteer.pending_question = None
                 results.append(rosters.drop(session, volunteer, community, assignment_id, now))
-                volunteer.pending_question = None
             case shifts.ConfirmAssignment(assignment_id=assignment_id):
+                volunteer.pending_question = None
                 results.append(rosters.confirm(session, volunteer, community, assignment_id, now))
-                volunteer.pending_question = None
             case shifts.AnswerCallOut(callout_id=callout_id, yes=yes):
-                results.append(callouts.answer(session, volunteer, community, callout_id, yes, now))
                 volunteer.pending_question = None
+                results.append(callouts.answer(session, volunteer, community, callout_id, yes, now))
             case shifts.CheckIn():
                 results.append(rosters.check_in(session, volunteer, community, now))
             case shifts.CheckOut():
@@ -62,12 +66,12 @@ def apply_effects(
             case donations.PledgeNeed(
                 cycle_need_id=cycle_need_id, quantity=quantity, weekly=weekly
             ):
+                volunteer.pending_question = None
                 results.append(
                     donation_service.pledge(
                         session, volunteer, community, cycle_need_id, quantity, now, weekly=weekly
                     )
                 )
-                volunteer.pending_question = None
             case donations.DropPledge(pledge_id=pledge_id):
                 results.append(
                     donation_service.drop_pledge(session, volunteer, community, pledge_id, now)
@@ -75,12 +79,12 @@ def apply_effects(
             case donations.MarkDone():
                 results.append(donation_service.mark_done(session, volunteer, community, now))
             case donations.AnswerStanding(standing_id=standing_id, yes=yes):
+                volunteer.pending_question = None
                 results.append(
                     donation_service.answer_standing(
                         session, volunteer, community, standing_id, yes, now
                     )
                 )
-                volunteer.pending_question = None
             case shifts.Pause(until=until):
                 volunteer.status = VolunteerStatus.PAUSED
                 volunteer.paused_until = until

@@ -40,7 +40,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.sql import Executable
 
 from flows import conversation
@@ -555,9 +555,7 @@ def _process(
         why = "waits behind an earlier text of its sender" if behind else "left for a worker"
         log.info("inbound %s %s", inbound.sid, why)
         return InboundResult((), message.id, duplicate=False, deferred=True)
-    # Read before the volunteer changes below: the lazy load would flush them in a statement
-    # of their own, ahead of the one UPDATE at the commit.
-    state = load_session_state(volunteer)
+    state = load_session_state(volunteer)  # loaded with the volunteer's row
     if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
         volunteer.preferred_channel_id = channel.id
     if channel.kind == ChannelKind.WHATSAPP:
@@ -660,8 +658,13 @@ def _lock_volunteer(
 
     The waiting check is a column of the locking statement, evaluated after the lock wait, so
     it sees a text another transaction deferred while holding the lock. The conversation row
-    is read after the lock (lazily): joined into this statement it would come from the
-    snapshot taken before the lock wait, and may already be stale.
+    is joined into the same statement. A joined row comes from the statement's snapshot, not
+    re-read after a wait for the volunteer's row, but only a step writes conversation rows
+    (``save_session_state``), and every step holds its sender's lock from before this
+    statement until its commit (on PostgreSQL the inbound insert, or the worker's read of a
+    deferred text, takes it; on SQLite the write lock serialises every text): the snapshot,
+    taken after that lock, already sees the last step's conversation.
+    (``tests/service/test_concurrency.py`` races two texts of one volunteer for it.)
     """
     params = waiting_parameters(community.id, phone, message_id)
     query = LOCK_VOLUNTEER_IN_REQUEST if in_request else LOCK_VOLUNTEER
@@ -676,6 +679,7 @@ def _lock_volunteer(
                 status=VolunteerStatus.NEW,
                 language=community.default_language,  # until the first text tells otherwise
                 created_at=now,
+                session=None,  # no conversation yet: known, not loaded later
             )
             session.add(volunteer)
     except IntegrityError:  # created concurrently by another message from the same number
@@ -719,6 +723,7 @@ def _lock_volunteer_statement(behind: ColumnElement[bool]) -> Select[Volunteer, 
     return (
         select(Volunteer, behind)
         .where(Volunteer.community_id == _COMMUNITY, Volunteer.phone == _PHONE)
+        .options(joinedload(Volunteer.session))
         .with_for_update(of=Volunteer)
         .execution_options(populate_existing=True)
     )

@@ -36,7 +36,6 @@ from service.models import (
     DonationSchedule,
     MessageKind,
     Need,
-    OutboxItem,
     Pledge,
     PledgeStatus,
     Roster,
@@ -524,11 +523,14 @@ def schedule_pledge_reminder(
     fire = datetime.combine(
         cycle.day - timedelta(days=1), _clock(schedule.reminder_minute), tzinfo=zone
     ).astimezone(UTC)
-    key = f"pledge-reminder:{item.id}:{cycle.id}"
-    if fire <= now or session.scalar(select(func.count()).where(OutboxItem.dedupe_key == key)):
+    if fire <= now:
         return
-    outbox.add(
-        session, job=REMINDER_JOB, payload={"pledge_id": item.id}, dedupe_key=key, available_at=fire
+    outbox.add_unless_present(
+        session,
+        job=REMINDER_JOB,
+        payload={"pledge_id": item.id},
+        dedupe_key=f"pledge-reminder:{item.id}:{cycle.id}",
+        available_at=fire,
     )
 
 
@@ -545,16 +547,13 @@ def plan_cycles(session: Session, now: datetime) -> int:
             (GAP_JOB, f"gap-asks:{cycle.id}", gap_at),
             (STANDING_JOB, f"standing-checks:{cycle.id}", standing_at),
         ):
-            if session.scalar(select(func.count()).where(OutboxItem.dedupe_key == key)):
-                continue
-            outbox.add(
+            planned += outbox.add_unless_present(
                 session,
                 job=job,
                 payload={"cycle_id": cycle.id},
                 dedupe_key=key,
                 available_at=max(at, now),
             )
-            planned += 1
     return planned
 
 

@@ -34,7 +34,6 @@ from service.models import (
     CallOutStatus,
     Community,
     MessageKind,
-    OutboxItem,
     Roster,
     RosterKind,
     Shift,
@@ -239,9 +238,11 @@ def _open_or_full(confirmed: ColumnElement[int] | InstrumentedAttribute[int]) ->
     return case((confirmed >= Shift.capacity, ShiftStatus.FULL.value), else_=ShiftStatus.OPEN.value)
 
 
-def _take_place(session: Session, shift_id: int) -> Shift | None:
+def _take_place(session: Session, shift_id: int, *, count_claim: bool = False) -> Shift | None:
     """Atomically take one place if one is free (the row lock serialises racing claims),
-    marking the shift full when it was the last. Returns the shift as it now is, else None."""
+    marking the shift full when it was the last. Returns the shift as it now is, else None.
+    ``count_claim``: the same statement increments the shift's claim counter (``queue_seq``)."""
+    counted = {"queue_seq": Shift.queue_seq + 1} if count_claim else {}
     return session.scalars(
         update(Shift)
         .where(
@@ -252,6 +253,7 @@ def _take_place(session: Session, shift_id: int) -> Shift | None:
         .values(
             confirmed_count=Shift.confirmed_count + 1,
             status=_open_or_full(Shift.confirmed_count + 1),
+            **counted,
         )
         .returning(Shift)
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -306,10 +308,15 @@ def claim(
     )
     if assignment is not None and assignment.status in ACTIVE:
         return ClaimResult("already", shift_facts)
-    seq = _next_seq(session, shift_id)  # takes the shift's row lock until commit
-    placed = _take_place(session, shift_id)
-    if placed is None and not allow_waitlist:
+    # One statement takes a free place and counts the claim (the shift's row lock, until
+    # the commit, serialises racing claims); with no place free, the claim is counted alone.
+    placed = _take_place(session, shift_id, count_claim=True)
+    if placed is not None:
+        seq = placed.queue_seq
+    elif not allow_waitlist:
         return ClaimResult("closed", shift_facts)
+    else:
+        seq = _next_seq(session, shift_id)
     status = AssignmentStatus.CONFIRMED if placed is not None else AssignmentStatus.WAITLISTED
     if assignment is None:
         assignment = Assignment(shift_id=shift_id, volunteer_id=volunteer.id, status=status)
@@ -554,10 +561,7 @@ def schedule_reminders(
         fire_at = shift.starts_at - timedelta(minutes=offset)
         if fire_at <= now:
             continue
-        key = reminder_key(assignment, shift, offset)
-        if session.scalar(select(func.count()).where(OutboxItem.dedupe_key == key)):
-            continue
-        outbox.add(
+        count += outbox.add_unless_present(
             session,
             job=REMINDER_JOB,
             payload={
@@ -566,10 +570,9 @@ def schedule_reminders(
                 "booking": assignment.queue_seq,
                 "version": shift.schedule_version,
             },
-            dedupe_key=key,
+            dedupe_key=reminder_key(assignment, shift, offset),
             available_at=fire_at,
         )
-        count += 1
     return count
 
 

@@ -11,21 +11,24 @@ named by dotted path: this module never imports ``workers``. Imports redis, rq, 
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import event, or_, select
+from sqlalchemy import Table, event, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 
 from service import clock
 from service.config import Settings
 from service.db import (
     describe_error,
+    insert_unless_present,
     is_database_unavailable,
     make_engine,
     make_session_factory,
@@ -53,19 +56,51 @@ def add(
     queue: str = "default",
     available_at: datetime | None = None,
 ) -> OutboxItem:
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}")
-    item = OutboxItem(
-        job=job,
-        payload=payload,
-        dedupe_key=dedupe_key,
-        queue=queue,
-        available_at=available_at or clock.now(),
-    )
+    item = OutboxItem(**_row(job, payload, dedupe_key, queue, available_at))
     session.add(item)
     return item
 
 
+def _row(
+    job: str, payload: dict[str, Any], dedupe_key: str, queue: str, available_at: datetime | None
+) -> dict[str, Any]:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    return {
+        "job": job,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "queue": queue,
+        "available_at": available_at or clock.now(),
+    }
+
+
+def add_unless_present(
+    session: Session,
+    *,
+    job: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    queue: str = "default",
+    available_at: datetime | None = None,
+) -> bool:
+    """``add``, unless a row with ``dedupe_key`` exists (or is being added by a concurrent
+    transaction, which then wins): one ``INSERT ... ON CONFLICT DO NOTHING`` at once, not a
+    lookup and a flush. True when this call added the row."""
+    row = _row(job, payload, dedupe_key, queue, available_at)
+    added = session.execute(_insert_unless_present(session.get_bind().dialect.name), row).first()
+    if added is not None and row["available_at"] <= clock.now():
+        note_due_work(session)  # a Core insert: the flush's note never sees it
+    return added is not None
+
+
+@functools.cache
+def _insert_unless_present(dialect_name: str) -> Executable:
+    """The outbox's insert on ``dedupe_key`` for this kind of database, built once."""
+    return insert_unless_present(dialect_name, OUTBOX, "dedupe_key").returning(OUTBOX.c.id)
+
+
+OUTBOX = cast(Table, OutboxItem.__table__)
 HANDOVER_KEY = "handsup_due_now"  # in Session.info: this unit of work queued work due now
 
 
