@@ -409,6 +409,8 @@ def measure(
 ) -> Result:
     env = app_env(target, fake.url, tmpdir, args.web_concurrency)
     env["HANDSUP_PACING"] = "on"
+    if args.deferred_processes is not None:
+        env["HANDSUP_DEFERRED_PROCESSES"] = str(args.deferred_processes)
     engine = make_engine(target.database_url)
     factory = make_session_factory(engine)
     redis = connect(target.redis_url)
@@ -574,6 +576,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--pair-share", type=float, default=0.25, help="share of texts sent as back-to-back pairs")
     add("--seed", type=int, default=18, help="the schedule's random seed")
     add("--web-concurrency", type=int, help="WEB_CONCURRENCY for gunicorn")
+    add(
+        "--deferred-processes",
+        type=int,
+        help="HANDSUP_DEFERRED_PROCESSES for the worker (default: the worker's own)",
+    )
     add("--database-url", help=f"default: BENCH_DATABASE_URL, {DEFAULT_DATABASE_URL}")
     add("--redis-url", help=f"default: BENCH_REDIS_URL, {DEFAULT_REDIS_URL}")
     add("--check", action="store_true", help="exit 1 when a target fails")
@@ -623,6 +630,11 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
         f"setup:       {args.volunteers} surge volunteers, {CLOSED_VOLUNTEERS} for the closed "
         f"loop, {trickle} for the trickle; SMS sender paced at {args.sms_rate:g}/s; fake Twilio "
         f"{args.latency * 1000:.0f} +/- {args.jitter * 1000:.0f} ms; 1 handsup worker"
+        + (
+            f" with {args.deferred_processes} lane processes"
+            if args.deferred_processes is not None
+            else ""
+        )
     )
     target = Target(database_url, redis_url)
     with FakeTwilioProcess(
