@@ -920,6 +920,9 @@ def test_give_conversations_never_raise_and_always_answer_briefly(
         gsm_name = is_gsm7(short_name(after.name or ""))
         typed = [text, community, name, *(n.item for n in needs), *(n.unit for n in needs)]
         typed += [*(i.title for i in items), *(i.place for i in items)]
+        # the drop-off place the shell's result names (drawn in ``donation_result``): a
+        # coordinator's label such as "0/0" is theirs, not a date
+        typed += [r.facts.place for r in results if isinstance(r, PledgeResult | StandingResult)]
         for reply in rendered:
             check_length(after.language, reply, gsm=gsm_name)
             check_dates(reply, typed)
