@@ -6,6 +6,7 @@ Imports SQLAlchemy only.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -164,6 +166,14 @@ def insert_unless_present(
     if dialect_name == "sqlite":
         return sqlite.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
     return postgresql.insert(model).on_conflict_do_nothing(index_elements=[unique_column])
+
+
+@functools.cache
+def insert_id_unless_present(dialect_name: str, table: Table, unique_column: str) -> Executable:
+    """``insert_unless_present`` of a Core ``table`` returning the new row's ``id`` (no row when
+    one with the same value exists), built once per database kind and table: the row goes as
+    the execute's parameters (building it per row would repeat SQLAlchemy's coercion)."""
+    return insert_unless_present(dialect_name, table, unique_column).returning(table.c.id)
 
 
 @contextmanager

@@ -41,7 +41,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
-from sqlalchemy.sql import Executable
 
 from flows import conversation
 from flows.engine import Context, OptIn, Outcome, VolunteerStatus
@@ -53,7 +52,7 @@ from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
 from service.conversations.replies import MESSAGES, store_replies
 from service.coordinators.commands import answer_coordinator_command
-from service.db import insert_unless_present, take_sqlite_write_lock
+from service.db import insert_id_unless_present, insert_unless_present, take_sqlite_write_lock
 from service.models import (
     Channel,
     ChannelKind,
@@ -452,7 +451,10 @@ def _insert(session: Session, row: dict[str, object], sender: str | None = None)
     """
     values = {**_unset_columns(frozenset(row)), **row}
     if sender is None:
-        found = session.execute(_insert_statement(session.get_bind().dialect.name), values)
+        statement = insert_id_unless_present(
+            session.get_bind().dialect.name, MESSAGES, "twilio_sid"
+        )
+        found = session.execute(statement, values)
     else:
         found = session.execute(_INSERT_LOCKED, {**values, "sender": sender})
     message_id = found.scalar_one_or_none()
@@ -465,12 +467,6 @@ def _insert(session: Session, row: dict[str, object], sender: str | None = None)
 
 
 _MESSAGE_COLUMNS = [column for column in MESSAGES.columns if not column.primary_key]
-
-
-@functools.cache
-def _insert_statement(dialect_name: str) -> Executable:
-    """The inbound insert for this kind of database, built once: the row goes as parameters."""
-    return insert_unless_present(dialect_name, MESSAGES, "twilio_sid").returning(MESSAGES.c.id)
 
 
 # PostgreSQL's inbound insert with the sender's lock taken first: a CTE the row is selected

@@ -11,7 +11,6 @@ named by dotted path: this module never imports ``workers``. Imports redis, rq, 
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -22,13 +21,12 @@ from rq import Queue
 from sqlalchemy import Table, event, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql import Executable
 
 from service import clock
 from service.config import Settings
 from service.db import (
     describe_error,
-    insert_unless_present,
+    insert_id_unless_present,
     is_database_unavailable,
     make_engine,
     make_session_factory,
@@ -45,6 +43,9 @@ RUN_ITEM_JOB = "workers.outbox.run_item"
 QUEUES = ("replies", "default", "bulk")  # highest priority first
 STALE_AFTER = timedelta(minutes=5)
 BATCH = 500
+
+
+OUTBOX = cast(Table, OutboxItem.__table__)
 
 
 def add(
@@ -88,19 +89,13 @@ def add_unless_present(
     transaction, which then wins): one ``INSERT ... ON CONFLICT DO NOTHING`` at once, not a
     lookup and a flush. True when this call added the row."""
     row = _row(job, payload, dedupe_key, queue, available_at)
-    added = session.execute(_insert_unless_present(session.get_bind().dialect.name), row).first()
+    statement = insert_id_unless_present(session.get_bind().dialect.name, OUTBOX, "dedupe_key")
+    added = session.execute(statement, row).first()
     if added is not None and row["available_at"] <= clock.now():
         note_due_work(session)  # a Core insert: the flush's note never sees it
     return added is not None
 
 
-@functools.cache
-def _insert_unless_present(dialect_name: str) -> Executable:
-    """The outbox's insert on ``dedupe_key`` for this kind of database, built once."""
-    return insert_unless_present(dialect_name, OUTBOX, "dedupe_key").returning(OUTBOX.c.id)
-
-
-OUTBOX = cast(Table, OutboxItem.__table__)
 HANDOVER_KEY = "handsup_due_now"  # in Session.info: this unit of work queued work due now
 
 
