@@ -151,16 +151,6 @@ def take_sqlite_write_lock(session: Session) -> None:
         session.execute(text("BEGIN IMMEDIATE"))
 
 
-def end_step(session: Session, *, commit: bool) -> None:
-    """The end of one text's step: commit it, or (``commit=False``, a worker answering several
-    deferred texts in one transaction) flush it, so the next step reads its changes and a
-    failing write surfaces in the step that made it; the caller commits them together."""
-    if commit:
-        session.commit()
-    else:
-        session.flush()
-
-
 def insert_unless_present(
     dialect_name: str, model: type[Base] | Table, unique_column: str
 ) -> postgresql.Insert | sqlite.Insert:

@@ -6,10 +6,9 @@ waits on, so answers start within milliseconds, once per ``WAKE_EVERY`` at most 
 hundreds of texts a second would each push; one wake-up takes every text ``SETTLE`` old); a
 worker also looks every ``POLL`` seconds, so a text deferred while Redis was down, or left by
 a killed worker, is answered anyway.
-``answer_waiting`` answers one batch, each text under its sender's and its volunteer's locks
-(``inbound.answer_stored``), several texts to a transaction (``answer_in_order``): several
-workers may run it at once, a text is answered exactly once, and a sender's texts in the
-order they were stored.
+``answer_waiting`` answers one batch, each text in its own transaction under its volunteer's
+row lock (``inbound.answer_stored``): several workers may run it at once, a text is answered
+exactly once, and a sender's texts in the order they were stored.
 
 A text is taken once it is ``SETTLE`` old: two texts of one sender in flight together may
 commit in either order, and the short wait lets the earlier one land first.
@@ -36,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
 from service.conversations.inbound import UNANSWERABLE, WaitingText, answer_stored
-from service.db import describe_error, is_database_unavailable
+from service.db import is_database_unavailable
 from service.models import Direction, Message, MessageStatus, is_waiting
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ WAKE_KEY = "handsup:deferred-texts"  # a Redis list: the webhook pushes, a worke
 POLL = 1.0  # seconds a worker waits for a wake-up before it looks anyway
 SETTLE = timedelta(milliseconds=300)
 BATCH = 200
-TEXTS_PER_TRANSACTION = 10  # a lane's texts answered in one transaction (``answer_in_order``)
 WAKE_EVERY = 0.1  # seconds: the least time between two wake-ups from one web process
 AFTER_WAKE = SETTLE.total_seconds() + WAKE_EVERY  # seconds a woken worker waits, then looks
 
@@ -140,46 +138,7 @@ def answer_waiting(
 
 
 def answer_in_order(factory: sessionmaker[Session], texts: list[WaitingText]) -> int:
-    """Answer these deferred texts in order, ``TEXTS_PER_TRANSACTION`` to a transaction.
-
-    Each text's step runs as it would alone (its sender's lock, then its own row's and its
-    volunteer's) and is flushed; one commit ends several of them: a commit is a round trip
-    and a write-ahead log flush PostgreSQL makes the lane wait for. Texts of one sender stay
-    in one lane and in order, so a later text in the same transaction sees the earlier one
-    answered. When any step of the group fails, nothing of the group is kept, and its texts
-    are answered again one by one (``_answer_one_by_one``), where the failing text is set
-    aside alone.
-    """
-    answered = 0
-    for start in range(0, len(texts), TEXTS_PER_TRANSACTION):
-        group = texts[start : start + TEXTS_PER_TRANSACTION]
-        together = _answer_together(factory, group) if len(group) > 1 else None
-        answered += together if together is not None else _answer_one_by_one(factory, group)
-    return answered
-
-
-def _answer_together(factory: sessionmaker[Session], texts: list[WaitingText]) -> int | None:
-    """Answer ``texts`` in one transaction; None (and nothing kept) when any step fails."""
-    with factory() as session:
-        try:
-            answered = sum(
-                answer_stored(session, text, clock.now(), commit=False) for text in texts
-            )
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            log.info(
-                "deferred texts %d-%d: a step failed together (%s); one by one",
-                texts[0].id,
-                texts[-1].id,
-                describe_error(exc),
-            )
-            return None
-    return answered
-
-
-def _answer_one_by_one(factory: sessionmaker[Session], texts: list[WaitingText]) -> int:
-    """Answer these texts each in its own transaction.
+    """Answer these deferred texts one by one, each in its own transaction.
 
     A text whose step raises is marked processed for a coordinator to read (the inbox), so
     it never blocks its sender's later texts; an unreachable database is raised, and the

@@ -52,12 +52,7 @@ from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
 from service.conversations.replies import MESSAGES, store_replies
 from service.coordinators.commands import answer_coordinator_command
-from service.db import (
-    end_step,
-    insert_id_unless_present,
-    insert_unless_present,
-    take_sqlite_write_lock,
-)
+from service.db import insert_id_unless_present, insert_unless_present, take_sqlite_write_lock
 from service.models import (
     Channel,
     ChannelKind,
@@ -268,9 +263,7 @@ READ_WAITING_TEXT = (
 )
 
 
-def answer_stored(
-    session: Session, text: WaitingText, now: datetime, *, commit: bool = True
-) -> bool:
+def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     """A worker's turn at a deferred text: run its step and queue its replies through the send
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
@@ -282,12 +275,8 @@ def answer_stored(
     before it locks the row, and the row it returns is the latest version once locked (an
     answer committed during either wait is seen). Another worker or a retry in the webhook
     may have answered it meanwhile.
-
-    ``commit=False``: the step joins the caller's transaction (flushed, not committed), as
-    ``deferred.answer_in_order`` answers several texts in one; the locks it takes are held
-    until the caller commits.
     """
-    if commit and session.in_transaction():
+    if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
     if not takes_sender_locks(session):  # SQLite: its write lock, taken above
@@ -298,21 +287,13 @@ def answer_stored(
             {"message_id": text.id, "community_id": text.community_id, "sender": text.sender},
         ).one_or_none()
     if found is None or found[0].status != MessageStatus.RECEIVED:
-        end_step(session, commit=commit)
+        session.commit()
         return False
     message, kind, to = found[:3]
     inbound = stored_inbound(message, kind, to)
     channel, community, has_donations, _ = _destination(session, inbound)
     result = _step(
-        session,
-        channel,
-        community,
-        has_donations,
-        message,
-        inbound,
-        now,
-        send_replies=True,
-        commit=commit,
+        session, channel, community, has_donations, message, inbound, now, send_replies=True
     )
     return not result.deferred
 
@@ -328,7 +309,6 @@ def _step(
     *,
     send_replies: bool = False,
     surging: Callable[[], bool] | None = None,
-    commit: bool = True,
 ) -> InboundResult:
     """A verified coordinator phone of this community: its commands first (TODAY, SAY...);
     any other text goes on to the volunteer conversation."""
@@ -341,7 +321,6 @@ def _step(
         inbound.body,
         now,
         send_replies=send_replies,
-        commit=commit,
     )
     if commanded is not None:
         return InboundResult(commanded, message.id, False, queued_due_work(session))
@@ -355,7 +334,6 @@ def _step(
         now,
         send_replies=send_replies,
         surging=surging,
-        commit=commit,
     )
 
 
@@ -550,10 +528,8 @@ def _process(
     *,
     send_replies: bool = False,
     surging: Callable[[], bool] | None = None,
-    commit: bool = True,
 ) -> InboundResult:
-    """Run one flow step under the volunteer's row lock and commit it with the message
-    (``commit=False``: flush it, for the caller to commit; see ``answer_stored``).
+    """Run one flow step under the volunteer's row lock and commit it with the message.
 
     The text waits (stays ``received``, committed as it is) when an earlier text of the same
     sender is still waiting, unless it opts out. ``send_replies``: queue the replies through
@@ -571,7 +547,7 @@ def _process(
         session, community, inbound.sender, message.id, now, in_request=not send_replies
     )
     if (behind or (surging is not None and surging())) and not opts_out(inbound):
-        end_step(session, commit=commit)
+        session.commit()
         why = "waits behind an earlier text of its sender" if behind else "left for a worker"
         log.info("inbound %s %s", inbound.sid, why)
         return InboundResult((), message.id, duplicate=False, deferred=True)
@@ -641,7 +617,7 @@ def _process(
     )
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
-    end_step(session, commit=commit)
+    session.commit()
     log.info(
         "inbound %s from %s: %d reply(ies), %d effect(s)",
         inbound.sid,

@@ -43,7 +43,7 @@ from service.communities import audit
 from service.conversations.replies import store_replies
 from service.coordinators import codes
 from service.coordinators.phones import commander
-from service.db import end_step, take_sqlite_write_lock
+from service.db import take_sqlite_write_lock
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -106,12 +106,10 @@ def answer_coordinator_command(
     now: datetime,
     *,
     send_replies: bool = False,
-    commit: bool = True,
 ) -> tuple[str, ...] | None:
     """Run ``body`` as a coordinator command if ``sender`` is a verified coordinator phone of
     ``community`` and the text is one; store the replies and commit. None: not taken.
-    ``send_replies``: queue them through the send gate (a deferred text), not for TwiML.
-    ``commit=False``: flush, for the caller to commit (``inbound.answer_stored``)."""
+    ``send_replies``: queue them through the send gate (a deferred text), not for TwiML."""
     parsed = coordinators.parse_command(body)
     if parsed is None:
         return None
@@ -175,7 +173,7 @@ def answer_coordinator_command(
     store_replies(session, channel, message, texts, now, pending=send_replies)
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
-    end_step(session, commit=commit)
+    session.commit()
     log.info("inbound %s: coordinator command %s", message.twilio_sid, parsed.command.value)
     return texts
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from redis import Redis
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -370,83 +370,7 @@ def test_a_text_whose_step_fails_is_set_aside_for_coordinators_and_later_texts_g
     first, second = inbound_rows(db, ANA)
     assert (first.status, first.attention) == (MessageStatus.PROCESSED, inbound.UNANSWERABLE)
     assert second.status == MessageStatus.PROCESSED
-    # tried with its group first (nothing of the group kept), then alone, and set aside
-    assert calls == ["JOIN", "JOIN", "Ana"]
-
-
-@contextmanager
-def commits_on(engine: Any) -> Iterator[list[int]]:
-    """Counts the engine's commits while the context is open."""
-    counted = [0]
-
-    def count(_connection: Any) -> None:
-        counted[0] += 1
-
-    event.listen(engine, "commit", count)
-    try:
-        yield counted
-    finally:
-        event.remove(engine, "commit", count)
-
-
-def test_a_lane_answers_several_texts_in_one_transaction(
-    sms: SmsHelper, surge: SurgeGauge, db: Session, session_factory: sessionmaker[Session]
-) -> None:
-    phones = [f"+120255502{n:02d}" for n in range(25)]
-    for phone in phones:
-        assert sms.send(phone, "JOIN") == []
-    texts = [
-        inbound.WaitingText(row.id, row.community_id, row.from_address)
-        for phone in phones
-        for row in inbound_rows(db, phone)
-    ]
-    with commits_on(session_factory.kw["bind"]) as counted:
-        assert deferred.answer_in_order(session_factory, texts) == 25
-    # 25 texts in groups of TEXTS_PER_TRANSACTION: 10, 10 and 5
-    assert counted[0] == -(-25 // deferred.TEXTS_PER_TRANSACTION) == 3
-    for phone in phones:
-        (row,) = inbound_rows(db, phone)
-        assert row.status == MessageStatus.PROCESSED
-        assert reply_to(db, row).status == MessageStatus.PENDING  # exactly one reply queued
-
-
-def test_a_failing_step_keeps_nothing_of_its_group_twice(
-    sms: SmsHelper,
-    surge: SurgeGauge,
-    db: Session,
-    session_factory: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The texts before the failing one in its group are answered once, not once with the
-    group and again alone; a later text of the failing sender still waits its turn."""
-    assert sms.send(ANA, "JOIN") == []
-    assert sms.send(BEN, "JOIN") == []
-    assert sms.send(CAL, "JOIN") == []
-    assert sms.send(BEN, "Ben") == []
-    real_step = inbound.conversation.step
-
-    def failing_for_cal(context: Any, state: Any, text: str) -> Any:
-        if context.lookup.volunteer.phone == CAL:
-            raise RuntimeError("a bug in a flow")
-        return real_step(context, state, text)
-
-    monkeypatch.setattr(inbound.conversation, "step", failing_for_cal)
-    texts = [
-        inbound.WaitingText(row.id, row.community_id, row.from_address)
-        for row in sorted(
-            (row for phone in (ANA, BEN, CAL) for row in inbound_rows(db, phone)),
-            key=lambda row: row.id,
-        )
-    ]
-    assert deferred.answer_in_order(session_factory, texts) == 3
-    (ana,) = inbound_rows(db, ANA)
-    ben_join, ben_name = inbound_rows(db, BEN)
-    (cal,) = inbound_rows(db, CAL)
-    for row in (ana, ben_join, ben_name):
-        assert row.status == MessageStatus.PROCESSED
-        assert reply_to(db, row).status == MessageStatus.PENDING
-    assert (cal.status, cal.attention) == (MessageStatus.PROCESSED, inbound.UNANSWERABLE)
-    assert db.scalar(select(Volunteer.name).where(Volunteer.phone == BEN)) == "Ben"
+    assert calls == ["JOIN", "Ana"]
 
 
 def test_texts_are_taken_once_they_have_settled(
