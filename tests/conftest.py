@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from redis import Redis
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +35,13 @@ from service.redis_conn import EmbeddedRedis, connect
 from service.web.extensions import resources
 from tests.fakes.twilio_server import FakeTwilio
 from workers import runtime as worker_runtime
+
+# CI (``.ci/run``) draws the property tests' examples from each test's own source
+# (``derandomize``), so a clean clone's run is the same every time: a random example that
+# fails there fails again when replayed, and a change cannot be refused by an unlucky draw
+# that the change did not cause. Everywhere else the draws are random, and find new cases.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-" + "x" * 16
@@ -101,13 +109,20 @@ def statements(engine: Engine) -> Iterator[list[str]]:
 DEADLINE = 60.0  # seconds: generous, for a busy machine; every wait ends on progress first
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` until it holds; fail after ``DEADLINE`` seconds."""
-    deadline = time.monotonic() + DEADLINE
+def wait_until(
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    timeout: float = DEADLINE,
+    interval: float = 0.005,
+) -> None:
+    """Poll ``condition`` every ``interval`` s until it holds; fail after ``timeout`` seconds
+    (a wait ends on progress: the deadline only catches a hang, so make it generous)."""
+    deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.005)
+            raise AssertionError(f"timed out after {timeout:g} s waiting until {what}")
+        time.sleep(interval)
 
 
 def whatsapp_channel(session: Session, community: Community) -> Channel:

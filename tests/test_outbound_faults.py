@@ -42,7 +42,7 @@ from service.models import (
 from service.redis_conn import connect, free_port
 from service.sending import outbox
 from service.sending.broadcasts import queue_broadcast
-from tests.conftest import SmsHelper
+from tests.conftest import SmsHelper, wait_until
 from tests.fakes.twilio_server import FakeTwilio
 from tests.test_processes import BIN, ROOT, process_env
 from tests.workers.test_dispatch import add_volunteer, queue_one
@@ -136,16 +136,6 @@ PATIENCE = 120.0
 LONG_PATIENCE = 300.0
 
 
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.2) -> float:
-    """Poll ``condition`` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-    return time.monotonic() - start
-
-
 # -- 1. two racing workers, one SIGKILLed mid-broadcast, a replacement started ---------------
 
 RECIPIENTS = 2_000
@@ -201,11 +191,16 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
                 assert w.popen.poll() is None, logs()
             return len(Worker.all(connection=redis)) >= 2
 
-        wait_until(both_registered, PATIENCE, "two RQ workers to register")
+        wait_until(both_registered, "two RQ workers registered", timeout=PATIENCE, interval=0.2)
         with unit_of_work(session_factory) as session:
             assert queue_broadcast(session, community, "Sandbags at the school, 6pm") == RECIPIENTS
 
-        wait_until(lambda: len(fake_twilio.messages) >= 60, PATIENCE, "the first 60 sends")
+        wait_until(
+            lambda: len(fake_twilio.messages) >= 60,
+            "the first 60 sends reached Twilio",
+            timeout=PATIENCE,
+            interval=0.2,
+        )
         # The victim is a worker whose send batch has reached Twilio in part: picked by its
         # batch's rows, not by the moment (a worker with a job may still be planning it).
         pids = {w.pid: w for w in workers}
@@ -215,7 +210,9 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
             found[:] = mid_send(redis, session_factory, fake_twilio, pids)
             return bool(found)
 
-        wait_until(a_batch_mid_send, PATIENCE, "a worker's batch to reach Twilio", interval=0.01)
+        wait_until(
+            a_batch_mid_send, "a worker's batch reached Twilio", timeout=PATIENCE, interval=0.01
+        )
         victim = pids[found[0]]
         os.kill(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -231,7 +228,9 @@ def test_sigkill_mid_broadcast_with_two_racing_workers_sends_each_text_exactly_o
             return sum(counts.values()) == RECIPIENTS and set(counts) <= SENT_STATES
 
         try:
-            wait_until(all_sent, LONG_PATIENCE, "every broadcast row to be sent")
+            wait_until(
+                all_sent, "every broadcast row was sent", timeout=LONG_PATIENCE, interval=0.2
+            )
         except AssertionError as exc:
             raise AssertionError(
                 f"{exc}: {statuses(session_factory)}, fake got {len(fake_twilio.messages)}\n"

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import http.client
 import re
-import time
 import urllib.error
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
@@ -38,7 +37,7 @@ from service.models import (
 )
 from service.redis_conn import free_port
 from service.sending.queue import queue_message
-from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER
+from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, wait_until
 from tests.fakes.twilio_server import FakeTwilio
 from tests.test_processes import (
     process_env,
@@ -142,13 +141,6 @@ def seeded(session_factory: sessionmaker[Session], community: Community) -> Comm
     return community
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the worker"
-        time.sleep(0.2)
-
-
 def count(session_factory: sessionmaker[Session], query: object) -> int:
     with session_factory() as session:
         return int(session.scalar(query) or 0)  # type: ignore[call-overload]
@@ -230,7 +222,11 @@ def test_finding_3_with_the_real_processes(
                 kind=MessageKind.DIRECT,
                 idempotency_key="pump-check",
             )
-        wait_until(lambda: any("Pump check" in m.body for m in fake_twilio.messages))
+        wait_until(
+            lambda: any("Pump check" in m.body for m in fake_twilio.messages),
+            "the worker sent the call-out",
+            interval=0.2,
+        )
         assert not any("Meet at the hall" in m.body for m in fake_twilio.messages)
         sent = select(func.count()).select_from(Message).where(Message.broadcast_id == broadcast_id)
         assert count(session_factory, sent) == 0
@@ -238,7 +234,11 @@ def test_finding_3_with_the_real_processes(
         approver = Browser(port)
         approver.login("second@example.org")
         assert approver.post(f"/console/broadcasts/{broadcast_id}/approve", {})[0] == 302
-        wait_until(lambda: sum("Meet at the hall" in m.body for m in fake_twilio.messages) >= 8)
+        wait_until(
+            lambda: sum("Meet at the hall" in m.body for m in fake_twilio.messages) >= 8,
+            "the worker sent the broadcast to all eight",
+            interval=0.2,
+        )
         assert sum("Meet at the hall" in m.body for m in fake_twilio.messages) == 8
 
 

@@ -557,11 +557,13 @@ def explain(db: Session, statement: Any) -> str:
 
 
 def wait_until_processed(db: Session, phone: str) -> None:
-    """Wait on progress (generous deadline) until the sender's texts are all answered."""
-    deadline = time.monotonic() + 90
-    while any(m.status != MessageStatus.PROCESSED for m in inbound_rows(db, phone)):
-        assert time.monotonic() < deadline, f"a deferred text of {phone} was never answered"
-        time.sleep(0.05)
+    """Wait on progress until the sender's texts are all answered."""
+    wait_until(
+        lambda: all(m.status == MessageStatus.PROCESSED for m in inbound_rows(db, phone)),
+        f"every deferred text of {phone} was answered",
+        timeout=90,
+        interval=0.05,
+    )
 
 
 # ----- the gauge ------------------------------------------------------------------------------
