@@ -43,8 +43,9 @@ def apply_effects(
     """Apply each effect; return the results whose replies the volunteer must get.
 
     An answer to the pending question clears it before its service call, so that the
-    volunteer's changes reach the database in one UPDATE: the service's first query flushes
-    them, and a change left for after it would be a second UPDATE at the commit."""
+    volunteer's changes reach the database in one UPDATE: a service's first query may flush
+    them (``callouts.answer``'s read does not), and a change left for after it would be a
+    second UPDATE at the commit."""
     results: list[Result] = []
     for effect in effects:
         match effect:

@@ -582,7 +582,11 @@ def _process(
         attachment=inbound.attachment,
         tapped=inbound.payload is not None,
     )
-    outcome = conversation.step(context, state, inbound.flow_text)
+    # The flow's lookups read shifts, places and pledges, which nothing in this step has
+    # changed yet: the volunteer's changes above wait for the step's one flush (an autoflush
+    # at the first lookup was a second pass of the unit of work over the same rows).
+    with session.no_autoflush:
+        outcome = conversation.step(context, state, inbound.flow_text)
     if _stale_opt_in(volunteer, message, outcome.effects):
         # A text received before the volunteer's opt-out (a retry processed late, a replay)
         # never re-subscribes them: only a text sent after the STOP may.

@@ -208,11 +208,14 @@ def answer(
 
     One query reads the call-out, its shift, this volunteer's ask and any place they already
     hold: in a call-out storm most texts are a second or third YES, and they cost one round
-    trip (plus the ask's write when the answer is new)."""
-    row = session.execute(
-        _ANSWER_READ,
-        {"callout_id": callout_id, "community_id": community.id, "volunteer_id": volunteer.id},
-    ).first()
+    trip (plus the ask's write when the answer is new). The read does not flush: it reads
+    none of the rows the step has changed (the volunteer's), and those, with the ask, are
+    written in the step's one flush, at its commit, or at the fill's claim."""
+    with session.no_autoflush:  # the volunteer's changes wait for the step's one flush
+        row = session.execute(
+            _ANSWER_READ,
+            {"callout_id": callout_id, "community_id": community.id, "volunteer_id": volunteer.id},
+        ).first()
     if row is None:
         return CallOutResult("declined")
     callout, shift, ask, holding = row
