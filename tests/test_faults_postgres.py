@@ -49,10 +49,11 @@ from tests.conftest import (
     COMMUNITY_NUMBER,
     PUBLIC_BASE_URL,
     SmsHelper,
+    wait_until,
 )
 from tests.fakes.postgres_cluster import PrivatePostgres, find_binaries
 from tests.fakes.twilio_caller import TwilioCaller, WebhookAnswer
-from tests.test_outbound_faults import Proc, RedisServer, wait_until
+from tests.test_outbound_faults import Proc, RedisServer
 from tests.test_processes import process_env, procfile
 
 VOLUNTEERS = 24
@@ -240,7 +241,12 @@ def test_postgres_restart_mid_load_answers_503_then_stores_every_retry_once(
             # must not defer texts to one (its 24 clients could reach a process' threshold).
             env["HANDSUP_SURGE_IN_FLIGHT"] = "1000"
             web = Proc(["bash", "-c", f"exec {procfile()['web']}"], env, tmp_path / "web.log")
-            wait_until(lambda: readyz(port)[0] == 200, 180, "the web process to be ready")
+            wait_until(
+                lambda: readyz(port)[0] == 200,
+                "the web process is ready",
+                timeout=180,
+                interval=0.2,
+            )
             run_outage_scenario(pg, port, phones, factory, web)
         finally:
             if web is not None:
@@ -291,7 +297,7 @@ def run_outage_scenario(
             time.sleep(0.3)
         during = len(sent) - before
         pg.start()
-        wait_until(lambda: readyz(port)[0] == 200, 120, "/readyz to recover")
+        wait_until(lambda: readyz(port)[0] == 200, "/readyz recovered", timeout=120, interval=0.2)
         ready_at = time.monotonic()
         time.sleep(AFTER)
     finally:

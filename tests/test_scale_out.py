@@ -51,10 +51,10 @@ from service.redis_conn import connect, free_port
 from service.rosters import callouts
 from service.rosters import shifts as rosters
 from service.sending.broadcasts import queue_broadcast
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, COMMUNITY_NUMBER, PUBLIC_BASE_URL
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, COMMUNITY_NUMBER, PUBLIC_BASE_URL, wait_until
 from tests.fakes.twilio_caller import TwilioCaller, WebhookAnswer
 from tests.fakes.twilio_server import FakeTwilioProcess
-from tests.test_outbound_faults import OPEN_STATES, Proc, start_worker, wait_until
+from tests.test_outbound_faults import OPEN_STATES, Proc, start_worker
 from tests.test_processes import process_env, procfile
 
 pytestmark = [
@@ -232,7 +232,9 @@ def test_two_web_processes_three_workers_lose_double_and_overfill_nothing(
                     web_ready(port) for port in ports
                 )
 
-            wait_until(all_up, 180, "two web processes and three workers")
+            wait_until(
+                all_up, "two web processes and three workers are up", timeout=180, interval=0.2
+            )
             up = time.monotonic()
 
             answers, load_seconds = text_and_broadcast(ports, asked, factory, community_id)
@@ -246,7 +248,7 @@ def test_two_web_processes_three_workers_lose_double_and_overfill_nothing(
                 )
 
             try:
-                wait_until(drained, DRAIN_TIMEOUT, "the outbox to drain", interval=0.5)
+                wait_until(drained, "the outbox drained", timeout=DRAIN_TIMEOUT, interval=0.5)
             except AssertionError as exc:
                 raise AssertionError(f"{exc}: {fake.stats()['messages']} sent\n{logs()}") from None
             time.sleep(2)  # a few more pump rounds: nothing may be sent again
