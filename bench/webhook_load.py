@@ -18,12 +18,16 @@ three ``YES`` to every ``SHIFTS``:
    Then the floor: a Flask app that checks the signature, stores the text once (one
    ``INSERT ... ON CONFLICT DO NOTHING``, committed) and answers the same fixed TwiML, the
    least any webhook that never loses a text must do (``create_floor_app``), same command line;
+   and, after HandsUp's run, HandsUp's statements alone (``bench.statements_only``: the same
+   SQL for each text through Core, no ORM, no flow step), the most a rewrite of its Python
+   could reach;
 2. open loop: ``--rate`` requests/s (default 50) for ``--duration`` s (default 20), each request
    sent at its scheduled moment; latency is from that moment (queueing in the generator
    counts), p50/p95/p99, errors (not 200, or not TwiML with a ``<Message>``). Target: p99 <
    250 ms, no errors;
 3. closed loop: ``--clients`` clients as fast as HandsUp answers for ``--closed-duration`` s;
-   requests/s and its ratio to the baseline (target >= 40%) and to the floor;
+   requests/s and its ratio to the baseline (target >= 40%), to the floor and to the
+   statements alone;
 4. memory: peak RSS (VmHWM, and the highest VmRSS sampled) of each gunicorn worker process and
    of the ``handsup worker`` process (target < 120 MB each);
 5. checks: every inbound message posted is stored exactly once and processed; the shift's
@@ -111,6 +115,7 @@ def create_bare_app() -> Flask:
 
 
 FLOOR_TABLE = "bench_floor_inbound"
+STATEMENTS_APP = "bench.statements_only:create_statements_app()"  # the same statements, no ORM
 
 
 def create_floor_app() -> Flask:
@@ -974,7 +979,13 @@ def phase_line(phase: Phase) -> str:
     )
 
 
-def report_run(run: Run, bare: Phase, args: argparse.Namespace, floor: Phase | None = None) -> bool:
+def report_run(
+    run: Run,
+    bare: Phase,
+    args: argparse.Namespace,
+    floor: Phase | None = None,
+    statements: Phase | None = None,
+) -> bool:
     print(f"--- {run.label}")
     print(phase_line(run.open_loop))
     for error in run.open_loop.first_errors():
@@ -1023,6 +1034,13 @@ def report_run(run: Run, bare: Phase, args: argparse.Namespace, floor: Phase | N
         print(
             f"ratio:       closed loop / floor {run.closed_loop.rate / floor.rate:.1%} "
             f"({run.closed_loop.rate:.1f}/s vs {floor.rate:.1f}/s)"
+        )
+    if statements is not None:
+        share = run.closed_loop.rate / statements.rate
+        print(
+            f"ratio:       closed loop / statements only {share:.1%}"
+            f" ({run.closed_loop.rate:.1f}/s vs {statements.rate:.1f}/s): what the ORM, the flow "
+            "step and the rest of the request cost"
         )
     print(
         f"target:      peak RSS < {RSS_TARGET_MB:.0f} MB: {verdict(memory_ok)} "
@@ -1187,6 +1205,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
         before = baseline(args, env, tmpdir, "before")
         floor = baseline(args, env, tmpdir, "", "bench.webhook_load:create_floor_app()", "floor")
         small = handsup_run(args, target, fake.url, tmpdir, community_id, "small")
+        statements = baseline(args, env, tmpdir, "", STATEMENTS_APP, "statements")
         after = baseline(args, env, tmpdir, "after")
         bare = bare_around(before, after)
         print(phase_line(floor))
@@ -1194,7 +1213,13 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
             f"floor:       {floor.rate / bare.rate:.1%} of bare: storing each text before "
             "answering, and nothing else"
         )
-        passed = report_run(small, bare, args, floor) and passed
+        print(phase_line(statements))
+        print(
+            f"statements:  {statements.rate / floor.rate:.1%} of the floor: HandsUp's statements "
+            "for each text and nothing else (no ORM, no flow step), the most a rewrite of its "
+            "Python could reach"
+        )
+        passed = report_run(small, bare, args, floor, statements) and passed
         if args.scale:
             from bench import data_scale
 

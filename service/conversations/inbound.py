@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
@@ -176,7 +177,7 @@ def handle_inbound(
     locked_sender = inbound.sender if takes_sender_locks(session) else None
     if inbound.sender_kind != SenderKind.PHONE:
         return _store_unmatched(session, row, inbound.sender_kind, now, locked_sender)
-    message = _insert(session, row, locked_sender)
+    message = _insert_answered(session, row, inbound.sender, now, locked_sender)
     if message is None:  # stored before: a retry (a concurrent one waited for the first)
         message = session.scalars(
             select(Message)
@@ -193,6 +194,7 @@ def handle_inbound(
         # coordinators, but it never becomes a volunteer and never gets a reply.
         message.status = MessageStatus.PROCESSED
         message.processed_at = now
+        message.volunteer_id = None  # never a volunteer's text, whoever has the number
         session.commit()
         log.warning("inbound %s from a service number: stored, not processed", inbound.sid)
         return InboundResult((), message.id, duplicate=False)
@@ -466,7 +468,54 @@ def _insert(session: Session, row: dict[str, object], sender: str | None = None)
     return message
 
 
+def _insert_answered(
+    session: Session, row: dict[str, object], phone: str, now: datetime, sender: str | None
+) -> Message | None:
+    """``_insert`` for a text the request goes on to answer: stored as it will be committed
+    once answered (``processed`` now, from the volunteer whose phone sent it, read by the
+    insert itself), so the answer's commit has no UPDATE of it to send (one round trip less
+    a text, issue 18). A step that fails rolls the row back with it (``_keep_unprocessed``
+    stores the text alone); a text that waits puts ``_WAITING`` back before it commits."""
+    values = {
+        **_unset_columns(frozenset(row) | {"volunteer_id"}),
+        **row,
+        "status": MessageStatus.PROCESSED,
+        "processed_at": now,
+        "phone": phone,
+    }
+    if sender is None:
+        found = session.execute(_INSERT_ANSWERED, values).one_or_none()
+    else:
+        found = session.execute(_INSERT_ANSWERED_LOCKED, {**values, "sender": sender}).one_or_none()
+    if found is None:
+        return None
+    del values["phone"]
+    message = Message(id=found.id, volunteer_id=found.volunteer_id, **values)
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
+
+
 _MESSAGE_COLUMNS = [column for column in MESSAGES.columns if not column.primary_key]
+# The volunteer whose phone sent a text, as the inbound insert reads it (NULL for a stranger,
+# or one who joins in this very step: the step's own volunteer_id then goes with the commit).
+_SENDER_VOLUNTEER = (
+    select(Volunteer.id)
+    .where(
+        Volunteer.community_id == bindparam("community_id", type_=Integer()),
+        Volunteer.phone == bindparam("phone", type_=String()),
+    )
+    .scalar_subquery()
+)
+# What a text that waits puts back before it commits: as the intake stores a deferred text.
+_WAITING = {"status": MessageStatus.RECEIVED, "processed_at": None, "volunteer_id": None}
+
+
+def _answered_columns() -> list[Any]:
+    return [
+        _SENDER_VOLUNTEER if c.key == "volunteer_id" else bindparam(c.key, type_=c.type)
+        for c in _MESSAGE_COLUMNS
+    ]
 
 
 # PostgreSQL's inbound insert with the sender's lock taken first: a CTE the row is selected
@@ -481,6 +530,20 @@ _INSERT_LOCKED = (
         ),
     )
     .returning(MESSAGES.c.id)
+)
+
+
+_INSERT_ANSWERED_LOCKED = (
+    insert_unless_present("postgresql", MESSAGES, "twilio_sid")
+    .from_select(_MESSAGE_COLUMNS, select(*_answered_columns()).select_from(_SENDER_LOCKED))
+    .returning(MESSAGES.c.id, MESSAGES.c.volunteer_id)
+)
+# Without the sender's lock (SQLite: its write lock, taken first, serialises every text).
+_INSERT_ANSWERED = (
+    insert_unless_present("sqlite", MESSAGES, "twilio_sid")
+    # the WHERE tells SQLite's parser that ON CONFLICT is the upsert's, not a join's
+    .from_select(_MESSAGE_COLUMNS, select(*_answered_columns()).where(true()))
+    .returning(MESSAGES.c.id, MESSAGES.c.volunteer_id)
 )
 
 
@@ -547,6 +610,8 @@ def _process(
         session, community, inbound.sender, message.id, now, in_request=not send_replies
     )
     if (behind or (surging is not None and surging())) and not opts_out(inbound):
+        for name, value in _WAITING.items():
+            setattr(message, name, value)  # stored as answered (``_insert_answered``): not yet
         session.commit()
         why = "waits behind an earlier text of its sender" if behind else "left for a worker"
         log.info("inbound %s %s", inbound.sid, why)

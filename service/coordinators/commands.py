@@ -171,6 +171,7 @@ def answer_coordinator_command(
         channel=channel.kind.value,
     )
     store_replies(session, channel, message, texts, now, pending=send_replies)
+    message.volunteer_id = None  # a coordinator's command, not their volunteer conversation
     message.status = MessageStatus.PROCESSED
     message.processed_at = now
     session.commit()

@@ -28,6 +28,7 @@ from service.models import (
     CallOutAsk,
     CommandRequest,
     Community,
+    Direction,
     Message,
     MessageKind,
     MessageStatus,
@@ -281,6 +282,16 @@ def test_a_coordinator_who_volunteers_gets_volunteer_answers_for_the_rest(
     [menu] = sms.send(ANA, "SHIFTS")
     assert menu.startswith("Open shifts:") and "Reply a number" in menu
     assert "Sandbags" in sms.send(ANA, "TODAY")[0] and "waitlisted" in sms.send(ANA, "TODAY")[0]
+    # Her commands are a coordinator's, not texts of her volunteer conversation; her SHIFTS is.
+    db.expire_all()
+    stored = db.execute(
+        select(Message.body, Message.volunteer_id).where(Message.direction == Direction.INBOUND)
+    ).all()
+    ana = db.scalars(select(Volunteer.id).where(Volunteer.phone == ANA)).one()
+    assert {body: who for body, who in stored if body in ("SHIFTS", "TODAY")} == {
+        "SHIFTS": ana,
+        "TODAY": None,
+    }
 
 
 def test_a_coordinators_stop_opts_out_of_volunteer_texts_not_the_role(

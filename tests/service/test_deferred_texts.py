@@ -209,7 +209,18 @@ def test_an_answer_in_the_request_waits_while_a_workers_reply_is_unsent(
     assert unsent.status == MessageStatus.PENDING
     resources(app).surge = SurgeGauge()  # the surge is over
     assert sms.send(ANA, "Ana") == []  # deferred: the name question is not sent yet
+    # Stored as the intake stores a deferred text (the request had stored it as answered).
+    waiting = inbound_rows(db, ANA)[-1]
+    assert (waiting.status, waiting.processed_at, waiting.volunteer_id) == (
+        MessageStatus.RECEIVED,
+        None,
+        None,
+    )
     answer(worker, redis)
+    ana = db.scalars(select(Volunteer.id).where(Volunteer.phone == ANA)).one()
+    assert [(m.status, m.volunteer_id) for m in inbound_rows(db, ANA)] == [
+        (MessageStatus.PROCESSED, ana)
+    ] * 2
     texts = bodies_to(fake_twilio, ANA)
     assert "What is your name?" in texts[0] and texts[1].startswith("Thanks Ana.")
     assert sms.send(ANA, "YES")[0].startswith("Welcome, Ana!")  # nothing unsent: in the request

@@ -157,6 +157,12 @@ def test_a_failed_step_keeps_the_text_and_its_retry_processes_it(
     assert reply.status == 200 and "What is your name?" in reply.texts[0]
     assert count_messages(db, twilio_sid=form["MessageSid"], status=MessageStatus.PROCESSED) == 1
     assert count_messages(db, direction=Direction.INBOUND) == 1
+    # The next text is stored as answered, with its volunteer, in its answer's transaction.
+    assert sms.send(ANA, "Ana")[0].startswith("Thanks Ana.")
+    db.expire_all()
+    named = db.scalars(select(Message).where(Message.body == "Ana")).one()
+    assert (named.status, named.volunteer_id) == (MessageStatus.PROCESSED, volunteer(db).id)
+    assert named.processed_at == named.created_at
 
 
 def test_stop_confirms_once_then_silence_until_start(sms: SmsHelper, db: Session) -> None:
