@@ -12,7 +12,7 @@ fresh numbers:
    (store, lock, step, TwiML replies stored), ``YES`` then ``SHIFTS`` from every volunteer;
 2. **deferred**: the same texts from the other pool stored under surge (through a
    ``DeferredIntake``, untimed), then answered by ``deferred.answer_in_order`` as one lane
-   process does (the sender's lock, the locked read, the step, replies queued through the
+   process does (the sender's lock, the claim, the step, replies queued through the
    send gate).
 
 The first 50 texts of each pass warm the process up and are not counted. Prints CPU and wall

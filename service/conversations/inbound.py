@@ -27,18 +27,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
     String,
+    Table,
     bindparam,
     func,
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
@@ -255,44 +257,36 @@ class WaitingText(NamedTuple):
         return self.from_address.removeprefix("whatsapp:")
 
 
-# A deferred text with its channel's kind and address, locked (built once).
-READ_WAITING_TEXT = (
-    select(Message, Channel.kind, Channel.address)
-    .join(Channel, Channel.id == Message.channel_id)
-    .where(Message.id == bindparam("message_id", type_=Integer()))
-    .with_for_update(of=Message)
-    .execution_options(populate_existing=True)
-)
-
-
 def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     """A worker's turn at a deferred text: run its step and queue its replies through the send
     gate, in one transaction (commits). False when it is not ready: processed already (by
     another worker, or a retry in the webhook) or an earlier text of its sender is waiting.
 
-    The sender's lock is taken first, then the message row's, then the volunteer's, in the
-    webhook's order, so the two never wait on each other in a cycle. On PostgreSQL the
-    sender's lock is a column of the statement that reads and locks the row
-    (``READ_WAITING_TEXT_LOCKED``: one round trip, not two): PostgreSQL computes its columns
-    before it locks the row, and the row it returns is the latest version once locked (an
-    answer committed during either wait is seen). Another worker or a retry in the webhook
-    may have answered it meanwhile.
+    The text is claimed in one statement (``_CLAIM``): an UPDATE that marks it answered (as
+    the webhook's insert does, ``_insert_answered``: the step's commit then sends no UPDATE
+    of it) and returns it with its channel's kind and address, only while it is still
+    ``received``. The sender's lock is taken first, then the message row's, then the
+    volunteer's, in the webhook's order, so the two never wait on each other in a cycle: on
+    PostgreSQL the lock is a CTE joined to the row (``_CLAIM_LOCKED``), which PostgreSQL
+    reads before the UPDATE locks the row, and a row answered during either wait (by another
+    worker, or a retry in the webhook) no longer matches once locked. A text that waits after
+    all goes back to ``received`` before it commits, and a step that fails rolls the claim
+    back with it.
     """
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    if not takes_sender_locks(session):  # SQLite: its write lock, taken above
-        found = session.execute(READ_WAITING_TEXT, {"message_id": text.id}).one_or_none()
-    else:
-        found = session.execute(
-            READ_WAITING_TEXT_LOCKED,
-            {"message_id": text.id, "community_id": text.community_id, "sender": text.sender},
-        ).one_or_none()
-    if found is None or found[0].status != MessageStatus.RECEIVED:
+    claim = {"message_id": text.id, "now": now, "of_community": text.community_id}
+    claim |= {"phone": text.sender, "sender": text.sender}
+    statement = _CLAIM_LOCKED if takes_sender_locks(session) else _CLAIM
+    found = session.execute(statement, claim).one_or_none()
+    if found is None:
         session.commit()
         return False
-    message, kind, to = found[:3]
-    inbound = stored_inbound(message, kind, to)
+    message = Message(**{column.key: found._mapping[column] for column in MESSAGES.columns})
+    make_transient_to_detached(message)  # persistent once added, with no attribute to load
+    session.add(message)
+    inbound = stored_inbound(message, found.channel_kind, found.channel_address)
     channel, community, has_donations, _ = _destination(session, inbound)
     result = _step(
         session, channel, community, has_donations, message, inbound, now, send_replies=True
@@ -399,15 +393,19 @@ def _destination(
 # one order and stepped in the other (each inserts, then waits for the volunteer's row). A
 # worker takes it before the message row and the volunteer's row, as the webhook does. It is
 # part of the statement that follows it, not one of its own: the webhook's insert
-# (``_insert``), the worker's read of a deferred text (``READ_WAITING_TEXT_LOCKED``), the
-# intake's batch (``service.conversations.intake``, tried there, not waited for). SQLite needs
-# none (``takes_sender_locks``): its write lock, taken first, serialises every text.
-SENDER_LOCK_COLUMN = func.pg_advisory_xact_lock(
-    bindparam("community_id", type_=Integer()),
-    func.hashtext(bindparam("sender", type_=String())),
-)
+# (``_insert``, ``_insert_answered``), the worker's claim of a deferred text
+# (``_CLAIM_LOCKED``), the intake's batch (``service.conversations.intake``, tried there, not
+# waited for). SQLite needs none (``takes_sender_locks``): its write lock, taken first,
+# serialises every text.
+def _sender_lock(community: str = "community_id", sender: str = "sender") -> Any:
+    """``pg_advisory_xact_lock`` of a sender, with its parameters' names."""
+    return func.pg_advisory_xact_lock(
+        bindparam(community, type_=Integer()), func.hashtext(bindparam(sender, type_=String()))
+    )
+
+
+SENDER_LOCK_COLUMN = _sender_lock()
 TAKE_SENDER_LOCK = select(SENDER_LOCK_COLUMN)  # on its own (the tests hold it with this)
-READ_WAITING_TEXT_LOCKED = READ_WAITING_TEXT.add_columns(SENDER_LOCK_COLUMN)
 
 
 def takes_sender_locks(session: Session) -> bool:
@@ -497,16 +495,24 @@ def _insert_answered(
 
 
 _MESSAGE_COLUMNS = [column for column in MESSAGES.columns if not column.primary_key]
+CHANNELS = cast(Table, Channel.__table__)
+
+
 # The volunteer whose phone sent a text, as the inbound insert reads it (NULL for a stranger,
 # or one who joins in this very step: the step's own volunteer_id then goes with the commit).
-_SENDER_VOLUNTEER = (
-    select(Volunteer.id)
-    .where(
-        Volunteer.community_id == bindparam("community_id", type_=Integer()),
-        Volunteer.phone == bindparam("phone", type_=String()),
+def _sender_volunteer(community: str = "community_id") -> Any:
+    """The id of the volunteer whose phone is the ``phone`` parameter, as a scalar subquery."""
+    return (
+        select(Volunteer.id)
+        .where(
+            Volunteer.community_id == bindparam(community, type_=Integer()),
+            Volunteer.phone == bindparam("phone", type_=String()),
+        )
+        .scalar_subquery()
     )
-    .scalar_subquery()
-)
+
+
+_SENDER_VOLUNTEER = _sender_volunteer()
 # What a text that waits puts back before it commits: as the intake stores a deferred text.
 _WAITING = {"status": MessageStatus.RECEIVED, "processed_at": None, "volunteer_id": None}
 
@@ -533,6 +539,35 @@ _INSERT_LOCKED = (
 )
 
 
+# A worker's claim of a deferred text (``answer_stored``): marked answered while still
+# ``received``, returned with its channel's kind and address. On PostgreSQL the sender's lock
+# is a one-row CTE the row is joined to (on the text's id), read before the UPDATE locks it.
+_CHANNEL_OF_TEXT = CHANNELS.c.id == MESSAGES.c.channel_id
+_CLAIM = (
+    update(MESSAGES)
+    .where(
+        MESSAGES.c.id == bindparam("message_id", type_=Integer()),
+        MESSAGES.c.status == MessageStatus.RECEIVED,
+    )
+    .values(
+        status=MessageStatus.PROCESSED,
+        processed_at=bindparam("now", type_=MESSAGES.c.processed_at.type),
+        volunteer_id=_sender_volunteer("of_community"),  # column names are the SET's
+    )
+    .returning(
+        *MESSAGES.columns,
+        select(CHANNELS.c.kind).where(_CHANNEL_OF_TEXT).scalar_subquery().label("channel_kind"),
+        select(CHANNELS.c.address)
+        .where(_CHANNEL_OF_TEXT)
+        .scalar_subquery()
+        .label("channel_address"),
+    )
+)
+_CLAIM_SENDER_LOCK = select(
+    _sender_lock("of_community").label("taken"),
+    bindparam("message_id", type_=Integer()).label("message_id"),  # the text the lock is for
+).cte("sender_lock")
+_CLAIM_LOCKED = _CLAIM.where(MESSAGES.c.id == _CLAIM_SENDER_LOCK.c.message_id)
 _INSERT_ANSWERED_LOCKED = (
     insert_unless_present("postgresql", MESSAGES, "twilio_sid")
     .from_select(_MESSAGE_COLUMNS, select(*_answered_columns()).select_from(_SENDER_LOCKED))

@@ -1,7 +1,7 @@
 """The sender's lock on PostgreSQL (``inbound.SENDER_LOCK_COLUMN``) is part of the statement
-that follows it, not one of its own: the webhook's insert of the text and a worker's locked
-read of a deferred text each take it first, in the same round trip, and wait while another
-step of the same sender holds it."""
+that follows it, not one of its own: the webhook's insert of the text and a worker's claim
+of a deferred text (an UPDATE joined to the lock's one-row CTE) each take it first, in the
+same round trip, and wait while another step of the same sender holds it."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_the_webhooks_insert_takes_the_senders_lock_first_in_the_same_statement(
     assert taking[0].startswith("WITH sender_lock") and "INSERT INTO messages" in taking[0]
 
 
-def test_a_workers_read_of_a_deferred_text_takes_the_senders_lock_first_in_the_same_statement(
+def test_a_workers_claim_of_a_deferred_text_takes_the_senders_lock_first_in_the_same_statement(
     engine: Engine,
     session_factory: sessionmaker[Session],
     community: Community,
@@ -118,6 +118,7 @@ def test_a_workers_read_of_a_deferred_text_takes_the_senders_lock_first_in_the_s
     held_while(session_factory, community, db, statements, work, not_answered_yet)
     assert answered == [True]
     taking = taking_the_lock(statements)
-    assert len(taking) == 1 and "FROM messages" in taking[0] and "FOR UPDATE" in taking[0]
+    assert len(taking) == 1 and taking[0].startswith("WITH sender_lock")
+    assert "UPDATE messages" in taking[0] and "FROM sender_lock" in taking[0]
     db.expire_all()
     assert db.get_one(Message, message_id).status == MessageStatus.PROCESSED
