@@ -516,8 +516,11 @@ def report(args: argparse.Namespace, result: Result) -> bool:
             f"p50 {piece.p50 * 1000:7.1f} ms, p99 {piece.p99 * 1000:7.1f} ms"
         )
     drain = "never" if f.drain is None else f"{f.drain:.1f} s"
+    # the surge's texts per second from its first text to their last answer, and the bound's
+    rate = "" if not f.drain else f"{f.surge_texts / f.drain:.1f} texts/s against "
     print(
-        f"drain:       last answer {drain} after the first text (bound {f.bound:.1f} s); "
+        f"drain:       last answer {drain} after the first text (bound {f.bound:.1f} s: "
+        f"{rate}{f.surge_texts / f.bound:.1f} needed); "
         f"the fake Twilio received {result.sent_by_worker} REST sends"
         f"{'' if result.settled else '; NOT SETTLED'}"
     )
