@@ -276,16 +276,20 @@ def answer_stored(session: Session, text: WaitingText, now: datetime) -> bool:
     if session.in_transaction():
         session.commit()
     take_sqlite_write_lock(session)
-    claim = {"message_id": text.id, "now": now, "of_community": text.community_id}
-    claim |= {"phone": text.sender, "sender": text.sender}
+    claim = {
+        "message_id": text.id,
+        "now": now,
+        "of_community": text.community_id,
+        "phone": text.sender,  # whose lock the claim takes, and whose volunteer it reads
+    }
     statement = _CLAIM_LOCKED if takes_sender_locks(session) else _CLAIM
     found = session.execute(statement, claim).one_or_none()
     if found is None:
         session.commit()
         return False
-    message = Message(**{column.key: found._mapping[column] for column in MESSAGES.columns})
-    make_transient_to_detached(message)  # persistent once added, with no attribute to load
-    session.add(message)
+    message = _as_loaded(
+        session, Message(**{column.key: found._mapping[column] for column in MESSAGES.columns})
+    )
     inbound = stored_inbound(message, found.channel_kind, found.channel_address)
     channel, community, has_donations, _ = _destination(session, inbound)
     result = _step(
@@ -460,8 +464,13 @@ def _insert(session: Session, row: dict[str, object], sender: str | None = None)
     message_id = found.scalar_one_or_none()
     if message_id is None:
         return None
-    message = Message(id=message_id, **values)
-    make_transient_to_detached(message)  # persistent once added, with no attribute to load
+    return _as_loaded(session, Message(id=message_id, **values))
+
+
+def _as_loaded(session: Session, message: Message) -> Message:
+    """``message``, built from a row as stored, added to the session as if just loaded:
+    persistent, with no attribute to load, its later changes flushed as one UPDATE."""
+    make_transient_to_detached(message)
     session.add(message)
     return message
 
@@ -479,19 +488,15 @@ def _insert_answered(
         **row,
         "status": MessageStatus.PROCESSED,
         "processed_at": now,
-        "phone": phone,
     }
     if sender is None:
-        found = session.execute(_INSERT_ANSWERED, values).one_or_none()
+        found = session.execute(_INSERT_ANSWERED, {**values, "phone": phone}).one_or_none()
     else:
-        found = session.execute(_INSERT_ANSWERED_LOCKED, {**values, "sender": sender}).one_or_none()
+        parameters = {**values, "phone": phone, "sender": sender}
+        found = session.execute(_INSERT_ANSWERED_LOCKED, parameters).one_or_none()
     if found is None:
         return None
-    del values["phone"]
-    message = Message(id=found.id, volunteer_id=found.volunteer_id, **values)
-    make_transient_to_detached(message)
-    session.add(message)
-    return message
+    return _as_loaded(session, Message(id=found.id, volunteer_id=found.volunteer_id, **values))
 
 
 _MESSAGE_COLUMNS = [column for column in MESSAGES.columns if not column.primary_key]
@@ -564,7 +569,7 @@ _CLAIM = (
     )
 )
 _CLAIM_SENDER_LOCK = select(
-    _sender_lock("of_community").label("taken"),
+    _sender_lock("of_community", "phone").label("taken"),
     bindparam("message_id", type_=Integer()).label("message_id"),  # the text the lock is for
 ).cte("sender_lock")
 _CLAIM_LOCKED = _CLAIM.where(MESSAGES.c.id == _CLAIM_SENDER_LOCK.c.message_id)
