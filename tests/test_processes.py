@@ -37,6 +37,11 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
 
+def ignore_sigint() -> None:
+    """In a child before it starts: SIGINT ignored, as in a script's background job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def procfile() -> dict[str, str]:
     lines = (ROOT / "Procfile").read_text().splitlines()
     return dict(line.split(": ", 1) for line in lines if line.strip())
@@ -200,6 +205,10 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # as a script's background job starts it (a shell without job control ignores SIGINT
+        # there): Ctrl-C must stop it all the same, and this test then does not depend on how
+        # pytest itself was started
+        preexec_fn=ignore_sigint,  # noqa: PLW1509
     )
     try:
         assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=90)

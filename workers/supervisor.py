@@ -35,6 +35,9 @@ def run_dev(settings: Settings, port: int) -> bool:
         env["REDIS_URL"] = embedded.url
         announce(settings.instance_path, embedded.url)
     signal.signal(signal.SIGTERM, _interrupt)  # a PaaS or a terminal closing: stop cleanly
+    # Ctrl-C, as the banner says, even when started from a script in the background: a shell
+    # without job control starts those with SIGINT ignored, and Python then keeps it ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     children: list[subprocess.Popen[Any]] = []
     try:
         children = start_children(env, port)
