@@ -208,7 +208,7 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         # as a script's background job starts it (a shell without job control ignores SIGINT
         # there): Ctrl-C must stop it all the same, and this test then does not depend on how
         # pytest itself was started
-        preexec_fn=ignore_sigint,  # noqa: PLW1509
+        preexec_fn=ignore_sigint,
     )
     try:
         assert b'"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz", process, timeout=90)
