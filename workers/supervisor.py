@@ -6,6 +6,7 @@ May import ``service`` and the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -96,15 +97,25 @@ def start_children(env: dict[str, str], port: int) -> list[subprocess.Popen[Any]
     return [subprocess.Popen(cmd, env=env, process_group=0) for cmd in (web, worker)]  # noqa: S603
 
 
-def stop(children: list[subprocess.Popen[Any]]) -> None:
+def stop(children: list[subprocess.Popen[Any]], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to every child, then kill what has not exited ``timeout`` seconds later."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     for child in children:
         try:
-            child.wait(timeout=STOP_TIMEOUT)
+            child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            child.kill()
+            kill_group(child)
+
+
+def kill_group(child: subprocess.Popen[Any]) -> None:
+    """Kill a child and every process it started: each child leads a process group of its own
+    (``start_children``), so RQ's scheduler and the worker's lane processes go with it, not
+    left running with nobody to stop them."""
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
