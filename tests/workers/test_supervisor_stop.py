@@ -9,9 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from tests.conftest import wait_until
 from workers.supervisor import stop
 
 # A child that ignores SIGTERM, starts a grandchild that ignores it too, and writes the
@@ -41,17 +41,12 @@ def alive(pid: int) -> bool:
 def test_a_child_that_ignores_sigterm_is_killed_with_its_children(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild"
     child = subprocess.Popen([sys.executable, "-c", STUBBORN, str(pid_file)], process_group=0)
-    deadline = time.monotonic() + 60  # bounds a hung run; idle, well under a second
-    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: pid_file.exists() and bool(pid_file.read_text()), "the grandchild started")
     grandchild = int(pid_file.read_text())
     try:
         stop([child], timeout=0.5)
         assert child.returncode == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while alive(grandchild) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not alive(grandchild)
+        wait_until(lambda: not alive(grandchild), "the grandchild is gone", interval=0.05)
     finally:
         for pid in (child.pid, grandchild):
             with contextlib.suppress(ProcessLookupError):
