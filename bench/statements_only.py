@@ -13,8 +13,8 @@ more):
 2. read and lock the volunteer with their conversation and whether a text of theirs waits;
 3. read the call-out, its shift, the volunteer's ask and place (``YES``), or the open shifts
    (``SHIFTS``);
-4. store the reply; 5. write the conversation's state (an ``UPDATE``, or an ``INSERT`` for a
-   volunteer's first);
+4. write the conversation's state (an ``UPDATE``, or an ``INSERT`` for a volunteer's first:
+   HandsUp writes it as the step ends, before its replies); 5. store the reply;
 
 and answers a fixed TwiML. No ORM objects, no flow step, no catalog lookup. Its rate over the
 floor's is the most any rewrite of HandsUp's Python could reach without sending fewer
@@ -134,6 +134,10 @@ def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> No
             connection.execute(READ_OPEN_SHIFTS, about).all()
         else:
             connection.execute(READ_CALLOUT, about).one()
+        conversation = KEEP_CONVERSATION if volunteer.conversation_id else START_CONVERSATION
+        connection.execute(
+            conversation, {**about, "data": SESSION_DATA, "expires_at": now + timedelta(days=1)}
+        )
         connection.execute(
             STORE_REPLY,
             {
@@ -144,10 +148,6 @@ def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> No
                 "message_id": message_id,
             },
         ).scalar_one()
-        conversation = KEEP_CONVERSATION if volunteer.conversation_id else START_CONVERSATION
-        connection.execute(
-            conversation, {**about, "data": SESSION_DATA, "expires_at": now + timedelta(days=1)}
-        )
 
 
 def storm_ids(engine: Engine, number: str) -> dict[str, int]:

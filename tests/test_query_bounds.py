@@ -330,3 +330,31 @@ def test_a_warm_destination_cache_saves_the_destination_query(
     over = {key: (n, BOUNDS[key] - 1) for key, n in counts.items() if n > BOUNDS[key] - 1}
     assert not over, f"statements (count, bound) over the bound: {over}"
     assert not any("FROM channels" in s for r in requests for s, _ in r.statements)
+
+
+def test_a_repeat_answer_leaves_the_unit_of_work_nothing_to_write(
+    app: Flask, sms: SmsHelper, session_factory: sessionmaker[Session], community: Community
+) -> None:
+    """Most texts of a call-out storm change nothing of the volunteer (a second YES, SHIFTS
+    again): their step sets no attribute to its own value, so the commit skips the unit of
+    work's flush (which compared every column of each row so touched: a seventh of a repeat
+    text's instructions, ``bench.webhook_instructions``). Writes go as statements of their
+    own (the stored text, its replies, the conversation)."""
+    seed(session_factory, community, 5)
+    flushed: list[list[str]] = []
+
+    def record(session: Session, context: object, instances: object) -> None:
+        flushed.append(sorted(type(o).__name__ for o in (*session.dirty, *session.new)))
+
+    event.listen(Session, "before_flush", record)
+    try:
+        answers = {}
+        for sender, body in ((member_phone(0), "YES"), (member_phone(1), "SHIFTS")):
+            sms.send(sender, body)  # the first: a place taken, a preferred channel set
+            flushed.clear()
+            answers[body] = " ".join(sms.send(sender, body))
+            assert flushed == [], f"{body} again flushed {flushed}"
+    finally:
+        event.remove(Session, "before_flush", record)
+    assert "already" in answers["YES"]
+    assert "Evacuation" in answers["SHIFTS"]

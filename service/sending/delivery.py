@@ -108,10 +108,14 @@ def mark_unreachable(volunteer: Volunteer, now: datetime, code: int | None = Non
 
 
 def mark_reachable(volunteer: Volunteer) -> None:
-    """A delivered text, or a text from them: the number works."""
-    volunteer.undelivered_streak = 0
-    volunteer.unreachable_at = None
-    volunteer.unreachable_code = None
+    """A delivered text, or a text from them: the number works. Sets only what differs: an
+    attribute set to its own value still puts the row in the unit of work's next flush."""
+    if volunteer.undelivered_streak:
+        volunteer.undelivered_streak = 0
+    if volunteer.unreachable_at is not None:
+        volunteer.unreachable_at = None
+    if volunteer.unreachable_code is not None:
+        volunteer.unreachable_code = None
 
 
 def record_status(
