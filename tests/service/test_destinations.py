@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.communities.registry import create_community
@@ -147,3 +147,26 @@ def test_forget_all_makes_the_next_text_see_a_change_at_once(
     fresh = " ".join(sms.send(VOLUNTEER, "HELP"))
     assert "Renamed Circle" not in stale and community.name in stale
     assert "Renamed Circle" in fresh
+
+
+def test_a_cached_row_is_this_sessions_persistent_instance_and_its_changes_are_written(
+    session_factory: sessionmaker[Session], community: Community
+) -> None:
+    """As ``Session.merge(load=False)`` gave it: attached, with no history and no query, the
+    same instance for a second find in the session, and a change to it flushed as usual."""
+    cache = DestinationCache(ttl=60.0)
+    with session_factory() as session:
+        cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+    with session_factory() as session:
+        found = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+        assert found is not None
+        state = inspect(found.community)
+        assert state.persistent and found.community in session and not session.dirty
+        assert found.community.name == community.name and found.channel.address
+        again = cache.find(session, ChannelKind.SMS, COMMUNITY_NUMBER, VOLUNTEER)
+        assert again is not None and again.community is found.community
+        found.community.help_contact = "+12025550199"
+        session.commit()
+    with session_factory() as session:
+        stored = session.get_one(Community, community.id)
+        assert stored.help_contact == "+12025550199"
