@@ -78,13 +78,20 @@ def running(command: str, env: dict[str, str], cwd: Path = ROOT) -> Iterator[sub
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """SIGTERM to the process's group, as a platform stops a process, then SIGKILL to the group
+    when it is still running ``timeout`` s later."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def run_release(lines: dict[str, str], env: dict[str, str]) -> None:
@@ -281,15 +288,10 @@ def test_handsup_dev_serves_healthz_and_the_simulator_and_stops_on_ctrl_c(
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
         output = process.communicate(timeout=60)[0].decode()
     finally:
-        if process.poll() is None:  # failed before its Ctrl-C: stop it as a platform would
-            # SIGTERM to the supervisor, which stops its children: each leads a process group
-            # of its own, which a SIGKILL of the supervisor's group alone would leave running
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
+        # failed before its Ctrl-C: SIGTERM first, so that the supervisor stops its children
+        # (each leads a process group of its own, which a SIGKILL of the supervisor's group
+        # alone would leave running)
+        stop_group(process)
     assert re.search(r"Simulator:\s+http://127\.0\.0\.1:\d+/simulator/", output)
     # Quiet: one line per request (the app's, no gunicorn access line), no warnings.
     assert len([line for line in output.splitlines() if "GET /favicon.ico" in line]) == 1
