@@ -72,6 +72,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def set_changed(row: object, **values: Any) -> list[str]:
+    """Set each of ``row``'s attributes whose value differs from the one given; returns their
+    names, in the order given. An attribute set to its own value still puts the row in the
+    session's next flush, whose unit of work then compares every column of it (issue 18)."""
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    for name in changed:
+        setattr(row, name, values[name])
+    return changed
+
+
 # A pooled connection idle for longer than this is pinged before use (see ``make_engine``).
 PING_AFTER_IDLE_SECONDS = 1.0
 

@@ -27,7 +27,7 @@ from flows.engine import (
     SetName,
     VolunteerStatus,
 )
-from service.db import utcnow
+from service.db import set_changed, utcnow
 from service.models import Community, ConversationSession, Volunteer
 from service.rosters import callouts
 from service.rosters import donations as donation_service
@@ -57,13 +57,13 @@ def apply_effects(
             case shifts.ClaimShift(shift_id=shift_id):
                 results.append(rosters.claim(session, volunteer, community, shift_id, now))
             case shifts.DropAssignment(assignment_id=assignment_id):
-                _clear_pending_question(volunteer)
+                set_changed(volunteer, pending_question=None)
                 results.append(rosters.drop(session, volunteer, community, assignment_id, now))
             case shifts.ConfirmAssignment(assignment_id=assignment_id):
-                _clear_pending_question(volunteer)
+                set_changed(volunteer, pending_question=None)
                 results.append(rosters.confirm(session, volunteer, community, assignment_id, now))
             case shifts.AnswerCallOut(callout_id=callout_id, yes=yes):
-                _clear_pending_question(volunteer)
+                set_changed(volunteer, pending_question=None)
                 results.append(callouts.answer(session, volunteer, community, callout_id, yes, now))
             case shifts.CheckIn():
                 results.append(rosters.check_in(session, volunteer, community, now))
@@ -72,7 +72,7 @@ def apply_effects(
             case donations.PledgeNeed(
                 cycle_need_id=cycle_need_id, quantity=quantity, weekly=weekly
             ):
-                _clear_pending_question(volunteer)
+                set_changed(volunteer, pending_question=None)
                 results.append(
                     donation_service.pledge(
                         session, volunteer, community, cycle_need_id, quantity, now, weekly=weekly
@@ -85,7 +85,7 @@ def apply_effects(
             case donations.MarkDone():
                 results.append(donation_service.mark_done(session, volunteer, community, now))
             case donations.AnswerStanding(standing_id=standing_id, yes=yes):
-                _clear_pending_question(volunteer)
+                set_changed(volunteer, pending_question=None)
                 results.append(
                     donation_service.answer_standing(
                         session, volunteer, community, standing_id, yes, now
@@ -121,12 +121,6 @@ def apply_effects(
             case Forget():
                 privacy.forget_volunteer(session, volunteer, now)
     return results
-
-
-def _clear_pending_question(volunteer: Volunteer) -> None:
-    """Only when there is one: set to its own value, the row would go in the commit's flush."""
-    if volunteer.pending_question is not None:
-        volunteer.pending_question = None
 
 
 def _record_consent(volunteer: Volunteer, source: str, wording: str, now: datetime) -> None:

@@ -56,7 +56,12 @@ from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
 from service.conversations.replies import MESSAGES, store_replies
 from service.coordinators.commands import answer_coordinator_command
-from service.db import insert_id_unless_present, insert_unless_present, take_sqlite_write_lock
+from service.db import (
+    insert_id_unless_present,
+    insert_unless_present,
+    set_changed,
+    take_sqlite_write_lock,
+)
 from service.models import (
     Channel,
     ChannelKind,
@@ -472,14 +477,14 @@ def _as_loaded(session: Session, values: dict[str, Any]) -> Message:
     UPDATE. Its columns are written into the instance's dict as the ORM's loader writes them,
     not set one by one through the mapped constructor, whose attribute events cost a twentieth
     of a repeat text's CPU (issue 18)."""
-    message: Message = _MESSAGE_CLASS.new_instance()
+    message: Message = _MESSAGE_MANAGER.new_instance()
     message.__dict__.update(values)
     make_transient_to_detached(message)
     session.add(message)
     return message
 
 
-_MESSAGE_CLASS = manager_of_class(Message)
+_MESSAGE_MANAGER = manager_of_class(Message)
 
 
 def _insert_answered(
@@ -664,12 +669,10 @@ def _process(
         log.info("inbound %s %s", inbound.sid, why)
         return InboundResult((), message.id, duplicate=False, deferred=True)
     state = load_session_state(volunteer)  # loaded with the volunteer's row
-    # Each attribute below is set only when it changes: one set to its own value still puts
-    # the row in the commit's flush, whose unit of work then compares every column of it.
-    if volunteer.preferred_channel_id != channel.id and (
-        channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None
-    ):
-        volunteer.preferred_channel_id = channel.id
+    # attributes are set only when they change (``set_changed``): a repeat answer then
+    # commits with no flush
+    if channel.kind != ChannelKind.SIMULATOR or volunteer.preferred_channel_id is None:
+        set_changed(volunteer, preferred_channel_id=channel.id)
     if channel.kind == ChannelKind.WHATSAPP:
         volunteer.whatsapp_inbound_at = message.created_at  # opens WhatsApp's 24-hour window
     mark_reachable(volunteer)
@@ -731,18 +734,16 @@ def _process(
         to_address=privacy.ERASED if volunteer.erased_at else None,
         pending=send_replies,
     )
-    answered: dict[str, object] = {
-        "volunteer_id": volunteer.id,
-        "attention": next(
+    set_changed(  # stored as answered already, most often (``_insert_answered``)
+        message,
+        volunteer_id=volunteer.id,
+        attention=next(
             (ATTENTION_BY_REPLY[r.key] for r in outcome.replies if r.key in ATTENTION_BY_REPLY),
             None,
         ),
-        "status": MessageStatus.PROCESSED,
-        "processed_at": now,
-    }
-    for column, stored in answered.items():
-        if getattr(message, column) != stored:  # stored as answered already, most often
-            setattr(message, column, stored)
+        status=MessageStatus.PROCESSED,
+        processed_at=now,
+    )
     session.commit()
     log.info(
         "inbound %s from %s: %d reply(ies), %d effect(s)",

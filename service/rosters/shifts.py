@@ -27,6 +27,7 @@ from flows.shifts import (
     format_when,
 )
 from service.communities.dates import date_style
+from service.db import set_changed
 from service.models import (
     Assignment,
     AssignmentStatus,
@@ -641,15 +642,9 @@ def edit_shift(
             f"Capacity cannot go below the {shift.confirmed_count} place(s) already taken.",
             "capacity",
         )
-    changed: list[str] = []
-    for name, value in (
-        ("title", title),
-        ("place", place),
-        ("skill", (skill or "").strip().lower() or None),
-    ):
-        if getattr(shift, name) != value:
-            setattr(shift, name, value)
-            changed.append(name)
+    changed = set_changed(
+        shift, title=title, place=place, skill=(skill or "").strip().lower() or None
+    )
     if (starts_at, ends_at) != (shift.starts_at, shift.ends_at):
         move_shift(session, shift, starts_at, ends_at, now)
         changed.append("time")

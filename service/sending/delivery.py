@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.conversations.effects import opt_out
-from service.db import take_sqlite_write_lock
+from service.db import set_changed, take_sqlite_write_lock
 from service.models import Channel, Community, Direction, Message, MessageStatus, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
 
@@ -108,14 +108,8 @@ def mark_unreachable(volunteer: Volunteer, now: datetime, code: int | None = Non
 
 
 def mark_reachable(volunteer: Volunteer) -> None:
-    """A delivered text, or a text from them: the number works. Sets only what differs: an
-    attribute set to its own value still puts the row in the unit of work's next flush."""
-    if volunteer.undelivered_streak:
-        volunteer.undelivered_streak = 0
-    if volunteer.unreachable_at is not None:
-        volunteer.unreachable_at = None
-    if volunteer.unreachable_code is not None:
-        volunteer.unreachable_code = None
+    """A delivered text, or a text from them: the number works."""
+    set_changed(volunteer, undelivered_streak=0, unreachable_at=None, unreachable_code=None)
 
 
 def record_status(

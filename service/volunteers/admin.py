@@ -19,6 +19,7 @@ from flows import catalog
 from flows.engine import VolunteerStatus
 from flows.parsing import MAX_NAME_LENGTH
 from service.communities import audit
+from service.db import set_changed
 from service.models import Community, Coordinator, Message, Volunteer
 from service.volunteers import privacy
 from service.volunteers.import_export import (
@@ -318,9 +319,7 @@ def update_volunteer(
         "availability": data.availability,
         "urgent_ok": data.urgent_ok,
     }
-    changed = [name for name, value in wanted.items() if getattr(volunteer, name) != value]
-    for name in changed:
-        setattr(volunteer, name, wanted[name])
+    changed = set_changed(volunteer, **wanted)
     if changed:
         session.flush()
         audit.record(
