@@ -6,7 +6,7 @@ Measured (against the fake Twilio REST server in its own process, pacing off):
 1. enqueue: ``service.sending.broadcasts.queue_broadcast`` + commit for N active volunteers, in one
    transaction (target: 10,000 in under 2 s; scaled linearly for another N);
 2. baseline: a plain ``client.messages.create`` loop in this process with the real SDK and the
-   worker's HTTP client (``RebasingHttpClient``), min(N, 3,000) messages, run before and again
+   worker's HTTP client (``PooledHttpClient``), min(N, 3,000) messages, run before and again
    after the dispatch (the ratio uses both, so drift on a shared machine evens out);
 3. dispatch: from the broadcast's commit until the fake has received N messages (polled every
    50 ms), with one ``handsup worker`` process (the Procfile's worker) already up and idle;
@@ -63,10 +63,11 @@ from service.models import Channel, ChannelKind, Community, Message, MessageStat
 from service.redis_conn import EmbeddedRedis, connect
 from service.sending.broadcasts import queue_broadcast, render
 from service.sending.pacing import Rate
+from service.sending.twilio_api import PooledHttpClient
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_server import FakeTwilioProcess
 from workers import runtime as worker_runtime
-from workers.senders import SEND_TIMEOUT, RebasingHttpClient, SendRequest, TwilioSender
+from workers.senders import SEND_TIMEOUT, SendRequest, TwilioSender
 from workers.worker import run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,15 +297,14 @@ def broadcast_body(factory: sessionmaker[Session], community_id: int) -> str:
 
 
 def measure_baseline(fake: FakeTwilioProcess, phones: Sequence[str], body: str) -> Baseline:
-    http_client = RebasingHttpClient(fake.url, timeout=SEND_TIMEOUT)
+    http_client = PooledHttpClient(base_url=fake.url, timeout=SEND_TIMEOUT)
     client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client)
     client.messages.create(to=phones[0], from_=COMMUNITY_NUMBER, body=body)  # warm-up
     started = time.perf_counter()
     for phone in phones:
         client.messages.create(to=phone, from_=COMMUNITY_NUMBER, body=body)
     seconds = time.perf_counter() - started
-    if http_client.session is not None:
-        http_client.session.close()
+    http_client.close()
     fake.reset()
     return Baseline(len(phones), seconds)
 

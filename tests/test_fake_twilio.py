@@ -15,9 +15,9 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from service.sending.twilio_api import PooledHttpClient
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_server import FakeTwilio, FakeTwilioProcess
-from workers.senders import RebasingHttpClient
 
 ANA = "+12025550123"
 BEN = "+12025550124"
@@ -27,14 +27,13 @@ SERVICE_SID = "MG" + "1" * 32
 CONTENT_SID = "HX" + "2" * 32
 
 
-def sdk_client(url: str) -> tuple[Client, RebasingHttpClient]:
-    http_client = RebasingHttpClient(url, timeout=10)
+def sdk_client(url: str) -> tuple[Client, PooledHttpClient]:
+    http_client = PooledHttpClient(base_url=url, timeout=10)
     return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client), http_client
 
 
-def close(http_client: RebasingHttpClient) -> None:
-    if http_client.session is not None:
-        http_client.session.close()
+def close(http_client: PooledHttpClient) -> None:
+    http_client.close()
 
 
 @pytest.fixture

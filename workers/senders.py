@@ -1,9 +1,9 @@
 """Senders: the port between the dispatch job and a provider (Twilio, or the simulator).
 
-``TwilioSender`` uses the real Twilio SDK over one pooled HTTP session (connections are
-reused across a batch); ``TWILIO_API_BASE_URL`` rewrites its host
-(``service.sending.twilio_api.RebasingHttpClient``) so tests and benchmarks can
-point it at a fake Twilio server on loopback. ``find_sent`` asks the provider whether an
+``TwilioSender`` uses the real Twilio SDK over a pooled HTTP client per send thread
+(``service.sending.twilio_api.PooledHttpClient``: connections are reused across a batch);
+``TWILIO_API_BASE_URL`` rewrites its host so tests and benchmarks can point it at a fake
+Twilio server on loopback. ``find_sent`` asks the provider whether an
 interrupted send was accepted after all, so a recovered send is never sent twice.
 """
 
@@ -14,22 +14,16 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any, Protocol
 
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout
-from requests.utils import get_environ_proxies
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from service.config import Settings
 from service.models import ChannelKind
-from service.sending.twilio_api import RebasingHttpClient as RebasingHttpClient  # re-export
+from service.sending.twilio_api import NetworkError, PooledHttpClient
 
 SEND_TIMEOUT = 10.0  # seconds
-TWILIO_API_URL = "https://api.twilio.com"
 
 
 @dataclass(frozen=True)
@@ -86,11 +80,7 @@ class Sender(Protocol):
 
 
 class TwilioSender:
-    """Sends with the Twilio SDK; one client (and pooled keep-alive connection) per thread.
-
-    The proxy settings are read from the environment once, not on every request (``requests``
-    otherwise scans the whole environment for each message).
-    """
+    """Sends with the Twilio SDK; one client (and pooled keep-alive connection) per thread."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.twilio_enabled:
@@ -98,33 +88,19 @@ class TwilioSender:
         self.settings = settings
         self._local = threading.local()
 
-    @cached_property
-    def proxies(self) -> dict[str, str]:
-        url = self.settings.twilio_api_base_url or TWILIO_API_URL
-        return dict(get_environ_proxies(url))
-
     @property
     def client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = self._new_client()
-        return client
-
-    def _new_client(self) -> Client:
-        http_client: TwilioHttpClient
-        if self.settings.twilio_api_base_url:
-            http_client = RebasingHttpClient(
-                self.settings.twilio_api_base_url, timeout=SEND_TIMEOUT, proxy=self.proxies
+            http_client = PooledHttpClient(
+                base_url=self.settings.twilio_api_base_url, timeout=SEND_TIMEOUT
             )
-        else:
-            http_client = TwilioHttpClient(timeout=SEND_TIMEOUT, proxy=self.proxies)
-        if http_client.session is not None:
-            http_client.session.trust_env = False  # proxies above; no per-request env scan
-        return Client(
-            self.settings.twilio_account_sid,
-            self.settings.twilio_auth_token,
-            http_client=http_client,
-        )
+            client = self._local.client = Client(
+                self.settings.twilio_account_sid,
+                self.settings.twilio_auth_token,
+                http_client=http_client,
+            )
+        return client
 
     def send(self, request: SendRequest) -> SendResult:
         params: dict[str, Any] = {"to": request.to}
@@ -143,7 +119,7 @@ class TwilioSender:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
             raise classify(exc) from exc
-        except OSError as exc:  # requests' errors are OSErrors
+        except NetworkError as exc:
             raise network_error(exc) from exc
         return SendResult(sid=str(message.sid), status=str(message.status or "queued"))
 
@@ -155,7 +131,7 @@ class TwilioSender:
             candidates = self.client.messages.list(**filters)
         except TwilioRestException as exc:
             raise classify(exc) from exc
-        except OSError as exc:
+        except NetworkError as exc:
             raise network_error(exc) from exc
         found: list[SendResult] = []
         for message in reversed(candidates):  # oldest first: the first send is the one we lost
@@ -182,16 +158,11 @@ def classify(exc: TwilioRestException) -> SendError:
     return kind(str(exc.msg), code=code, http_status=status)
 
 
-def network_error(exc: OSError) -> TransientSendError:
+def network_error(exc: NetworkError) -> TransientSendError:
     """A connection that was never made is safe to retry; anything later is ambiguous."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    never_sent = isinstance(exc, ConnectTimeout) or (
-        isinstance(exc, RequestsConnectionError)
-        and type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
-    )
-    if never_sent:
-        return TransientSendError(f"network error: {exc}")
-    return AmbiguousSendError(f"network error: {exc}")
+    if exc.may_have_arrived:
+        return AmbiguousSendError(f"network error: {exc}")
+    return TransientSendError(f"network error: {exc}")
 
 
 class SimulatorSender:
