@@ -27,13 +27,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from queue import Empty, SimpleQueue
 
-from sqlalchemy import ColumnElement, Row, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from service import clock
 from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.models import Channel, Community, Message, MessageStatus, Volunteer
+from service.models import MESSAGES, Channel, Community, Message, MessageStatus, Volunteer
 from service.models.messages import STATUS_RANK, provider_status
 from service.sending import planning
 from service.sending.delivery import (
@@ -355,7 +355,81 @@ def _renew_leases(rt: Runtime, message_ids: list[int]) -> None:
 
 
 def _record(session: Session, outcomes: list[SendOutcome], now: datetime, report: Report) -> None:
+    """Record a batch's outcomes on their rows, locked. Messages Twilio accepted whose rows are
+    still ``sending`` (nearly every one) are written with one Core statement for the batch;
+    the rest, whose outcome may touch the volunteer or meet a row settled meanwhile, one by
+    one as ORM objects."""
     take_sqlite_write_lock(session)
+    status_of = dict(
+        session.execute(
+            select(Message.id, Message.status)
+            .where(Message.id.in_([o.message_id for o in outcomes]))
+            .with_for_update()
+        ).all()
+    )
+    accepted = [
+        o
+        for o in outcomes
+        if o.kind is SendOutcomeKind.SENT
+        and o.result is not None
+        and not o.window_closed
+        and status_of.get(o.message_id) == MessageStatus.SENDING
+    ]
+    if accepted:
+        _record_accepted(session, accepted, now, report)
+    if len(accepted) < len(outcomes):
+        plain = {o.message_id for o in accepted}
+        _record_one_by_one(session, [o for o in outcomes if o.message_id not in plain], now, report)
+
+
+_RECORD_ACCEPTED = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("message_id"))
+    .values(
+        status=bindparam("new_status"),
+        twilio_sid=bindparam("sid"),
+        sent_at=bindparam("now"),
+        lease_until=None,
+        decision=bindparam("note"),
+        attempts=MESSAGES.c.attempts + 1,
+        channel_id=bindparam("route_channel_id"),
+        from_address=bindparam("route_from"),
+        to_address=bindparam("route_to"),
+        content_sid=bindparam("route_content_sid"),
+    )
+)
+
+
+def _record_accepted(
+    session: Session, outcomes: list[SendOutcome], now: datetime, report: Report
+) -> None:
+    """``sending`` rows Twilio accepted: what ``_show_route`` and ``_mark_sent`` would set on
+    each, in one executemany UPDATE (no ORM object loaded or flushed)."""
+    params: list[dict[str, object]] = []
+    for outcome in outcomes:
+        route, result = outcome.route, outcome.result
+        if route is None or result is None:  # not an accepted send: _record never passes one
+            raise ValueError(f"message {outcome.message_id}: no route or result to record")
+        params.append(
+            {
+                "message_id": outcome.message_id,
+                "new_status": status_after_send(MessageStatus.SENDING, result),
+                "sid": result.sid,
+                "now": now,
+                "note": outcome.note[:255],
+                "route_channel_id": route.sender.channel_id,
+                "route_from": route.sender.address,
+                "route_to": route.to_address,
+                "route_content_sid": route.content_sid,
+            }
+        )
+        report.add(outcome.message_id, SendOutcomeKind.SENT, f"sent: {result.sid}")
+    session.connection().execute(_RECORD_ACCEPTED, params)
+
+
+def _record_one_by_one(
+    session: Session, outcomes: list[SendOutcome], now: datetime, report: Report
+) -> None:
     rows = {
         m.id: m
         for m in session.scalars(
@@ -431,12 +505,17 @@ def _touches_volunteer(outcome: SendOutcome) -> bool:
     )
 
 
-def _mark_sent(message: Message, result: SendResult, note: str, now: datetime) -> None:
+def status_after_send(current: MessageStatus, result: SendResult) -> MessageStatus:
+    """A row's status once Twilio accepted its message: Twilio's answer when it is further on
+    than the row, else the row's own (``sending`` becomes ``queued``)."""
     new_status = provider_status(result.status) or MessageStatus.QUEUED
-    if STATUS_RANK.get(message.status, -1) < STATUS_RANK.get(new_status, -1):
-        message.status = new_status
-    elif message.status == MessageStatus.SENDING:
-        message.status = MessageStatus.QUEUED
+    if STATUS_RANK.get(current, -1) < STATUS_RANK.get(new_status, -1):
+        return new_status
+    return MessageStatus.QUEUED if current == MessageStatus.SENDING else current
+
+
+def _mark_sent(message: Message, result: SendResult, note: str, now: datetime) -> None:
+    message.status = status_after_send(message.status, result)
     message.twilio_sid = result.sid
     message.sent_at = now
     message.lease_until = None

@@ -54,7 +54,7 @@ from service.conversations.destinations import find_destination
 from service.conversations.effects import apply_effects, load_session_state, save_session_state
 from service.conversations.intake import DeferredIntake
 from service.conversations.questions import pending_question
-from service.conversations.replies import MESSAGES, store_replies
+from service.conversations.replies import store_replies
 from service.coordinators.commands import answer_coordinator_command
 from service.db import (
     insert_id_unless_present,
@@ -63,6 +63,7 @@ from service.db import (
     take_sqlite_write_lock,
 )
 from service.models import (
+    MESSAGES,
     Channel,
     ChannelKind,
     Community,

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from flows.sms import segment_info
-from service.models import Channel, Direction, Message, MessageKind, MessageStatus, Priority
+from service.models import (
+    MESSAGES,
+    Channel,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Priority,
+)
 from service.sending.outbox import note_due_work
-
-MESSAGES = cast(Table, Message.__table__)
 
 
 def store_replies(

@@ -21,6 +21,7 @@ from service.models.donations import (
     StandingPledge,
 )
 from service.models.messages import (
+    MESSAGES,
     Broadcast,
     Direction,
     Message,
@@ -46,6 +47,7 @@ from service.models.volunteers import (
 )
 
 __all__ = [
+    "MESSAGES",
     "Assignment",
     "AssignmentStatus",
     "AuditEvent",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import unit_of_work
@@ -25,6 +25,7 @@ from service.sending import dispatcher
 from service.sending.gate import sender_for
 from service.sending.pacing import Rate, TokenBuckets
 from service.sending.planning import Attempt, PlannedSend, WireRoute
+from tests.conftest import COMMUNITY_NUMBER
 from tests.fakes.twilio_server import FakeTwilio
 from tests.workers.test_outbound_engine import person, queue
 from workers import dispatch, runtime
@@ -217,3 +218,39 @@ def test_a_recipient_with_several_texts_in_a_batch_is_sent_to_first(
         "Answer 1",
         "Answer 2",
     ]
+
+
+def test_a_batch_twilio_accepted_is_recorded_without_loading_its_rows_again(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    fake_twilio: FakeTwilio,
+    worker: Any,
+    db: Session,
+) -> None:
+    """The job loads its rows once, to plan them; what Twilio accepted is written back in
+    one statement for the batch (``dispatch._record_accepted``), the same fields as a row
+    recorded one by one."""
+    ids = batch_of(session_factory, community, 12)
+    loaded: list[int] = []
+
+    def count_load(target: Message, _: Any) -> None:
+        loaded.append(target.id)
+
+    event.listen(Message, "load", count_load)
+    try:
+        assert dispatch.send_batch(ids) == "sent 12"
+    finally:
+        event.remove(Message, "load", count_load)
+
+    assert sorted(loaded) == sorted(ids)  # planning's load; recording loaded none again
+    db.expire_all()
+    rows = db.scalars(select(Message).where(Message.id.in_(ids))).all()
+    by_to = {m.to: m.sid for m in fake_twilio.messages}
+    for message in rows:
+        assert message.status == MessageStatus.QUEUED
+        assert message.twilio_sid == by_to[message.to_address]
+        assert message.attempts == 1 and message.lease_until is None
+        assert message.sent_at is not None and message.sent_at >= message.claimed_at
+        assert message.from_address == COMMUNITY_NUMBER and message.channel_id is not None
+        assert message.decision.startswith("sent")
+        assert message.updated_at >= message.sent_at
