@@ -26,7 +26,10 @@ Twilio's 15 s webhook timeout:
 3. the trickle: from the surge's end, ``--trickle-rate`` texts/s (2) for ``--trickle-duration``
    s (20), SHIFTS from fresh volunteers;
 4. then it waits until nothing is left to process or send, and reads the inbound and reply
-   rows and the fake's received sends.
+   rows and the fake's received sends;
+5. the closed loop of 1. again, from a pool of its own (2,000 more volunteers asked by a
+   call-out of their own): C after the drain, printed beside C to show how far the machine's
+   speed moved during the run (informational: the bound uses C).
 
 A text is answered synchronously when its HTTP answer is TwiML with a <Message>, and deferred
 when it is an empty TwiML; a deferred text is answered when the fake Twilio received the REST
@@ -55,7 +58,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -156,6 +159,7 @@ class Pools:
     closed: list[str]
     trickle: list[str]
     warmup: list[str]  # numbers no volunteer has: HELP starts onboarding
+    closed_after: list[str] = field(default_factory=list)  # C again, once the drain is over
 
 
 # -- setup -------------------------------------------------------------------------------------
@@ -165,7 +169,8 @@ def seed(factory: sessionmaker[Session], pools: Pools, sms_rate: float) -> int:
     """The community: its SMS sender paced at ``sms_rate``, every pool's volunteers, the menu's
     shifts and a call-out per pool that asked all of it. Returns the community id."""
     community_id = create_bench_community(factory, "long-code", sms_rate)
-    insert_volunteers(factory, community_id, pools.surge + pools.closed + pools.trickle)
+    everyone = pools.surge + pools.closed + pools.closed_after + pools.trickle
+    insert_volunteers(factory, community_id, everyone)
     now = datetime.now(UTC)
     with unit_of_work(factory) as session:
         community = session.get_one(Community, community_id)
@@ -180,7 +185,10 @@ def seed(factory: sessionmaker[Session], pools: Pools, sms_rate: float) -> int:
                 ends_at=starts + timedelta(hours=3),
                 capacity=20,
             )
-        for title, phones in (("Sandbags (closed loop)", pools.closed), ("Sandbags", pools.surge)):
+        asked = [("Sandbags (closed loop)", pools.closed), ("Sandbags", pools.surge)]
+        if pools.closed_after:
+            asked.append(("Sandbags (closed loop after)", pools.closed_after))
+        for title, phones in asked:
             ask_everyone(session, community, phones, title, now)
     return community_id
 
@@ -397,6 +405,7 @@ class Result:
     settled: bool
     posted: list[Posted]  # the surge's and the trickle's texts
     senders: int  # surge volunteers who texted
+    capacity_after: float | None  # C measured again once the drain was over (informational)
 
 
 def measure(
@@ -419,6 +428,9 @@ def measure(
     warmup = [plan.make(phone, "HELP") for phone in pools.warmup]
     closed_texts = [plan.make(p, "YES") for p in pools.closed]
     closed_texts += [plan.make(p, "SHIFTS") for p in pools.closed]
+    after = Plan(COMMUNITY_NUMBER, [], prefix="after")
+    after_texts = [after.make(p, "YES") for p in pools.closed_after]
+    after_texts += [after.make(p, "SHIFTS") for p in pools.closed_after]
     port = free_port()
     web_log, worker_log = tmpdir / "web.log", tmpdir / "worker.log"
     with (
@@ -462,9 +474,13 @@ def measure(
         deadline = t0 + DRAIN_SLACK * count / capacity + DRAIN_GRACE
         settled = wait_until_settled(factory, community_id, deadline)
         sent = fake.messages()
+        stored, replies = read_rows(factory, community_id)
         if worker.poll() is not None:
             raise SystemExit(f"worker exited:\n{worker_log.read_text()[-3000:]}")
-    stored, replies = read_rows(factory, community_id)
+        capacity_after = None
+        if settled and after_texts:  # the same closed loop again: did the machine's speed move?
+            again = closed_loop(port, after_texts, args.clients, args.closed_duration, True)
+            capacity_after = (again.completed - again.errors) / again.seconds
     engine.dispose()
     redis.close()
     clock_offset = (offset_before + time.time() - time.perf_counter()) / 2
@@ -475,7 +491,16 @@ def measure(
     result = figures(
         capacity, rate, surged + trickled, posted, stored, replies, received, surge_end
     )
-    return Result(closed, capacity, result, len(sent), settled, surged + trickled, len(senders))
+    return Result(
+        closed,
+        capacity,
+        result,
+        len(sent),
+        settled,
+        surged + trickled,
+        len(senders),
+        capacity_after,
+    )
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -490,6 +515,12 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         f"capacity:    C = {result.capacity:.1f} texts/s answered synchronously "
         f"({closed.completed - closed.errors} of {closed.completed}{others})"
     )
+    if result.capacity_after is not None:
+        print(
+            f"             and {result.capacity_after:.1f}/s in the same closed loop once the "
+            f"drain was over ({result.capacity_after / result.capacity:.2f} x C: the machine's "
+            "speed, informational; the bound uses C)"
+        )
     print(
         f"surge:       offered {args.multiplier:g} x C = {f.offered:.1f}/s for {args.duration:g} s"
         f" = {f.surge_texts} texts from {result.senders} of {args.volunteers} volunteers; sent at "
@@ -623,6 +654,7 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
         closed=phones_for(CLOSED_VOLUNTEERS, area="720"),
         trickle=phones_for(trickle, area="970"),
         warmup=phones_for(WARMUP_TEXTS, area="404"),
+        closed_after=phones_for(CLOSED_VOLUNTEERS, area="719"),
     )
     community_id = seed(factory, pools, args.sms_rate)
     analyze(engine)
@@ -631,7 +663,8 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
     print(f"web command: {shlex.join(procfile_web_command(0))} (port filled in)")
     print(
         f"setup:       {args.volunteers} surge volunteers, {CLOSED_VOLUNTEERS} for the closed "
-        f"loop, {trickle} for the trickle; SMS sender paced at {args.sms_rate:g}/s; fake Twilio "
+        f"loop and {CLOSED_VOLUNTEERS} for it again after the drain, {trickle} for the "
+        f"trickle; SMS sender paced at {args.sms_rate:g}/s; fake Twilio "
         f"{args.latency * 1000:.0f} +/- {args.jitter * 1000:.0f} ms; 1 handsup worker"
         + (
             f" with {args.deferred_processes} lane processes"
