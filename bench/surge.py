@@ -28,8 +28,9 @@ Twilio's 15 s webhook timeout:
 4. then it waits until nothing is left to process or send, and reads the inbound and reply
    rows and the fake's received sends;
 5. the closed loop of 1. again, from a pool of its own (2,000 more volunteers asked by a
-   call-out of their own): C after the drain, printed beside C to show how far the machine's
-   speed moved during the run (informational: the bound uses C).
+   call-out of their own): C after the drain, printed beside C (informational: the bound uses
+   C). A drift of the machine's speed shows in it, and so does what the surge left behind
+   (bigger tables, autovacuum, a checkpoint).
 
 A text is answered synchronously when its HTTP answer is TwiML with a <Message>, and deferred
 when it is an empty TwiML; a deferred text is answered when the fake Twilio received the REST
@@ -518,8 +519,8 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     if result.capacity_after is not None:
         print(
             f"             and {result.capacity_after:.1f}/s in the same closed loop once the "
-            f"drain was over ({result.capacity_after / result.capacity:.2f} x C: the machine's "
-            "speed, informational; the bound uses C)"
+            f"drain was over ({result.capacity_after / result.capacity:.2f} x C; informational, "
+            "the bound uses C)"
         )
     print(
         f"surge:       offered {args.multiplier:g} x C = {f.offered:.1f}/s for {args.duration:g} s"
