@@ -21,7 +21,7 @@ from twilio.rest import Client
 
 from service.config import Settings
 from service.models import ChannelKind
-from service.sending.twilio_api import NetworkError, PooledHttpClient
+from service.sending.twilio_api import NetworkError, twilio_client
 
 SEND_TIMEOUT = 10.0  # seconds
 
@@ -92,14 +92,7 @@ class TwilioSender:
     def client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            http_client = PooledHttpClient(
-                base_url=self.settings.twilio_api_base_url, timeout=SEND_TIMEOUT
-            )
-            client = self._local.client = Client(
-                self.settings.twilio_account_sid,
-                self.settings.twilio_auth_token,
-                http_client=http_client,
-            )
+            client = self._local.client = twilio_client(self.settings, timeout=SEND_TIMEOUT)
         return client
 
     def send(self, request: SendRequest) -> SendResult:
