@@ -29,8 +29,8 @@ Twilio's 15 s webhook timeout:
    rows and the fake's received sends;
 5. the closed loop of 1. again, from a pool of its own (2,000 more volunteers asked by a
    call-out of their own): C after the drain, printed beside C (informational: the bound uses
-   C). A drift of the machine's speed shows in it, and so does what the surge left behind
-   (bigger tables, autovacuum, a checkpoint).
+   C). A drift of the machine's speed during the run shows in it (and would anything the
+   surge left behind that slows the answer in the request).
 
 A text is answered synchronously when its HTTP answer is TwiML with a <Message>, and deferred
 when it is an empty TwiML; a deferred text is answered when the fake Twilio received the REST
