@@ -372,6 +372,7 @@ def _record(session: Session, outcomes: list[SendOutcome], now: datetime, report
         for o in outcomes
         if o.kind is SendOutcomeKind.SENT
         and o.result is not None
+        and o.route is not None
         and not o.window_closed
         and status_of.get(o.message_id) == MessageStatus.SENDING
     ]
@@ -408,7 +409,7 @@ def _record_accepted(
     params: list[dict[str, object]] = []
     for outcome in outcomes:
         route, result = outcome.route, outcome.result
-        if route is None or result is None:  # not an accepted send: _record never passes one
+        if route is None or result is None:  # _record passes only accepted sends with a route
             raise ValueError(f"message {outcome.message_id}: no route or result to record")
         params.append(
             {
