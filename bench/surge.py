@@ -48,11 +48,11 @@ with ``--check`` when a target fails.
 from __future__ import annotations
 
 import argparse
-import http.client
 import multiprocessing
 import os
 import random
 import shlex
+import subprocess
 import sys
 import tempfile
 import threading
@@ -63,7 +63,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bench.broadcast import (
@@ -72,6 +73,18 @@ from bench.broadcast import (
     prepare_database,
     wait_until_idle,
 )
+from bench.cpu import (
+    LOAD,
+    Spent,
+    descendants,
+    handsup_ms,
+    joined,
+    ms_each,
+    postgres_processes,
+    snapshot,
+    spent,
+)
+from bench.open_loop import Answer, Request, post_all
 from bench.surge_model import (
     BAD,
     DEFERRED,
@@ -91,7 +104,7 @@ from bench.webhook_load import (
     AUTH_TOKEN,
     BIN,
     COMMUNITY_NUMBER,
-    Client,
+    INBOUND_PATH,
     Phase,
     Plan,
     Target,
@@ -102,7 +115,6 @@ from bench.webhook_load import (
     environment_line,
     free_port,
     is_twiml,
-    paced,
     phase_line,
     phones_for,
     process,
@@ -140,7 +152,8 @@ WARMUP_TEXTS = 20  # HELP from new numbers before the closed loop
 TWILIO_TIMEOUT = 15.0  # s Twilio waits for a webhook's answer, then gives up (no retry)
 START_DELAY = 0.5  # s between preparing the surge and its first text
 POLL_INTERVAL = 0.5
-IDLE_REUSE = 1.0  # s a load-generator connection may idle before it is replaced
+LANES_READY = "lane processes ready"  # workers.deferred_texts's line once its lanes started
+LANES_TIMEOUT = 120.0  # s
 DRAIN_GRACE = 60.0  # s beyond the drain bound the bench waits for the last answers
 
 
@@ -249,63 +262,10 @@ def sign(plan: Plan, texts: Sequence[tuple[str, str]]) -> list[Outgoing]:
 # -- load --------------------------------------------------------------------------------------
 
 
-class RouterClient(Client):
-    """A client that, like a PaaS router, does not post on a connection idle for longer than
-    ``IDLE_REUSE`` s: gunicorn closes keep-alive connections idle for 2 s, and a POST written
-    to a closed one fails before it reaches the server (a broken pipe, not an answer)."""
-
-    last_used = 0.0
-
-    def exchange(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        if time.perf_counter() - self.last_used > IDLE_REUSE:
-            self.connection.close()  # http.client opens a new one for the request
-        try:
-            return super().exchange(body, headers)
-        finally:
-            self.last_used = time.perf_counter()
-
-
-def post(client: Client, text: Outgoing, scheduled: float, phase: str) -> Posted:
-    """Post one webhook as a PaaS router would pass it on; classify its HTTP answer."""
-    headers = {**text.headers, "X-Request-Start": str(int(time.time() * 1000))}
-    started = time.perf_counter()
-    try:
-        status, raw = client.exchange(text.body, headers)
-    except (OSError, http.client.HTTPException) as exc:
-        ended = time.perf_counter()
-        return Posted(text.sid, text.sender, phase, scheduled, started, ended, 0, BAD, repr(exc))
-    ended = time.perf_counter()
-    answer, error = BAD, f"HTTP {status}: {raw[:80]!r}"
-    if 200 <= status < 300 and is_twiml(raw, need_message=False):
-        answer = SYNC if is_twiml(raw, need_message=True) else DEFERRED
-        error = ""
-    return Posted(text.sid, text.sender, phase, scheduled, started, ended, status, answer, error)
-
-
-def open_loop(
-    port: int, texts: Sequence[Outgoing], rate: float, threads: int, t0: float, phase: str
-) -> list[Posted]:
-    """Text i at t0 + i / rate whatever the answers (``bench.webhook_load.paced``)."""
-    records: list[Posted] = []
-    lock = threading.Lock()
-
-    def send(client: Client, i: int, due: float) -> None:
-        record = post(client, texts[i], due, phase)
-        with lock:
-            records.append(record)
-
-    def make_client() -> Client:
-        return RouterClient(port, need_message=True, timeout=TWILIO_TIMEOUT)
-
-    paced(len(texts), rate, threads, t0, make_client, send)
-    return records
-
-
 def _open_loop_share(
     port: int,
     texts: Sequence[Outgoing],
     rate: float,
-    threads: int,
     t0: float,
     phase: str,
     share: int,
@@ -313,35 +273,83 @@ def _open_loop_share(
 ) -> list[Posted]:
     """One load-generator process' share of an open loop: texts share, share + shares, ...
     each still sent at t0 + i / rate (``perf_counter`` is the machine's monotonic clock,
-    the same in every process)."""
+    the same in every process), over a connection of its own (``bench.open_loop``)."""
     mine = texts[share::shares]
-    return open_loop(port, mine, rate / shares, threads, t0 + share / rate, phase)
+    requests = [Request(INBOUND_PATH, text.body, text.headers) for text in mine]
+    answers = post_all(
+        port,
+        requests,
+        rate / shares,
+        t0 + share / rate,
+        timeout=TWILIO_TIMEOUT,
+        stamp_header="X-Request-Start",
+    )
+    return [posted_from(answer, mine[answer.index], phase) for answer in answers]
+
+
+def posted_from(answer: Answer, text: Outgoing, phase: str) -> Posted:
+    """Classify one HTTP answer of the open loop: synchronous, deferred or bad."""
+    verdict_, error = BAD, answer.error or f"HTTP {answer.status}: {answer.body[:80]!r}"
+    if 200 <= answer.status < 300 and is_twiml(answer.body, need_message=False):
+        verdict_ = SYNC if is_twiml(answer.body, need_message=True) else DEFERRED
+        error = ""
+    return Posted(
+        text.sid,
+        text.sender,
+        phase,
+        answer.scheduled,
+        answer.started,
+        answer.ended,
+        answer.status,
+        verdict_,
+        error,
+    )
 
 
 def open_loop_processes(
     port: int,
     texts: Sequence[Outgoing],
     rate: float,
-    threads: int,
     t0: float,
     phase: str,
     processes: int,
 ) -> list[Posted]:
-    """``open_loop`` spread over ``processes`` forked load generators: one Python process'
-    threads share one GIL, and at a few hundred texts/s a single one fell behind its own
-    schedule (the web processes sat idle while the bench ran at 100% of a core)."""
+    """The open loop spread over ``processes`` forked load generators, each one thread with a
+    selector (``bench.open_loop``): one process' loop falls behind its schedule when a
+    CPU is not free the moment a text is due, and two seldom both are."""
     if processes <= 1:
-        return open_loop(port, texts, rate, threads, t0, phase)
+        return _open_loop_share(port, texts, rate, t0, phase, 0, 1)
     context = multiprocessing.get_context("fork")
-    per_process = max(1, threads // processes)
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         futures = [
-            pool.submit(
-                _open_loop_share, port, texts, rate, per_process, t0, phase, share, processes
-            )
+            pool.submit(_open_loop_share, port, texts, rate, t0, phase, share, processes)
             for share in range(processes)
         ]
         return [record for future in futures for record in future.result()]
+
+
+def vacuum_unless_autovacuum(engine: Engine) -> None:
+    """``VACUUM ANALYZE`` the database when the server's autovacuum is off (a CI server's
+    setting; a production one has it on, and its naptime, a minute, is shorter than a
+    drain): without it the surge's dead rows doubled PostgreSQL's CPU a text in the closed
+    loop that follows (``bench/README.md``, 2026-12-07 afternoon)."""
+    with engine.connect() as connection:
+        if connection.scalar(sql("SHOW autovacuum")) == "on":
+            return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sql("VACUUM ANALYZE"))
+    print("vacuum:      the server's autovacuum is off: VACUUM ANALYZE before C again")
+
+
+def wait_for_lanes(worker: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the worker's lane processes are ready (``workers.deferred_texts`` logs it): they
+    import the app for a few seconds of CPU, which would otherwise be taken from C's closed
+    loop."""
+    deadline = time.monotonic() + LANES_TIMEOUT
+    while LANES_READY not in log_path.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker's lanes did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(POLL_INTERVAL)
 
 
 def wait_until_settled(factory: sessionmaker[Session], community_id: int, deadline: float) -> bool:
@@ -407,6 +415,11 @@ class Result:
     posted: list[Posted]  # the surge's and the trickle's texts
     senders: int  # surge volunteers who texted
     capacity_after: float | None  # C measured again once the drain was over (informational)
+    # CPU by part: the closed loop; the surge to its last HTTP answer; then to settled
+    cpu_closed: Spent | None = None
+    cpu_surge: Spent | None = None
+    cpu_drain: Spent | None = None
+    cpu_closed_after: Spent | None = None
 
 
 def measure(
@@ -440,11 +453,23 @@ def measure(
     ):
         wait_for_port(port, web, web_log)
         wait_until_idle(redis, worker, worker_log)
+        wait_for_lanes(worker, worker_log)
+
+        def parts() -> dict[str, list[int]]:
+            return {
+                "web": descendants(web.pid),
+                "worker": descendants(worker.pid),
+                "PostgreSQL": postgres_processes(engine),
+                "fake Twilio": [fake.pid] if fake.pid is not None else [],
+            }
+
         warm = closed_loop(port, warmup, 2, 30.0, need_message=True)
         if warm.errors:
             log_tail = web_log.read_text()[-3000:]
             raise SystemExit(f"warm-up failed: {warm.first_errors()}\n{log_tail}")
+        before_closed = snapshot(parts)
         closed = closed_loop(port, closed_texts, args.clients, args.closed_duration, True)
+        closed_end = snapshot(parts)
         capacity = (closed.completed - closed.errors) / closed.seconds
         if capacity <= 0:
             raise SystemExit(f"no synchronous answer in the closed loop: {closed.first_errors()}")
@@ -463,24 +488,28 @@ def measure(
         trickled: list[Posted] = []
         trickler = threading.Thread(
             target=lambda: trickled.extend(
-                open_loop(port, trickle, args.trickle_rate, len(trickle), surge_end, "trickle")
+                _open_loop_share(port, trickle, args.trickle_rate, surge_end, "trickle", 0, 1)
             ),
             daemon=True,
         )
+        before_surge = snapshot(parts)  # the texts are signed: from here on, the surge's work
         trickler.start()
-        surged = open_loop_processes(
-            port, surge, rate, args.threads, t0, "surge", args.load_processes
-        )
+        surged = open_loop_processes(port, surge, rate, t0, "surge", args.load_processes)
+        answered = snapshot(parts)
         trickler.join()
         deadline = t0 + DRAIN_SLACK * count / capacity + DRAIN_GRACE
         settled = wait_until_settled(factory, community_id, deadline)
+        drained = snapshot(parts)
         sent = fake.messages()
         stored, replies = read_rows(factory, community_id)
         if worker.poll() is not None:
             raise SystemExit(f"worker exited:\n{worker_log.read_text()[-3000:]}")
-        capacity_after = None
+        capacity_after = cpu_closed_after = None
         if settled and after_texts:  # the same closed loop again: did the machine's speed move?
+            vacuum_unless_autovacuum(engine)
+            before_again = snapshot(parts)
             again = closed_loop(port, after_texts, args.clients, args.closed_duration, True)
+            cpu_closed_after = spent(before_again, snapshot(parts))
             capacity_after = (again.completed - again.errors) / again.seconds
     engine.dispose()
     redis.close()
@@ -501,6 +530,10 @@ def measure(
         surged + trickled,
         len(senders),
         capacity_after,
+        spent(before_closed, closed_end),
+        spent(before_surge, answered),
+        spent(answered, drained),
+        cpu_closed_after,
     )
 
 
@@ -529,8 +562,8 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     )
     if f.sent_rate < 0.95 * f.offered:
         print(
-            f"warning:     sent below the offered rate: all {args.threads} sending threads "
-            "waited on answers, so the loop was not open (--threads)"
+            "warning:     sent below the offered rate: the load generator fell behind its "
+            "schedule (--load-processes)"
         )
     print(
         f"answers:     synchronous {f.sync}, deferred {f.deferred} ({f.deferred_share:.1%}), "
@@ -556,6 +589,7 @@ def report(args: argparse.Namespace, result: Result) -> bool:
         f"the fake Twilio received {result.sent_by_worker} REST sends"
         f"{'' if result.settled else '; NOT SETTLED'}"
     )
+    report_cpu(result)
     resync = "never" if f.resync is None else f"{f.resync:.1f} s"
     trickle_async = sum(1 for t in result.posted if t.phase == "trickle" and t.answer != SYNC)
     print(
@@ -581,6 +615,43 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     return passed
 
 
+def report_cpu(result: Result) -> None:
+    """CPU a text by part, and the machine's busy share: whether the drain was bound by the
+    CPU, and how much more a deferred text cost HandsUp than a synchronous one."""
+    closed, surge, drain = result.cpu_closed, result.cpu_surge, result.cpu_drain
+    if closed is None or surge is None or drain is None:
+        return
+    answered = result.closed.completed - result.closed.errors
+    texts = result.figures.surge_texts
+    whole = joined(surge, drain)
+    names = " / ".join(closed.by_part)
+    print(f"cpu:         ms a text, {names} (user + system, /proc)")
+    print(f"  closed loop:      {closed.line(answered)}")
+    print(f"  surge:            {surge.line(texts)} (to its last HTTP answer)")
+    print(f"  drain after it:   {drain.line(texts)}")
+    print(f"  surge to settled: {whole.line(texts)}")
+    sync, deferred = handsup_ms(closed, answered), handsup_ms(whole, texts)
+    if sync:
+        print(
+            f"  HandsUp's own processes (web, worker, PostgreSQL): {deferred:.2f} ms a surge "
+            f"text against {sync:.2f} ms a synchronous one ({deferred / sync:.2f} x; the "
+            f"{LOAD} and the fake Twilio are the bench's)"
+        )
+    after = result.cpu_closed_after
+    if after is not None and result.capacity_after:
+        again = round(result.capacity_after * after.seconds)
+        print(f"  closed loop after the drain: {after.line(again)}")
+        before_ms, after_ms = (
+            ms_each(closed.by_part["web"], answered),
+            ms_each(after.by_part["web"], again),
+        )
+        print(
+            f"  the web's CPU a synchronous text, C then C again: {before_ms:.2f} -> "
+            f"{after_ms:.2f} ms ({after_ms / before_ms:.2f} x): the same work, so a ratio far "
+            "from 1 is the machine's speed moving within the run"
+        )
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -601,12 +672,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--sms-rate", type=float, default=2000.0, help="the sender's messages/s (2000)")
     add("--trickle-rate", type=float, default=2.0, help="texts/s after the surge (2)")
     add("--trickle-duration", type=float, default=20.0, help="seconds of trickle (20)")
-    add("--threads", type=int, default=1000, help="load generator threads, in all (1000)")
     add(
         "--load-processes",
         type=int,
-        default=4,
-        help="load generator processes the surge's threads are spread over (4)",
+        default=2,
+        help="load generator processes the surge's texts are spread over (2)",
     )
     add("--pair-share", type=float, default=0.25, help="share of texts sent as back-to-back pairs")
     add("--seed", type=int, default=18, help="the schedule's random seed")
@@ -625,8 +695,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("sizes, durations and rates must be positive")
     if args.load_processes < 1:
         parser.error("--load-processes must be at least 1")
-    if args.trickle_rate <= 0 or args.trickle_duration <= 0 or args.threads < 1:
-        parser.error("--trickle-rate, --trickle-duration and --threads must be positive")
+    if args.trickle_rate <= 0 or args.trickle_duration <= 0:
+        parser.error("--trickle-rate and --trickle-duration must be positive")
     if not 0 <= args.pair_share <= 1:
         parser.error("--pair-share must be between 0 and 1")
     if not args.latency >= 0 or (args.jitter is not None and not 0 <= args.jitter <= args.latency):

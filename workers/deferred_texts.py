@@ -66,6 +66,7 @@ class DeferredTexts(threading.Thread):
                 if not lanes_ready:  # started before a surge, not spawned during one
                     rt.start_deferred_lanes()
                     lanes_ready = True
+                    log.info("deferred texts: %d lane processes ready", rt.deferred_lanes)
                 self.wait_for_wake(rt)
                 if self.stopped.is_set():
                     return

@@ -766,6 +766,11 @@ class FakeTwilioProcess:
             raise
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The fake's process id while it runs (a benchmark reads its CPU time)."""
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
