@@ -31,9 +31,14 @@ log = logging.getLogger(__name__)
 def answer_deferred(
     rt: Runtime, *, settle: timedelta = deferred.SETTLE, pool: Executor | None = None
 ) -> int:
-    """Answer deferred texts, batch after batch, dispatching each batch's replies; returns how
-    many were answered. With a ``pool`` (the worker's lane processes) a batch is answered in
-    ``rt.deferred_lanes`` lanes, else in this thread (a burst worker)."""
+    """Answer deferred texts until none is left, handing each lane's replies to the send
+    jobs as soon as its turn ends; returns how many were answered. With a ``pool`` (the
+    worker's lane processes) they are answered in ``rt.deferred_lanes`` lanes, else batch
+    after batch in this thread (a burst worker)."""
+
+    def dispatch() -> None:
+        dispatch_due(rt.session_factory, rt.redis, rt.buckets)
+
     total = 0
     while answered := deferred.answer_waiting(
         rt.session_factory,
@@ -42,9 +47,11 @@ def answer_deferred(
         pool=pool,
         lanes=rt.deferred_lanes,
         answer_lane=answer_lane if pool is not None else None,
+        after_lane=dispatch,
     ):
         total += answered
-        dispatch_due(rt.session_factory, rt.redis, rt.buckets)
+        if pool is None:
+            dispatch()
     return total
 
 

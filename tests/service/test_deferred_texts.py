@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import timedelta
@@ -30,7 +31,7 @@ from service.conversations.surge import (
     SurgeGauge,
     queued_too_long,
 )
-from service.models import Direction, Message, MessageKind, MessageStatus, Volunteer
+from service.models import Community, Direction, Message, MessageKind, MessageStatus, Volunteer
 from service.sending import outbox
 from service.web.extensions import resources
 from tests.conftest import DEADLINE, SmsHelper, count_messages, wait_until
@@ -251,6 +252,63 @@ def test_lane_processes_answer_each_senders_texts_in_order(
         replies = [reply_to(db, m) for m in rows]
         assert [r.body.split()[0] for r in replies] == ["Hi!", "Thanks", "Welcome,"]
         assert replies[0].id < replies[1].id < replies[2].id
+
+
+def test_a_lane_that_finishes_takes_its_next_texts_while_another_lane_is_busy(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    community: Community,
+) -> None:
+    """No barrier between turns: lane 1 answers one text a turn (``BATCH`` 1) three turns
+    running while lane 0's first turn is held; lane 0 is let go only once lane 1 had its
+    third turn, which could not happen if each turn waited for the slowest lane."""
+    phones = [f"+1202555{n:04d}" for n in range(500, 600)]
+    waiting = [inbound.WaitingText(0, community.id, phone) for phone in phones]
+    slow = next(t.from_address for t in waiting if deferred.lane_of(t, 2) == 0)
+    quick = [t.from_address for t in waiting if deferred.lane_of(t, 2) == 1][:3]
+    for phone in [slow, *quick]:
+        assert sms.send(phone, "JOIN") == []
+    monkeypatch.setattr(deferred, "BATCH", 1)
+    turns: list[list[str]] = []
+    third_turn = threading.Event()
+
+    def answer_lane(texts: list[inbound.WaitingText]) -> int:
+        if texts[0].from_address == slow:
+            assert third_turn.wait(DEADLINE), "lane 1 waited for lane 0's turn"
+        turns.append([t.from_address for t in texts])
+        if len([t for t in turns if t[0] in quick]) == 3:
+            third_turn.set()
+        return deferred.answer_in_order(session_factory, texts)
+
+    handed = []
+    with ThreadPoolExecutor(2) as pool:
+        answered = deferred.answer_waiting(
+            session_factory,
+            _now(),
+            settle=timedelta(0),
+            pool=pool,
+            lanes=2,
+            answer_lane=answer_lane,
+            after_lane=lambda: handed.append(len(turns)),
+        )
+    assert answered == 4
+    assert sorted(map(tuple, turns[:3])) == sorted((phone,) for phone in quick)
+    assert turns[3] == [slow]
+    # the replies of each turn handed on as it ends (lane 0's may end before lane 1's third
+    # is handed on: it is let go by that turn)
+    assert len(handed) == 4 and handed[:2] == [1, 2] and handed[-1] == 4
+    for phone in [slow, *quick]:
+        assert [m.status for m in inbound_rows(db, phone)] == [MessageStatus.PROCESSED]
+
+
+def test_a_senders_lane_is_the_same_in_every_process() -> None:
+    """``lane_of`` is a CRC, not Python's ``hash`` (salted per process): lane processes
+    and runs agree on it."""
+    text = inbound.WaitingText(7, 3, "whatsapp:+12025550123")
+    assert [deferred.lane_of(text, n) for n in (1, 2, 3, 4)] == [0, 1, 2, 3]
 
 
 def test_stop_is_applied_at_once_under_surge_ahead_of_waiting_texts(
