@@ -30,8 +30,8 @@ CHUNK = 65536
 
 @dataclass(frozen=True)
 class Request:
-    """A POST prepared before any timing; ``stamp_header`` (if any) gets the moment it is
-    sent, in ms since the epoch (a router's ``X-Request-Start``)."""
+    """A POST prepared before any timing (``post_all``'s ``stamp_header``, if any, is added
+    when it is sent: the moment, in ms since the epoch, as a router's ``X-Request-Start``)."""
 
     path: str
     body: bytes
