@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 
+from bench import open_loop
 from bench.open_loop import Request, encode, parse, post_all
 
 
@@ -109,3 +110,23 @@ def test_the_wire_format_and_the_answer_parser() -> None:
     assert parse(b"HTTP/1.1 503 Busy\r\n\r\nlater", closed=True) == (503, b"later")
     with pytest.raises(ValueError, match="before the headers"):
         parse(b"HTTP/1.1 200", closed=True)
+
+
+def test_a_request_whose_socket_cannot_be_opened_is_no_answer_and_the_rest_go_on(
+    server: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = open_loop._new_socket
+    opened = []
+
+    def socket_or_none_left() -> socket.socket:
+        opened.append(1)
+        if len(opened) == 2:
+            raise OSError(24, "Too many open files")
+        return real()
+
+    monkeypatch.setattr(open_loop, "_new_socket", socket_or_none_left)
+    requests = [Request("/x", f"{i}".encode(), {}) for i in range(3)]
+    answers = post_all(server.server_address[1], requests, 100.0, time.perf_counter(), timeout=5)
+    by_index = {a.index: a for a in answers}
+    assert [by_index[i].status for i in range(3)] == [200, 0, 200]
+    assert by_index[1].error == "socket: [Errno 24] Too many open files"
