@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bench.webhook_load import children, cpu_ticks
+from bench.webhook_load import children, cpu_spent_ms, cpu_ticks
 
 LOAD = "load generator"
 
@@ -123,9 +123,8 @@ def ms_each(seconds: float, count: int) -> float:
 
 
 def spent(before: Snapshot, after: Snapshot) -> Spent:
-    hz = os.sysconf("SC_CLK_TCK")
     by_part = {
-        name: sum(t - before.ticks.get(name, {}).get(pid, 0) for pid, t in ticks.items()) / hz
+        name: cpu_spent_ms(before.ticks.get(name, {}), ticks) / 1000
         for name, ticks in after.ticks.items()
     }
     by_part[LOAD] = after.load_seconds - before.load_seconds

@@ -4,7 +4,7 @@ the stdlib only.
 
 ``bench.surge`` first posted its surge from threads with ``http.client`` (a thousand of
 them, spread over four processes), each thread waiting for its next text's moment. Each
-thread's connection idled longer than a router keeps one (``IDLE_REUSE``), so every text
+thread's connection idled longer than the 1 s after which it was replaced, so every text
 went over a new connection anyway, and the threads cost 0.6-0.7 ms of CPU a text: a fifth
 of the surge's CPU on a two-core machine the server shares with its load (``bench.cpu``),
 taken from the web processes whose answer times the bench measures. Here a text costs its

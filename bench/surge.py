@@ -414,12 +414,27 @@ class Result:
     settled: bool
     posted: list[Posted]  # the surge's and the trickle's texts
     senders: int  # surge volunteers who texted
-    capacity_after: float | None  # C measured again once the drain was over (informational)
+    closed_after: Phase | None  # C's closed loop again once the drain was over (informational)
     # CPU by part: the closed loop; the surge to its last HTTP answer; then to settled
     cpu_closed: Spent | None = None
     cpu_surge: Spent | None = None
     cpu_drain: Spent | None = None
     cpu_closed_after: Spent | None = None
+
+    @property
+    def capacity_after(self) -> float | None:
+        """C measured again once the drain was over."""
+        return None if self.closed_after is None else in_request_rate(self.closed_after)
+
+
+def answered_in_request(phase: Phase) -> int:
+    """A closed loop's texts answered with a <Message> (the rest are its errors)."""
+    return phase.completed - phase.errors
+
+
+def in_request_rate(phase: Phase) -> float:
+    """A closed loop's texts answered in the request, per second: C."""
+    return answered_in_request(phase) / phase.seconds
 
 
 def measure(
@@ -470,7 +485,7 @@ def measure(
         before_closed = snapshot(parts)
         closed = closed_loop(port, closed_texts, args.clients, args.closed_duration, True)
         closed_end = snapshot(parts)
-        capacity = (closed.completed - closed.errors) / closed.seconds
+        capacity = in_request_rate(closed)
         if capacity <= 0:
             raise SystemExit(f"no synchronous answer in the closed loop: {closed.first_errors()}")
         rate = args.multiplier * capacity
@@ -504,13 +519,12 @@ def measure(
         stored, replies = read_rows(factory, community_id)
         if worker.poll() is not None:
             raise SystemExit(f"worker exited:\n{worker_log.read_text()[-3000:]}")
-        capacity_after = cpu_closed_after = None
+        again = cpu_closed_after = None
         if settled and after_texts:  # the same closed loop again: did the machine's speed move?
             vacuum_unless_autovacuum(engine)
             before_again = snapshot(parts)
             again = closed_loop(port, after_texts, args.clients, args.closed_duration, True)
             cpu_closed_after = spent(before_again, snapshot(parts))
-            capacity_after = (again.completed - again.errors) / again.seconds
     engine.dispose()
     redis.close()
     clock_offset = (offset_before + time.time() - time.perf_counter()) / 2
@@ -529,7 +543,7 @@ def measure(
         settled,
         surged + trickled,
         len(senders),
-        capacity_after,
+        again,
         spent(before_closed, closed_end),
         spent(before_surge, answered),
         spent(answered, drained),
@@ -547,7 +561,7 @@ def report(args: argparse.Namespace, result: Result) -> bool:
     others = f"; not synchronous: {closed.first_errors()}" if closed.errors else ""
     print(
         f"capacity:    C = {result.capacity:.1f} texts/s answered synchronously "
-        f"({closed.completed - closed.errors} of {closed.completed}{others})"
+        f"({answered_in_request(closed)} of {closed.completed}{others})"
     )
     if result.capacity_after is not None:
         print(
@@ -621,7 +635,7 @@ def report_cpu(result: Result) -> None:
     closed, surge, drain = result.cpu_closed, result.cpu_surge, result.cpu_drain
     if closed is None or surge is None or drain is None:
         return
-    answered = result.closed.completed - result.closed.errors
+    answered = answered_in_request(result.closed)
     texts = result.figures.surge_texts
     whole = joined(surge, drain)
     names = " / ".join(closed.by_part)
@@ -638,8 +652,8 @@ def report_cpu(result: Result) -> None:
             f"{LOAD} and the fake Twilio are the bench's)"
         )
     after = result.cpu_closed_after
-    if after is not None and result.capacity_after:
-        again = round(result.capacity_after * after.seconds)
+    if after is not None and result.closed_after is not None:
+        again = answered_in_request(result.closed_after)
         print(f"  closed loop after the drain: {after.line(again)}")
         before_ms, after_ms = (
             ms_each(closed.by_part["web"], answered),
