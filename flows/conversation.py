@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
@@ -343,8 +343,16 @@ class Lookup(ShiftLookup, DonationLookup, CommitmentLookup, Protocol):
     part; a context without one sees nothing open)."""
 
 
+CLASSIFIED_TEXTS = 1024  # texts whose keyword ``classify`` remembers
+
+
+@lru_cache(maxsize=CLASSIFIED_TEXTS)
 def classify(text: str) -> Keyword | None:
-    """The keyword in ``text`` among the global and the shipped kinds' keywords."""
+    """The keyword in ``text`` among the global and the shipped kinds' keywords.
+
+    Remembered for the last ``CLASSIFIED_TEXTS`` texts: the shell asks it of every text before
+    it stores it (is it an opt-out?), and in a surge most texts are the same few words ("YES",
+    "SHIFTS"); the answer is a frozen ``Keyword`` that only the text decides."""
     return SHIPPED.classify(text)
 
 

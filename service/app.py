@@ -28,6 +28,7 @@ from service.web import (
     twilio_webhooks,
     unavailable,
 )
+from service.web.cookie_sessions import ConsoleSessions
 from service.web.extensions import EXTENSION_KEY, Resources, close_db_session
 
 csrf = CSRFProtect()
@@ -52,6 +53,8 @@ def register_config(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=64 * 1024,  # Twilio forms are a few KB; refuse floods early
         HANDSUP_ENV=settings.env.value,
     )
+    # Twilio's webhooks never carry a cookie: no session is opened for them
+    app.session_interface = ConsoleSessions(sessionless=(twilio_webhooks.PATHS,))
     params.init_app(app)  # before any route: every <int:...> is a bounded id
     headers.init_app(app, settings)
     if settings.proxy_hops:

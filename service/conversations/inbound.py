@@ -240,7 +240,8 @@ def _defer(
     if found.from_service:
         return None
     row = inbound_row(found.channel, inbound, now)
-    session.commit()  # a read of the destination (the cache's miss) ends before the wait
+    if session.in_transaction():  # the cache's miss read the destination: end it before
+        session.commit()  # the wait (a commit with nothing begun would begin one to end it)
     message_id = intake.store(row, inbound.sender)
     if message_id is not None:
         return InboundResult((), message_id, duplicate=False, deferred=True)
