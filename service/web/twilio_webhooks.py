@@ -73,7 +73,8 @@ def is_signed(
     The URL as given is tried first: it is what Twilio signs when ``PUBLIC_BASE_URL`` is
     written as Twilio calls it, and one HMAC settles it. Else the SDK's own check, which
     computes two (the URL with and without its port, as Twilio's signing varies), decides.
-    Either way a request passes only with an HMAC of one of the URLs the SDK accepts."""
+    Either way a request passes only with an HMAC, under the account's token, of this
+    request's URL and form: as given, or as the SDK writes the URL with or without its port."""
     expected = validator.compute_signature(url, form)
     if hmac.compare_digest(expected.encode(), signature.encode()):
         return True
