@@ -13,25 +13,32 @@ more):
 2. read and lock the volunteer with their conversation and whether a text of theirs waits;
 3. read the call-out, its shift, the volunteer's ask and place (``YES``), or the open shifts
    (``SHIFTS``);
-4. write the conversation's state (an ``UPDATE``, or an ``INSERT`` for a volunteer's first:
-   HandsUp writes it as the step ends, before its replies); 5. store the reply;
+4. write the conversation's state, when there is something to write: an ``INSERT`` for a
+   volunteer's first text, an ``UPDATE`` once its lifetime would move by an hour or more
+   (HandsUp writes it as the step ends, before its replies; a repeat within the hour, most
+   of a storm, writes nothing: ``service.conversations.effects.EXPIRY_STEP``);
+5. store the reply;
 
 and answers a fixed TwiML. No ORM objects, no flow step, no catalog lookup. Its rate over the
 floor's is the most any rewrite of HandsUp's Python could reach without sending fewer
 statements. ``tests/test_bench_statements_only.py`` checks, on PostgreSQL, that it sends the
 same kinds of statement, in the same order, as HandsUp does for the same texts. Imports
-``bench.webhook_load``'s constants, ``service.config`` and ``service.db``.
+``bench.webhook_load``'s constants, ``flows.engine``, ``service.config``, ``service.db`` and
+``service.conversations.effects`` (the conversation's write rule).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import Flask, Response, abort, request
 from sqlalchemy import Engine, text
 from twilio.request_validator import RequestValidator
+
+from flows.engine import SESSION_LIFETIME
+from service.conversations.effects import EXPIRY_STEP
 
 VOLUNTEER_COLUMNS = (
     "id, community_id, phone, name, language, status, skills, consent_at, consent_source, "
@@ -114,7 +121,7 @@ SESSION_DATA = json.dumps({"ids": [1], "next": 1})
 
 
 def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> None:
-    """The five statements of one storm text, in one transaction."""
+    """The four or five statements of one storm text, in one transaction."""
     now = datetime.now(UTC)
     sender = form["From"]
     row = {**ids, "sid": form["MessageSid"], "sender": sender, "to": form["To"], "now": now}
@@ -134,10 +141,13 @@ def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> No
             connection.execute(READ_OPEN_SHIFTS, about).all()
         else:
             connection.execute(READ_CALLOUT, about).one()
-        conversation = KEEP_CONVERSATION if volunteer.conversation_id else START_CONVERSATION
-        connection.execute(
-            conversation, {**about, "data": SESSION_DATA, "expires_at": now + timedelta(days=1)}
-        )
+        expires_at = now + SESSION_LIFETIME
+        if volunteer.conversation_id is None:
+            connection.execute(
+                START_CONVERSATION, {**about, "data": SESSION_DATA, "expires_at": expires_at}
+            )
+        elif expires_at >= volunteer.expires_at + EXPIRY_STEP:
+            connection.execute(KEEP_CONVERSATION, {**about, "expires_at": expires_at})
         connection.execute(
             STORE_REPLY,
             {

@@ -31,11 +31,12 @@ from flask import Flask
 from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.engine import VolunteerStatus
+from flows.engine import SESSION_LIFETIME, VolunteerStatus
+from service import clock
 from service.communities.registry import create_community
 from service.conversations import destinations
 from service.db import unit_of_work
-from service.models import CallOutAsk, Community, Volunteer
+from service.models import CallOutAsk, Community, ConversationSession, Volunteer
 from service.rosters import callouts
 from service.rosters import shifts as rosters
 from tests.conftest import COMMUNITY_NUMBER, SmsHelper
@@ -58,7 +59,7 @@ BOUNDS = {
     "shifts": 8,  # 8 / 7: SHIFTS: the numbered menu of open shifts
     "menu": 11,  # 11 / 10: "1" after SHIFTS: claim the place, plan its reminders
     "callout_yes": 16,  # 16 / 15: YES to an open call-out: fill, claim, plan reminders
-    "callout_again": 7,  # 7 / 6: the same YES again (most of a call-out storm): "already"
+    "callout_again": 6,  # 6 / 5: the same YES again (most of a call-out storm): "already"
     "unknown": 7,  # 7 / 6: a text no flow understands (flagged for a coordinator)
     "stop": 9,  # 9 / 8: STOP: opt out, give places back, one confirmation
 }
@@ -358,3 +359,36 @@ def test_a_repeat_answer_leaves_the_unit_of_work_nothing_to_write(
         event.remove(Session, "before_flush", record)
     assert "already" in answers["YES"]
     assert "Evacuation" in answers["SHIFTS"]
+
+
+def test_a_renewal_of_under_an_hour_leaves_the_conversation_unwritten(
+    sms: SmsHelper, session_factory: sessionmaker[Session], community: Community
+) -> None:
+    """A text that only renews an unchanged conversation's lifetime (a second YES to a
+    call-out) moves its expiry only once that would move it by an hour or more: most texts of
+    a storm then write no conversation row, and a conversation lasts 23 to 24 hours after its
+    last text."""
+    seed(session_factory, community, 5)
+    start = datetime.now(UTC).replace(microsecond=0)
+
+    def expiry() -> datetime | None:
+        with session_factory() as session:
+            return session.scalar(
+                select(ConversationSession.expires_at)
+                .join(Volunteer, Volunteer.id == ConversationSession.volunteer_id)
+                .where(Volunteer.phone == member_phone(0))
+            )
+
+    try:
+        clock.freeze(start)
+        sms.send(member_phone(0), "YES")
+        first = expiry()
+        assert first == start + SESSION_LIFETIME
+        clock.freeze(start + timedelta(minutes=59))
+        assert "already" in " ".join(sms.send(member_phone(0), "YES"))
+        assert expiry() == first  # renewed by 59 minutes: not written
+        clock.freeze(start + timedelta(minutes=61))
+        assert "already" in " ".join(sms.send(member_phone(0), "YES"))
+        assert expiry() == start + timedelta(minutes=61) + SESSION_LIFETIME
+    finally:
+        clock.freeze(None)

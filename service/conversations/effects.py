@@ -7,7 +7,7 @@ An opt-out (``OptOut``, and ``Forget``) gives back the volunteer's upcoming plac
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Integer, Table, Update, bindparam, delete, insert, update
@@ -129,13 +129,21 @@ def _record_consent(volunteer: Volunteer, source: str, wording: str, now: dateti
     volunteer.consent_wording = wording
 
 
+# A conversation's expiry is moved later only once it would move by this much: a text that
+# only renews the lifetime of an unchanged conversation (a second YES to a call-out, most of a
+# storm) then writes nothing, and a conversation lasts from 23 to 24 hours after its last text
+# instead of exactly 24 (``flows.engine.SESSION_LIFETIME``).
+EXPIRY_STEP = timedelta(hours=1)
+
+
 def save_session_state(session: Session, volunteer: Volunteer, state: SessionState) -> None:
     """Persist the flow position; an idle conversation has no row.
 
     Written at once with one Core statement (an INSERT, an UPDATE of what changed, or a
-    DELETE), not left to the unit of work at the commit: its bookkeeping for the row cost more
-    of a step's CPU than the statement (issue 18). The row's object is then set to what was
-    written, as if just loaded, so the commit's flush has nothing of it to send."""
+    DELETE; a lifetime renewed by less than ``EXPIRY_STEP`` alone is no change), not left to
+    the unit of work at the commit: its bookkeeping for the row cost more of a step's CPU than
+    the statement (issue 18). The row's object is then set to what was written, as if just
+    loaded, so the commit's flush has nothing of it to send."""
     row = volunteer.session
     if state.flow is None or state.state is None:
         if row is not None:
@@ -158,6 +166,8 @@ def save_session_state(session: Session, volunteer: Volunteer, state: SessionSta
         set_committed_value(volunteer, "session", row)
         return
     changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+    if changed.keys() == {"expires_at"} and _renewed_within_step(row.expires_at, state.expires_at):
+        return  # only a lifetime renewed by less than EXPIRY_STEP: not worth a write
     if not changed:
         return
     changed["updated_at"] = utcnow()
@@ -165,6 +175,13 @@ def save_session_state(session: Session, volunteer: Volunteer, state: SessionSta
     session.execute(statement, {**changed, "of_volunteer": volunteer.id})
     for name, value in changed.items():
         set_committed_value(row, name, value)
+
+
+def _renewed_within_step(stored: datetime | None, renewed: datetime | None) -> bool:
+    """Whether ``renewed`` moves the stored expiry later by less than ``EXPIRY_STEP``."""
+    if stored is None or renewed is None:
+        return False
+    return stored <= renewed < stored + EXPIRY_STEP
 
 
 CONVERSATIONS = cast(Table, ConversationSession.__table__)
