@@ -146,7 +146,7 @@ def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> No
             connection.execute(
                 START_CONVERSATION, {**about, "data": SESSION_DATA, "expires_at": expires_at}
             )
-        elif expires_at >= volunteer.expires_at + EXPIRY_STEP:
+        elif volunteer.expires_at is None or expires_at >= volunteer.expires_at + EXPIRY_STEP:
             connection.execute(KEEP_CONVERSATION, {**about, "expires_at": expires_at})
         connection.execute(
             STORE_REPLY,
