@@ -471,7 +471,7 @@ def console_pages(app: Flask, seeded: Seeded) -> tuple[list[tuple[str, str]], li
             if unknown:
                 skipped.append(f"{rule.rule} (argument {', '.join(unknown)})")
                 continue
-            values = {name: seeded.ids[name] for name in rule.arguments}
+            values: dict[str, Any] = {name: seeded.ids[name] for name in rule.arguments}
             if "roster_id" in values and "donation" in rule.endpoint:
                 values["roster_id"] = seeded.donation_roster_id
             pages.append((rule.endpoint, url_for(rule.endpoint, **values)))

@@ -495,7 +495,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def app_env(target: Target, fake_url: str, tmpdir: Path, web_concurrency: int | None) -> dict:
+def app_env(
+    target: Target, fake_url: str, tmpdir: Path, web_concurrency: int | None
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -520,7 +522,9 @@ def app_env(target: Target, fake_url: str, tmpdir: Path, web_concurrency: int | 
 
 
 @contextmanager
-def process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+def process(
+    argv: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """A child in its own process group, stopped with SIGTERM (then SIGKILL).
 
     It stays in the benchmark's session: Linux schedules each session as a group
@@ -550,7 +554,7 @@ def process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[su
                     child.wait()
 
 
-def wait_for_port(port: int, child: subprocess.Popen, log_path: Path) -> None:
+def wait_for_port(port: int, child: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -674,6 +678,7 @@ def seed_load_community(
     """The storm's community: active volunteers, a 50-place shift and an open call-out that
     asked everyone. Returns the community id."""
     from flows.engine import VolunteerStatus
+    from flows.shifts import ShiftQuestion
     from service.communities.registry import create_community
     from service.conversations.questions import ask_question
     from service.db import unit_of_work
@@ -731,7 +736,7 @@ def seed_load_community(
             )
         ).all()
         for volunteer in others:  # the later waves, as if already sent
-            ask_question(volunteer, "callout", callout.id, shift.ends_at)
+            ask_question(volunteer, ShiftQuestion.CALLOUT, callout.id, shift.ends_at)
         session.execute(
             insert(CallOutAsk),
             [
