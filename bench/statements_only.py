@@ -16,7 +16,7 @@ more):
 4. write the conversation's state, when there is something to write: an ``INSERT`` for a
    volunteer's first text, an ``UPDATE`` once its lifetime would move by an hour or more
    (HandsUp writes it as the step ends, before its replies; a repeat within the hour, most
-   of a storm, writes nothing: ``service.conversations.effects.EXPIRY_STEP``);
+   of a storm, writes nothing: ``service.conversations.effects.renewed_within_step``);
 5. store the reply;
 
 and answers a fixed TwiML. No ORM objects, no flow step, no catalog lookup. Its rate over the
@@ -38,7 +38,7 @@ from sqlalchemy import Engine, text
 from twilio.request_validator import RequestValidator
 
 from flows.engine import SESSION_LIFETIME
-from service.conversations.effects import EXPIRY_STEP
+from service.conversations.effects import renewed_within_step
 
 VOLUNTEER_COLUMNS = (
     "id, community_id, phone, name, language, status, skills, consent_at, consent_source, "
@@ -146,7 +146,7 @@ def answer_text(engine: Engine, form: dict[str, str], ids: dict[str, int]) -> No
             connection.execute(
                 START_CONVERSATION, {**about, "data": SESSION_DATA, "expires_at": expires_at}
             )
-        elif volunteer.expires_at is None or expires_at >= volunteer.expires_at + EXPIRY_STEP:
+        elif not renewed_within_step(volunteer.expires_at, expires_at):
             connection.execute(KEEP_CONVERSATION, {**about, "expires_at": expires_at})
         connection.execute(
             STORE_REPLY,

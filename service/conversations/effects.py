@@ -166,7 +166,7 @@ def save_session_state(session: Session, volunteer: Volunteer, state: SessionSta
         set_committed_value(volunteer, "session", row)
         return
     changed = {name: value for name, value in values.items() if getattr(row, name) != value}
-    if changed.keys() == {"expires_at"} and _renewed_within_step(row.expires_at, state.expires_at):
+    if changed.keys() == {"expires_at"} and renewed_within_step(row.expires_at, state.expires_at):
         return  # only a lifetime renewed by less than EXPIRY_STEP: not worth a write
     if not changed:
         return
@@ -177,8 +177,9 @@ def save_session_state(session: Session, volunteer: Volunteer, state: SessionSta
         set_committed_value(row, name, value)
 
 
-def _renewed_within_step(stored: datetime | None, renewed: datetime | None) -> bool:
-    """Whether ``renewed`` moves the stored expiry later by less than ``EXPIRY_STEP``."""
+def renewed_within_step(stored: datetime | None, renewed: datetime | None) -> bool:
+    """Whether ``renewed`` moves the stored expiry later by less than ``EXPIRY_STEP``: for a
+    conversation that is otherwise unchanged, no write (``save_session_state``)."""
     if stored is None or renewed is None:
         return False
     return stored <= renewed < stored + EXPIRY_STEP

@@ -43,8 +43,9 @@ from service.web.twilio_form import BadWebhook, parse_inbound
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("twilio", __name__, url_prefix="/twilio")
-PATHS = "/twilio/"  # every path of this blueprint begins so
+URL_PREFIX = "/twilio"
+bp = Blueprint("twilio", __name__, url_prefix=URL_PREFIX)
+PATHS = URL_PREFIX + "/"  # every path of this blueprint begins so
 unavailable.init_blueprint(bp)
 
 MAX_SID_LENGTH = 64
