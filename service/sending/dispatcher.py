@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock
@@ -49,6 +49,9 @@ SCAN_LIMIT = 5000  # rows considered per run; the next run takes the rest
 STALE_AFTER = timedelta(seconds=45)
 QUEUE_BY_PRIORITY = {Priority.URGENT: "replies", Priority.NORMAL: "default", Priority.BULK: "bulk"}
 JOB_TIMEOUT = 1200  # seconds: a batch whose every send times out (10 s) in 4 lanes still finishes
+# PostgreSQL's transaction lock (one 64-bit key, apart from the senders' two-key locks) that
+# lets one hand-over run at a time; see ``one_dispatch_at_a_time``.
+DISPATCH_LOCK = 0x48_55_64_69_73_70  # "HUdisp"
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def dispatch_due(
     """Hand due messages to send jobs; ``buckets`` None means no pacing (tests, one-offs)."""
     now = now or clock.now()
     with unit_of_work(factory) as session:
-        take_sqlite_write_lock(session)
+        one_dispatch_at_a_time(session)
         rows = session.execute(
             select(Message.id, Message.channel_id, Message.priority)
             .where(
@@ -84,6 +87,21 @@ def dispatch_due(
         chosen, held_back, retry_after = _pace(session, candidates, buckets)
         enqueued = _enqueue(session, redis, chosen, now)
     return DispatchReport(enqueued, held_back + len(chosen) - enqueued, retry_after)
+
+
+def one_dispatch_at_a_time(session: Session) -> None:
+    """Wait until no other hand-over is running (until its commit), in every process.
+
+    Two at once would each skip the rows the other has locked, and the one that started later
+    could queue its job first: a volunteer's second reply then went to a job that ran before
+    the job holding the first, which was sent a second later (``bench.surge``, 2026-12-07,
+    three volunteers of 5,000; the worker's pump and its deferred-text lanes both hand over).
+    One after another, a row is handed over by the first run that sees it, and jobs queue in
+    the order of their rows. SQLite's write lock serialises the hand-overs already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(DISPATCH_LOCK)))
+    else:
+        take_sqlite_write_lock(session)
 
 
 def due(now: datetime) -> ColumnElement[bool]:

@@ -12,11 +12,14 @@ fake Twilio server and read how many requests it had open at once.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import event, select, update
+from rq import Queue
+from sqlalchemy import Engine, event, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import unit_of_work
@@ -25,7 +28,7 @@ from service.sending import dispatcher
 from service.sending.gate import sender_for
 from service.sending.pacing import Rate, TokenBuckets
 from service.sending.planning import Attempt, PlannedSend, WireRoute
-from tests.conftest import COMMUNITY_NUMBER
+from tests.conftest import COMMUNITY_NUMBER, DEADLINE, wait_until
 from tests.fakes.twilio_server import FakeTwilio
 from tests.workers.test_outbound_engine import person, queue
 from workers import dispatch, runtime
@@ -254,3 +257,55 @@ def test_a_batch_twilio_accepted_is_recorded_without_loading_its_rows_again(
         assert message.from_address == COMMUNITY_NUMBER and message.channel_id is not None
         assert message.decision.startswith("sent")
         assert message.updated_at >= message.sent_at
+
+
+def test_a_hand_over_waits_for_one_running_so_a_recipients_replies_are_queued_in_order(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    engine: Engine,
+    redis: Redis,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's pump and its deferred-text lanes both hand replies over. One hand-over
+    holds a volunteer's first reply (locked, not yet queued) when the second reply is
+    stored and another hand-over starts: that one waits, so the job with the first reply is
+    queued first. (Run side by side, the second skipped the locked row, queued its job
+    first, and the second reply reached Twilio a second before the first: bench.surge.)"""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write lock serialises hand-overs (BEGIN IMMEDIATE)")
+    ana = person(session_factory, community, "+12025550188")
+    first = queue(session_factory, ana, "reply", "First")
+    selected, release = threading.Event(), threading.Event()
+    pace = dispatcher._pace
+
+    def pace_then_pause(*args: Any) -> Any:
+        chosen = pace(*args)
+        if threading.current_thread() is running:
+            selected.set()
+            release.wait(DEADLINE)
+        return chosen
+
+    monkeypatch.setattr(dispatcher, "_pace", pace_then_pause)
+    running = threading.Thread(target=dispatcher.dispatch_due, args=(session_factory, redis))
+    running.start()
+    assert selected.wait(DEADLINE), "the first hand-over selects the first reply"
+    second = queue(session_factory, ana, "reply", "Second")
+    later = threading.Thread(target=dispatcher.dispatch_due, args=(session_factory, redis))
+    later.start()
+
+    def waiting_or_done() -> bool:
+        ungranted = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        return not later.is_alive() or bool(db.scalar(sql(ungranted)))
+
+    wait_until(waiting_or_done, "the second hand-over waits for the first, or has finished")
+    release.set()
+    running.join(DEADLINE)
+    later.join(DEADLINE)
+
+    queued = [
+        job.args[0]
+        for name in dict.fromkeys(dispatcher.QUEUE_BY_PRIORITY.values())
+        for job in Queue(name, connection=redis).jobs
+    ]
+    assert queued == [[first], [second]]
