@@ -66,11 +66,17 @@ def dispatch_due(
     redis: Redis,
     buckets: TokenBuckets | None = None,
     now: datetime | None = None,
+    *,
+    wait: bool = True,
 ) -> DispatchReport:
-    """Hand due messages to send jobs; ``buckets`` None means no pacing (tests, one-offs)."""
+    """Hand due messages to send jobs; ``buckets`` None means no pacing (tests, one-offs).
+
+    ``wait=False`` (the web, after a request): when another hand-over is running, hand over
+    nothing rather than wait for it; the worker's pump takes the rows within a second."""
     now = now or clock.now()
     with unit_of_work(factory) as session:
-        one_dispatch_at_a_time(session)
+        if not one_dispatch_at_a_time(session, wait=wait):
+            return DispatchReport()
         rows = session.execute(
             select(Message.id, Message.channel_id, Message.priority)
             .where(
@@ -89,19 +95,26 @@ def dispatch_due(
     return DispatchReport(enqueued, held_back + len(chosen) - enqueued, retry_after)
 
 
-def one_dispatch_at_a_time(session: Session) -> None:
-    """Wait until no other hand-over is running (until its commit), in every process.
+def one_dispatch_at_a_time(session: Session, *, wait: bool = True) -> bool:
+    """Wait until no other hand-over is running (until its commit), in every process; with
+    ``wait=False``, return False at once if one is.
 
     Two at once would each skip the rows the other has locked, and the one that started later
     could queue its job first: a volunteer's second reply then went to a job that ran before
     the job holding the first, which was sent a second later (``bench.surge``, 2026-12-07,
     three volunteers of 5,000; the worker's pump and its deferred-text lanes both hand over).
     One after another, a row is handed over by the first run that sees it, and jobs queue in
-    the order of their rows. SQLite's write lock serialises the hand-overs already."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(DISPATCH_LOCK)))
-    else:
+    the order of their rows. SQLite's write lock serialises the hand-overs already.
+
+    The web does not wait: the worker that holds the lock runs at nice 10, and a request
+    would wait for it while the web itself keeps it from the CPU."""
+    if session.get_bind().dialect.name != "postgresql":
         take_sqlite_write_lock(session)
+        return True
+    if wait:
+        session.execute(select(func.pg_advisory_xact_lock(DISPATCH_LOCK)))
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(DISPATCH_LOCK))))
 
 
 def due(now: datetime) -> ColumnElement[bool]:

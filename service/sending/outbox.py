@@ -138,15 +138,18 @@ def enqueue_due(
     redis: Redis,
     now: datetime | None = None,
     buckets: TokenBuckets | None = None,
+    *,
+    wait: bool = True,
 ) -> int:
     """Enqueue due jobs and dispatch due messages (paced by ``buckets`` when given).
 
     Returns how many rows were handed to RQ. Redis errors are logged and leave the rows for
-    later.
+    later. ``wait=False``: messages are not handed over while another hand-over runs
+    (``dispatcher.dispatch_due``).
     """
     now = now or clock.now()
     return enqueue_due_items(factory, redis, now) + (
-        dispatcher.dispatch_due(factory, redis, buckets, now).enqueued
+        dispatcher.dispatch_due(factory, redis, buckets, now, wait=wait).enqueued
     )
 
 
@@ -168,23 +171,26 @@ def hand_over(source: Settings | Connections) -> int:
     ``source`` is the web app's connections, or the settings of a one-off command (its
     connections are opened for the call and closed). The work is already committed, so a
     database that went away meanwhile is no reason to fail the caller: it is logged and the
-    rows wait for the pump. Returns how many rows were handed over.
+    rows wait for the pump. Returns how many rows were handed over. The web does not wait for
+    a hand-over already running (the worker's): its rows are left to the pump.
     """
     if isinstance(source, Settings):
         engine = make_engine(source.database_url)
         redis = connect(redis_url_for(source))
         try:
             buckets = TokenBuckets(redis, enabled=source.pacing)
-            return _hand_over(make_session_factory(engine), redis, buckets)
+            return _hand_over(make_session_factory(engine), redis, buckets, wait=True)
         finally:
             redis.close()
             engine.dispose()
-    return _hand_over(source.session_factory, source.redis, source.buckets)
+    return _hand_over(source.session_factory, source.redis, source.buckets, wait=False)
 
 
-def _hand_over(factory: sessionmaker[Session], redis: Redis, buckets: TokenBuckets) -> int:
+def _hand_over(
+    factory: sessionmaker[Session], redis: Redis, buckets: TokenBuckets, *, wait: bool
+) -> int:
     try:
-        return enqueue_due(factory, redis, buckets=buckets)
+        return enqueue_due(factory, redis, buckets=buckets, wait=wait)
     except SQLAlchemyError as exc:
         if not is_database_unavailable(exc):
             raise

@@ -309,3 +309,25 @@ def test_a_hand_over_waits_for_one_running_so_a_recipients_replies_are_queued_in
         for job in Queue(name, connection=redis).jobs
     ]
     assert queued == [[first], [second]]
+
+
+def test_the_webs_hand_over_leaves_its_rows_to_the_pump_rather_than_wait_for_another(
+    session_factory: sessionmaker[Session],
+    community: Community,
+    engine: Engine,
+    redis: Redis,
+) -> None:
+    """The hand-over that holds the lock may be the worker's, at nice 10, kept from the CPU
+    by the web itself: a request does not wait for it. Its rows wait, unhanded, for the
+    next hand-over."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write lock serialises hand-overs (BEGIN IMMEDIATE)")
+    ana = person(session_factory, community, "+12025550188")
+    reply = queue(session_factory, ana, "reply", "Sent by the pump")
+    with session_factory() as holder:
+        assert dispatcher.one_dispatch_at_a_time(holder)
+        assert dispatcher.dispatch_due(session_factory, redis, wait=False).enqueued == 0
+        holder.commit()
+    with session_factory() as session:
+        assert session.get_one(Message, reply).enqueued_at is None
+    assert dispatcher.dispatch_due(session_factory, redis, wait=False).enqueued == 1
