@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session
 from service import clock
 from service.conversations.effects import opt_out
 from service.db import take_sqlite_write_lock, unit_of_work
-from service.models import MESSAGES, Channel, Community, Message, MessageStatus, Volunteer
+from service.models import (
+    MESSAGES,
+    Channel,
+    Community,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Volunteer,
+)
 from service.models.messages import STATUS_RANK, provider_status
 from service.sending import planning
 from service.sending.delivery import (
@@ -47,6 +55,7 @@ from service.sending.dispatcher import BATCH_SIZE, due, senders_of
 from service.sending.gate import Suppress, sender_for
 from service.sending.planning import Attempt, PlannedSend, WireRoute
 from service.sending.queue import NO_CHANNEL
+from service.volunteers import privacy
 from service.volunteers.phones import mask
 from workers.runtime import MIN_SEND_LANES, SEND_THREADS, Runtime, runtime
 from workers.senders import (
@@ -102,6 +111,7 @@ class Report:
     counts: Counter[str] = field(default_factory=Counter)
     lines: dict[int, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    farewells: list[int] = field(default_factory=list)  # claimed FAREWELLs (see ``deliver``)
 
     def add(self, message_id: int, kind: str, line: str) -> None:
         self.counts[str(kind)] += 1
@@ -143,6 +153,9 @@ def deliver(rt: Runtime, message_ids: Sequence[int]) -> Report:
     if outcomes:
         with unit_of_work(rt.session_factory) as session:
             _record(session, outcomes, clock.now(), report)
+    if report.farewells:  # their number was kept for the send only
+        with unit_of_work(rt.session_factory) as session:
+            privacy.forget_farewell_addresses(session, report.farewells)
     return report
 
 
@@ -201,6 +214,7 @@ def _plan(
         public_base_url=rt.settings.public_base_url,
     )
     rows = decided.rows
+    report.farewells = [m.id for m in rows.values() if m.kind == MessageKind.FAREWELL]
     for settle in decided.settled:
         _finish(rows[settle.message_id], settle.status, settle.note, report)
     for waiting in decided.waiting:
@@ -614,6 +628,9 @@ def recover_interrupted(now: datetime | None = None) -> int:
         for message in stuck:
             if _settle(rt, session, message, now):
                 settled += 1
+        farewells = [m.id for m in stuck if m.kind == MessageKind.FAREWELL]
+        if farewells:  # those settled now lose their number (the update flushes them first)
+            privacy.forget_farewell_addresses(session, farewells)
     return settled
 
 

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from flows import conversation
-from flows.engine import Context, OptIn, Outcome, VolunteerStatus
+from flows.engine import Context, Forget, OptIn, Outcome, VolunteerStatus
 from flows.keywords import Intent
 from flows.sms import segment_info
 from service.conversations.destinations import find_destination
@@ -726,6 +726,7 @@ def _process(
         and volunteer.sms_consent_at is None
     ):
         volunteer.sms_consent_at = now  # consented and texting by SMS: SMS may reach them
+    farewell = send_replies and any(isinstance(effect, Forget) for effect in outcome.effects)
     store_replies(
         session,
         channel,
@@ -733,8 +734,17 @@ def _process(
         texts,
         now,
         volunteer_id=volunteer.id,
-        to_address=privacy.ERASED if volunteer.erased_at else None,
+        # the TwiML answer reaches an erased sender with no address kept; a worker's reply
+        # needs one until it is sent (a FAREWELL)
+        to_address=(
+            _address(channel.kind, inbound.sender)
+            if farewell
+            else privacy.ERASED
+            if volunteer.erased_at
+            else None
+        ),
         pending=send_replies,
+        kind=MessageKind.FAREWELL if farewell else MessageKind.REPLY,
     )
     set_changed(  # stored as answered already, most often (``_insert_answered``)
         message,

@@ -37,10 +37,12 @@ def store_replies(
     volunteer_id: int | None = None,
     to_address: str | None = None,
     pending: bool = False,
+    kind: MessageKind = MessageKind.REPLY,
 ) -> None:
     """One REPLIED row per text, keyed ``reply:<message id>:<n>`` so a retry of the same
     MessageSid finds them; ``to_address`` defaults to the sender of ``message``. ``pending``:
-    queue them for the send gate instead (urgent, due now), for a worker's deferred text.
+    queue them for the send gate instead (urgent, due now), for a worker's deferred text;
+    ``kind`` ``FAREWELL`` for those that confirm the erasure of their recipient.
 
     The rows go in one Core ``INSERT`` (executemany) at once, not as ORM objects flushed at
     the commit: nothing reads them back in this transaction, and the unit of work's
@@ -54,7 +56,7 @@ def store_replies(
             "channel_id": channel.id,
             "volunteer_id": volunteer_id,
             "direction": Direction.OUTBOUND,
-            "kind": MessageKind.REPLY,
+            "kind": kind,
             "idempotency_key": f"reply:{message.id}:{index}",
             "from_address": channel.twilio_address,
             "to_address": to_address if to_address is not None else message.from_address,

@@ -57,6 +57,10 @@ class MessageKind(StrEnum):
     # A one-time code texted to a coordinator's registered phone (verification, CALLOUT/SAY
     # confirmation): urgent, never held for quiet hours, never an ask.
     CODE = "code"
+    # The answer to a deferred text that erased its sender (FORGET, then YES, under surge): it
+    # goes to the number the step erased, whatever the gate would say of an erased volunteer,
+    # and loses that address once sent (``workers.dispatch``), as the TwiML answer keeps none.
+    FAREWELL = "farewell"
 
 
 # Dispatch order of the kinds that go through the send gate.
@@ -66,6 +70,7 @@ PRIORITY_BY_KIND: dict[MessageKind, Priority] = {
     MessageKind.NOTICE: Priority.URGENT,
     MessageKind.CALLOUT: Priority.URGENT,
     MessageKind.CODE: Priority.URGENT,
+    MessageKind.FAREWELL: Priority.URGENT,
     MessageKind.REMINDER: Priority.NORMAL,
     MessageKind.ASK: Priority.NORMAL,
     MessageKind.BROADCAST: Priority.BULK,

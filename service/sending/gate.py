@@ -5,7 +5,8 @@ A pure function of plain values (the message and the sender it was queued on, it
 the community's rules, the clock), so every outbound path is judged by the same table and the
 rules are tested without a database. The recipient rules come from
 ``service.sending.eligibility`` (the candidate queries use the same definitions). The checks
-run in this order:
+run in this order (a FAREWELL, the worker's answer to the text that erased its recipient, is
+sent as free text before any of them):
 
 1. recipient opted out or erased                    -> suppressed
 2. call-out already filled                          -> suppressed
@@ -201,6 +202,11 @@ def rules_for(
 
 def decide(message: Outbound, recipient: Recipient, rules: Rules, now: datetime) -> Decision:
     """The gate's decision for ``message`` to ``recipient`` at ``now``."""
+    if message.kind == MessageKind.FAREWELL:
+        # The answer to the text that erased the recipient: the TwiML answer would have
+        # reached them, so this one does, whatever an erased volunteer's row says (opted
+        # out, no WhatsApp window: the text it answers has just arrived).
+        return Send(RouteKind.FREEFORM, message.sender)
     gone = eligibility.gone(recipient)
     if gone is not None:
         return Suppress(gone)

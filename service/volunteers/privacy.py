@@ -8,6 +8,7 @@ Runs in the caller's transaction. Imports models, ``service.communities.audit`` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, delete, or_, select, update
@@ -16,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from flows.engine import VolunteerStatus
 from service.communities import audit
 from service.conversations.media import forget_media
-from service.models import Community, Message, MessageStatus, Suppression, Volunteer
+from service.models import Community, Message, MessageKind, MessageStatus, Suppression, Volunteer
 from service.volunteers.opt_out import FORGET_SOURCE, give_back
 
 ERASED = "erased"  # what an erased volunteer's addresses read in the message log
@@ -145,6 +146,22 @@ def erase(session: Session, volunteer: Volunteer, now: datetime) -> None:
         action="erased on request",
         subject=f"volunteer:{volunteer.id}",
         now=now,
+    )
+
+
+def forget_farewell_addresses(session: Session, message_ids: Sequence[int]) -> None:
+    """The FAREWELLs among ``message_ids`` whose send is settled (accepted by Twilio, failed
+    or suppressed) lose their recipient's number, as every other message of theirs did at
+    the erasure. One still waiting for a retry, or being sent, keeps it until then."""
+    session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(list(message_ids)),
+            Message.kind == MessageKind.FAREWELL,
+            Message.status.not_in((MessageStatus.PENDING, MessageStatus.SENDING)),
+        )
+        .values(to_address=ERASED)
+        .execution_options(synchronize_session=False)
     )
 
 

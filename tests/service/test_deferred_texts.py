@@ -779,3 +779,54 @@ def test_a_gauge_that_saw_no_calm_step_leaves_surge_on_the_count_alone() -> None
     with gauge.track() as first, gauge.track() as second:
         assert (first, second) == (False, True)
     assert not gauge.surging and gauge.step_time == 0.0
+
+
+def test_forget_confirmed_under_surge_is_answered_at_the_number_it_erased_then_forgotten(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """In the request the TwiML answer reaches an erased sender with no address kept; a
+    worker's answer needs the number until Twilio has it, then loses it like the rest."""
+    for text in ("JOIN", "Ana", "YES", "FORGET"):
+        assert sms.send(ANA, text) == []
+    answer(worker, redis)
+    assert sms.send(ANA, "YES") == []
+    answer(worker, redis)
+
+    done = (
+        "Done: Riverside Flood Crew erased your name, number and texts. You will get no more "
+        "texts. Text JOIN to start again."
+    )
+    assert bodies_to(fake_twilio, ANA)[-1] == done
+    db.expire_all()
+    assert db.scalars(select(Volunteer.erased_at)).one() is not None
+    farewell = db.scalars(select(Message).where(Message.kind == MessageKind.FAREWELL)).one()
+    assert farewell.status in (MessageStatus.QUEUED, MessageStatus.SENT)
+    assert farewell.to_address == "erased" and farewell.body == done
+    assert count_messages(db, to_address=ANA) == count_messages(db, from_address=ANA) == 0
+
+
+def test_a_farewell_that_twilio_refuses_is_forgotten_all_the_same(
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    for text in ("JOIN", "Ana", "YES", "FORGET"):
+        assert sms.send(ANA, text) == []
+    answer(worker, redis)
+    fake_twilio.fail_for(ANA, status=400, code=21211, message="invalid 'To' number")
+    assert sms.send(ANA, "YES") == []
+    answer(worker, redis)  # RQ files the send job as failed (DeliveryFailed)
+
+    db.expire_all()
+    farewell = db.scalars(select(Message).where(Message.kind == MessageKind.FAREWELL)).one()
+    assert farewell.status == MessageStatus.FAILED
+    assert farewell.to_address == "erased"
+    assert count_messages(db, to_address=ANA) == 0

@@ -60,6 +60,14 @@ def test_opted_out_and_erased_recipients_get_nothing_of_any_kind(kind: str) -> N
     assert decide(sms(kind), Recipient(status=None), RULES, DAY) == Suppress("recipient erased")
 
 
+def test_the_answer_to_the_text_that_erased_its_recipient_goes_as_free_text_at_any_hour() -> None:
+    """A FAREWELL (under surge, a worker's answer to FORGET's YES): the TwiML answer would
+    have reached them, so it does too, whatever the erased row now says."""
+    erased = Recipient(status=None, whatsapp_inbound_at=None)
+    assert decide(sms("farewell"), erased, RULES, NIGHT) == SENT
+    assert decide(whatsapp("farewell"), erased, RULES, NIGHT) == Send(RouteKind.FREEFORM, WHATSAPP)
+
+
 def test_opt_out_wins_over_every_later_rule() -> None:
     opted_out = Recipient(status=VolunteerStatus.OPTED_OUT, asks_this_week=9)
     assert decide(sms("callout", callout_open=False), opted_out, RULES, NIGHT) == Suppress(
