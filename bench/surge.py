@@ -41,8 +41,8 @@ order; the last answer within 1.25 x texts / C of the first text; answers synchr
 within 10 s after the surge ends.
 
 Run: ``.venv/bin/python -m bench.surge [--volunteers 5000] [--duration 30] [--database-url URL]
-[--redis-url URL] [--check]``. Prints the figures and PASS/FAIL per target; exits non-zero only
-with ``--check`` when a target fails.
+[--redis-url URL] [--check] [--keep-logs DIR]``. Prints the figures and PASS/FAIL per target;
+exits non-zero only with ``--check`` when a target fails.
 """
 
 from __future__ import annotations
@@ -703,6 +703,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--database-url", help=f"default: BENCH_DATABASE_URL, {DEFAULT_DATABASE_URL}")
     add("--redis-url", help=f"default: BENCH_REDIS_URL, {DEFAULT_REDIS_URL}")
     add("--check", action="store_true", help="exit 1 when a target fails")
+    add(
+        "--keep-logs",
+        metavar="DIR",
+        help="keep the web's and the worker's logs in DIR (JSON lines; each request's "
+        "duration_ms), to see what the web or the lanes did in a slow stretch",
+    )
     args = parser.parse_args(argv)
     positive = (args.volunteers, args.duration, args.multiplier, args.clients)
     if min(positive) <= 0 or args.closed_duration <= 0 or args.sms_rate <= 0:
@@ -769,8 +775,14 @@ def run(args: argparse.Namespace, tmpdir: Path) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="handsup-surge-") as tmp:
-        passed = run(args, Path(tmp))
+    if args.keep_logs:
+        kept = Path(args.keep_logs)
+        kept.mkdir(parents=True, exist_ok=True)
+        passed = run(args, kept)
+        print(f"logs:        {kept / 'web.log'}, {kept / 'worker.log'}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="handsup-surge-") as tmp:
+            passed = run(args, Path(tmp))
     return 1 if args.check and not passed else 0
 
 
