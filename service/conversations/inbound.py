@@ -726,7 +726,13 @@ def _process(
         and volunteer.sms_consent_at is None
     ):
         volunteer.sms_consent_at = now  # consented and texting by SMS: SMS may reach them
+    # The TwiML answer reaches an erased sender with no address kept; a worker's answer to the
+    # text that erased them needs it until it is sent (a FAREWELL).
     farewell = send_replies and any(isinstance(effect, Forget) for effect in outcome.effects)
+    if farewell:
+        to_address: str | None = _address(channel.kind, inbound.sender)
+    else:
+        to_address = privacy.ERASED if volunteer.erased_at else None
     store_replies(
         session,
         channel,
@@ -734,15 +740,7 @@ def _process(
         texts,
         now,
         volunteer_id=volunteer.id,
-        # the TwiML answer reaches an erased sender with no address kept; a worker's reply
-        # needs one until it is sent (a FAREWELL)
-        to_address=(
-            _address(channel.kind, inbound.sender)
-            if farewell
-            else privacy.ERASED
-            if volunteer.erased_at
-            else None
-        ),
+        to_address=to_address,
         pending=send_replies,
         kind=MessageKind.FAREWELL if farewell else MessageKind.REPLY,
     )
