@@ -16,4 +16,4 @@ def test_upgrade_head_matches_the_models(engine: Engine, database_url: str) -> N
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
-    assert current_heads(database_url) == {"0014"}
+    assert current_heads(database_url) == {"0015"}

@@ -72,6 +72,7 @@ from service.models import (
     MessageKind,
     MessageStatus,
     Volunteer,
+    is_unsent_farewell,
     is_waiting,
 )
 from service.rosters.shifts import RosterLookup
@@ -785,8 +786,8 @@ def _lock_volunteer(
 ) -> tuple[Volunteer, bool]:
     """The volunteer row for ``phone``, locked for this transaction (created when new), and
     whether this text must wait: an earlier text of the same sender is still waiting
-    (``received``), or, for an answer ``in_request``, a worker's reply to them is not sent
-    yet (the TwiML answer would reach them before it). A worker's own replies queue behind
+    (``received``), or, for an answer ``in_request``, a worker's reply or farewell to them is
+    not sent yet (the TwiML answer would reach them before it). A worker's own replies queue behind
     the earlier ones and go in order.
 
     The waiting check is a column of the locking statement, evaluated after the lock wait, so
@@ -818,8 +819,9 @@ def _lock_volunteer(
     except IntegrityError:  # created concurrently by another message from the same number
         found = session.execute(query, params).one()
         return found[0], bool(found[1])
-    # A new volunteer's first text may have been deferred before the row existed.
-    return volunteer, bool(session.scalar(select(WAITING_BEFORE), params))
+    # A new volunteer's first text may have been deferred before the row existed, and an
+    # erased one's farewell may be unsent.
+    return volunteer, bool(session.scalar(select(NEW_SENDER_BEHIND[in_request]), params))
 
 
 # The statements below are built once, with their values bound per text
@@ -852,6 +854,23 @@ UNSENT_REPLY_EXISTS = (
 )
 
 
+# EXISTS: a FAREWELL to the phone not yet handed to Twilio. The erasure renamed the volunteer's
+# row, so a text from the number after it (a JOIN) finds another row, or none: the farewell is
+# found by its address. Served by ``ix_messages_farewell_unsent``.
+FAREWELL_UNSENT = (
+    select(Message.id)
+    .where(
+        is_unsent_farewell(),
+        Message.community_id == _COMMUNITY,
+        Message.to_address.in_((_PHONE, bindparam("whatsapp_phone", type_=String()))),
+    )
+    .exists()
+)
+# In the request, a text also waits behind what a worker has still to send them.
+BEHIND_IN_REQUEST = or_(WAITING_BEFORE, UNSENT_REPLY_EXISTS, FAREWELL_UNSENT)
+NEW_SENDER_BEHIND = {True: or_(WAITING_BEFORE, FAREWELL_UNSENT), False: WAITING_BEFORE}
+
+
 def _lock_volunteer_statement(behind: ColumnElement[bool]) -> Select[Volunteer, bool]:
     return (
         select(Volunteer, behind)
@@ -863,7 +882,7 @@ def _lock_volunteer_statement(behind: ColumnElement[bool]) -> Select[Volunteer, 
 
 
 LOCK_VOLUNTEER = _lock_volunteer_statement(WAITING_BEFORE)
-LOCK_VOLUNTEER_IN_REQUEST = _lock_volunteer_statement(or_(WAITING_BEFORE, UNSENT_REPLY_EXISTS))
+LOCK_VOLUNTEER_IN_REQUEST = _lock_volunteer_statement(BEHIND_IN_REQUEST)
 
 
 def waiting_parameters(community_id: int, phone: str, message_id: int) -> dict[str, object]:

@@ -29,6 +29,7 @@ from service.models.messages import (
     MessageStatus,
     OutboxItem,
     Priority,
+    is_unsent_farewell,
     is_waiting,
 )
 from service.models.rosters import (
@@ -89,5 +90,6 @@ __all__ = [
     "Volunteer",
     "VolunteerStatus",
     "WhatsAppContent",
+    "is_unsent_farewell",
     "is_waiting",
 ]

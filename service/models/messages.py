@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     literal_column,
     text,
 )
@@ -120,6 +121,12 @@ STATUS_RANK: dict[str, int] = {
 
 
 WAITING = text(f"status = '{MessageStatus.RECEIVED.value}'")  # stored, not yet answered
+# A FAREWELL (the worker's answer to the text that erased its recipient) not yet with Twilio:
+# it keeps the erased number until then, and a later text of that number waits behind it.
+FAREWELL_UNSENT = text(
+    f"kind = '{MessageKind.FAREWELL.value}' AND status IN "
+    f"('{MessageStatus.PENDING.value}', '{MessageStatus.SENDING.value}')"
+)
 
 
 class Message(Base):
@@ -139,6 +146,13 @@ class Message(Base):
             sqlite_where=WAITING,
         ),
         Index("ix_messages_received", "id", postgresql_where=WAITING, sqlite_where=WAITING),
+        Index(
+            "ix_messages_farewell_unsent",
+            "community_id",
+            "to_address",
+            postgresql_where=FAREWELL_UNSENT,
+            sqlite_where=FAREWELL_UNSENT,
+        ),
         Index("ix_messages_broadcast", "broadcast_id"),
         Index("ix_messages_community_created", "community_id", "created_at"),
         Index("ix_messages_attention", "community_id", "attention"),
@@ -267,3 +281,17 @@ def is_waiting() -> ColumnElement[bool]:
     value of a parameter. With ``status = $1`` the plan read every waiting text, or every text
     of the community, for each text answered (bench.surge)."""
     return Message.status == literal_column(f"'{MessageStatus.RECEIVED.value}'")
+
+
+def is_unsent_farewell() -> ColumnElement[bool]:
+    """The predicate of ``ix_messages_farewell_unsent``, its values written into the SQL for
+    the same reason as ``is_waiting``'s."""
+    return and_(
+        Message.kind == literal_column(f"'{MessageKind.FAREWELL.value}'"),
+        Message.status.in_(
+            [
+                literal_column(f"'{MessageStatus.PENDING.value}'"),
+                literal_column(f"'{MessageStatus.SENDING.value}'"),
+            ]
+        ),
+    )

@@ -572,10 +572,10 @@ def test_the_worker_thread_starts_new_lane_processes_when_one_dies(
 def test_the_waiting_texts_are_found_through_their_own_indexes_on_postgres(
     sms: SmsHelper, surge: SurgeGauge, db: Session
 ) -> None:
-    """A backlog of 5,000 deferred texts: whether a sender has an earlier one waiting, and
-    which are the oldest, are read from the partial indexes of waiting rows, not from every
-    waiting row or every text of the community (each text cost time with the backlog), in
-    the generic plan of a prepared statement too."""
+    """A backlog of 5,000 deferred texts: whether a sender has an earlier one waiting, which
+    are the oldest, and whether a farewell to them is unsent, are read from partial indexes,
+    not from every waiting row or every text of the community (each text cost time with the
+    backlog), in the generic plan of a prepared statement too."""
     if db.get_bind().dialect.name != "postgresql":
         pytest.skip("plans are checked on PostgreSQL (TEST_DATABASE_URL)")
     assert sms.send(ANA, "JOIN") == []
@@ -600,8 +600,12 @@ def test_the_waiting_texts_are_found_through_their_own_indexes_on_postgres(
         inbound.waiting_parameters(first.community_id, ANA, later)
     )
     oldest = deferred.waiting_statement(_now() + timedelta(minutes=1), deferred.SETTLE, 200)
+    farewell = select(inbound.FAREWELL_UNSENT).params(
+        inbound.waiting_parameters(first.community_id, ANA, later)
+    )
     assert "ix_messages_waiting" in explain(db, earlier)
     assert "ix_messages_received" in explain(db, oldest)
+    assert "ix_messages_farewell_unsent" in explain(db, farewell)
     db.rollback()
 
 
@@ -830,3 +834,35 @@ def test_a_farewell_that_twilio_refuses_is_forgotten_all_the_same(
     assert farewell.status == MessageStatus.FAILED
     assert farewell.to_address == "erased"
     assert count_messages(db, to_address=ANA) == 0
+
+
+def test_a_text_after_an_unsent_farewell_waits_for_it_though_the_erasure_renamed_the_row(
+    app: Flask,
+    sms: SmsHelper,
+    surge: SurgeGauge,
+    db: Session,
+    session_factory: sessionmaker[Session],
+    redis: Redis,
+    worker: Runtime,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """FORGET confirmed by a worker leaves a FAREWELL to send; a JOIN from the same number
+    right after finds no volunteer row of that number (the erasure renamed it), yet its
+    welcome must not reach them in TwiML before the farewell: it is deferred too."""
+    for text in ("JOIN", "Ana", "YES", "FORGET"):
+        assert sms.send(ANA, text) == []
+    answer(worker, redis)
+    assert sms.send(ANA, "YES") == []
+    assert deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)) == 1
+    db.expire_all()
+    farewell = db.scalars(select(Message).where(Message.kind == MessageKind.FAREWELL)).one()
+    assert (farewell.status, farewell.to_address) == (MessageStatus.PENDING, ANA)
+    resources(app).surge = SurgeGauge()  # the surge is over
+
+    assert sms.send(ANA, "JOIN") == []  # deferred behind the unsent farewell
+
+    answer(worker, redis)
+    texts = bodies_to(fake_twilio, ANA)
+    assert texts[-2].startswith("Done: Riverside Flood Crew erased your name")
+    assert texts[-1].startswith("Hi! Thanks for texting Riverside Flood Crew")
+    assert sms.send(ANA, "Ana")[0].startswith("Thanks Ana.")  # nothing unsent: in the request
