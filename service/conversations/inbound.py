@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.sql.dml import ReturningInsert
 
 from flows import conversation
 from flows.engine import Context, Forget, OptIn, Outcome, VolunteerStatus
@@ -547,15 +548,22 @@ def _answered_columns() -> list[Any]:
 # PostgreSQL's inbound insert with the sender's lock taken first: a CTE the row is selected
 # from, so the lock is held before the insert meets a twin MessageSid (and waits for it).
 _SENDER_LOCKED = select(SENDER_LOCK_COLUMN.label("taken")).cte("sender_lock")
-_INSERT_LOCKED = (
-    insert_unless_present("postgresql", MESSAGES, "twilio_sid")
-    .from_select(
-        _MESSAGE_COLUMNS,
-        select(*(bindparam(c.key, type_=c.type) for c in _MESSAGE_COLUMNS)).select_from(
-            _SENDER_LOCKED
-        ),
+
+
+def _insert_inbound(dialect: str, row: Select[Any], *returned: Any) -> ReturningInsert[Any]:
+    """The inbound insert of ``row`` (one value a column of ``_MESSAGE_COLUMNS``), skipped when
+    its MessageSid is stored already, returning ``returned``."""
+    return (
+        insert_unless_present(dialect, MESSAGES, "twilio_sid")
+        .from_select(_MESSAGE_COLUMNS, row)
+        .returning(*returned)
     )
-    .returning(MESSAGES.c.id)
+
+
+_INSERT_LOCKED = _insert_inbound(
+    "postgresql",
+    select(*(bindparam(c.key, type_=c.type) for c in _MESSAGE_COLUMNS)).select_from(_SENDER_LOCKED),
+    MESSAGES.c.id,
 )
 
 
@@ -588,17 +596,19 @@ _CLAIM_SENDER_LOCK = select(
     bindparam("message_id", type_=Integer()).label("message_id"),  # the text the lock is for
 ).cte("sender_lock")
 _CLAIM_LOCKED = _CLAIM.where(MESSAGES.c.id == _CLAIM_SENDER_LOCK.c.message_id)
-_INSERT_ANSWERED_LOCKED = (
-    insert_unless_present("postgresql", MESSAGES, "twilio_sid")
-    .from_select(_MESSAGE_COLUMNS, select(*_answered_columns()).select_from(_SENDER_LOCKED))
-    .returning(MESSAGES.c.id, MESSAGES.c.volunteer_id)
+_INSERT_ANSWERED_LOCKED = _insert_inbound(
+    "postgresql",
+    select(*_answered_columns()).select_from(_SENDER_LOCKED),
+    MESSAGES.c.id,
+    MESSAGES.c.volunteer_id,
 )
 # Without the sender's lock (SQLite: its write lock, taken first, serialises every text).
-_INSERT_ANSWERED = (
-    insert_unless_present("sqlite", MESSAGES, "twilio_sid")
+_INSERT_ANSWERED = _insert_inbound(
+    "sqlite",
     # the WHERE tells SQLite's parser that ON CONFLICT is the upsert's, not a join's
-    .from_select(_MESSAGE_COLUMNS, select(*_answered_columns()).where(true()))
-    .returning(MESSAGES.c.id, MESSAGES.c.volunteer_id)
+    select(*_answered_columns()).where(true()),
+    MESSAGES.c.id,
+    MESSAGES.c.volunteer_id,
 )
 
 
