@@ -1,6 +1,10 @@
 """When the webhook stops answering in the request and defers the text to a worker: the surge
 gauge of one web process. Imports the stdlib and ``service.config`` (the default threshold).
 
+Each process logs when it enters surge and when it leaves it (with how long it lasted and
+how many texts it deferred): texts deferred while no surge is on mean the web is short of
+capacity (``docs/deployment.md``).
+
 **The signal is the number of inbound webhooks this process is working on at once.** Under
 gevent every accepted request is a greenlet, so when texts arrive faster than the process can
 run their flow steps they pile up here, waiting for the CPU and for one of the pool's database
@@ -42,6 +46,7 @@ answers behind those steps wait up to a second or two: a 2 s hold leaves less of
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -49,6 +54,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from service.config import SURGE_IN_FLIGHT
+
+log = logging.getLogger(__name__)
 
 ENTER_AT = SURGE_IN_FLIGHT  # in-flight webhooks at which this process starts deferring
 # (configurable: HANDSUP_SURGE_IN_FLIGHT)
@@ -94,6 +101,8 @@ class SurgeGauge:
         self.held_until = -math.inf
         self.step_time = 0.0  # running average of a calm step's seconds; 0 until one is seen
         self._arrivals: deque[float] = deque()  # moments of the last ``window`` s's webhooks
+        self._entered_at = -math.inf  # when the current surge began
+        self._deferred = 0  # texts deferred in the current surge
 
     @contextmanager
     def track(self, waited_too_long: bool = False) -> Iterator[bool]:
@@ -105,11 +114,14 @@ class SurgeGauge:
         calm = self.in_flight <= self.leave_at
         self.in_flight += 1
         if self.in_flight >= self.enter_at or waited_too_long:
-            self.surging = True
+            if not self.surging:
+                self._enter(started, waited_too_long)
             self.held_until = started + self.hold
         elif self.surging:
             self._maybe_leave()
         deferred = self.surging
+        if deferred:
+            self._deferred += 1
         try:
             yield deferred
         finally:
@@ -137,6 +149,22 @@ class SurgeGauge:
         self._forget_arrivals_before(now - self.window)
         if self.expected_in_flight <= self.leave_at:
             self.surging = False
+            log.info(
+                "surge over after %.1f s: %d text(s) deferred to the workers; "
+                "answering in the request again",
+                now - self._entered_at,
+                self._deferred,
+            )
+
+    def _enter(self, now: float, waited_too_long: bool) -> None:
+        self.surging = True
+        self._entered_at = now
+        self._deferred = 0
+        log.warning(
+            "surge: deferring texts to the workers (%d webhook(s) in flight%s)",
+            self.in_flight,
+            f", one waited over {QUEUE_BUDGET} s at the router" if waited_too_long else "",
+        )
 
     def _forget_arrivals_before(self, moment: float) -> None:
         while self._arrivals and self._arrivals[0] <= moment:

@@ -2,8 +2,9 @@
 
 ``/readyz`` answers up or down (and which dependency is down) to anyone. With
 ``Authorization: Bearer <HANDSUP_METRICS_TOKEN>`` it also reports the figures an operator
-watches: RQ queue depths and failed jobs, the outbox backlog, messages waiting to be sent, send
-failures in the last hour, and configuration warnings.
+watches: RQ queue depths and failed jobs, the outbox backlog, messages waiting to be sent, texts
+waiting to be answered (deferred under surge) and the age of the oldest, send failures in the
+last hour, and configuration warnings.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service import clock
-from service.models import Direction, Message, MessageStatus, OutboxItem
+from service.models import Direction, Message, MessageStatus, OutboxItem, is_waiting
 from service.sending.outbox import QUEUES
 from service.web.extensions import resources
 
@@ -94,7 +95,8 @@ FAILURES = (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
 
 
 def _database_metrics(engine: Engine) -> dict[str, Any]:
-    since = clock.now() - timedelta(hours=1)
+    now = clock.now()
+    since = now - timedelta(hours=1)
     try:
         with Session(engine) as session:
             outbox_pending = session.scalar(
@@ -114,9 +116,17 @@ def _database_metrics(engine: Engine) -> dict[str, Any]:
                     Message.updated_at >= since,
                 )
             )
+            # Read from the partial index of waiting texts: as cheap as the backlog is small.
+            to_answer, oldest = session.execute(
+                select(func.count(), func.min(Message.created_at)).where(is_waiting())
+            ).one()
         return {
             "outbox_pending": outbox_pending or 0,
             "messages_waiting": waiting or 0,
+            "texts_to_answer": to_answer or 0,
+            "oldest_text_to_answer_seconds": (
+                0.0 if oldest is None else round(max((now - oldest).total_seconds(), 0.0), 1)
+            ),
             "send_failures_last_hour": failures or 0,
         }
     except SQLAlchemyError as exc:

@@ -6,6 +6,7 @@ is applied at the moment of its text, and once the surge passes answers are sync
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -866,3 +867,36 @@ def test_a_text_after_an_unsent_farewell_waits_for_it_though_the_erasure_renamed
     assert texts[-2].startswith("Done: Riverside Flood Crew erased your name")
     assert texts[-1].startswith("Hi! Thanks for texting Riverside Flood Crew")
     assert sms.send(ANA, "Ana")[0].startswith("Thanks Ana.")  # nothing unsent: in the request
+
+
+def test_the_gauge_logs_when_a_surge_begins_and_when_it_is_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What an operator reads to tell a surge from a web short of capacity."""
+    clock = Clock()
+    gauge = SurgeGauge(enter_at=2, leave_at=1, hold=1.0, clock=clock)
+    with caplog.at_level(logging.INFO, logger="service.conversations.surge"):
+        with gauge.track(), gauge.track(), gauge.track():  # enters at the second
+            pass
+        clock.now += 0.5
+        with gauge.track(waited_too_long=True):  # in surge already: no second line
+            pass
+        clock.now += 3.0
+        with gauge.track() as calm:  # the hold is over and nothing in flight: left
+            assert not calm
+        with gauge.track(waited_too_long=True):
+            pass
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("WARNING", "surge: deferring texts to the workers (2 webhook(s) in flight)"),
+        (
+            "INFO",
+            "surge over after 3.5 s: 3 text(s) deferred to the workers; "
+            "answering in the request again",
+        ),
+        (
+            "WARNING",
+            "surge: deferring texts to the workers (1 webhook(s) in flight, one waited over "
+            "0.5 s at the router)",
+        ),
+    ]

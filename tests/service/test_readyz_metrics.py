@@ -1,10 +1,10 @@
 """``/readyz`` carries the operator's figures: queue depths, failed jobs, outbox backlog,
-messages waiting and send failures in the last hour; only for the bearer of
-``HANDSUP_METRICS_TOKEN`` (anyone else learns up or down)."""
+messages waiting, texts to answer and the oldest one's age, and send failures in the last
+hour; only for the bearer of ``HANDSUP_METRICS_TOKEN`` (anyone else learns up or down)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -23,6 +23,23 @@ from workers.worker import HandsUpWorker
 
 TOKEN = "metrics-token-for-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def message(
+    community: Community, direction: Direction, status: MessageStatus, **times: datetime
+) -> Message:
+    """A text between the community's number and a volunteer, in ``direction``."""
+    ours, theirs = "+12025550100", "+12025550123"
+    outbound = direction == Direction.OUTBOUND
+    return Message(
+        community_id=community.id,
+        direction=direction,
+        kind="notice" if outbound else "inbound",
+        from_address=ours if outbound else theirs,
+        to_address=theirs if outbound else ours,
+        status=status,
+        **times,
+    )
 
 
 def explode() -> None:
@@ -64,6 +81,8 @@ def test_readyz_reports_backlog_and_failures(
         "failed_jobs": 0,
         "outbox_pending": 0,
         "messages_waiting": 0,
+        "texts_to_answer": 0,
+        "oldest_text_to_answer_seconds": 0.0,
         "send_failures_last_hour": 0,
     }
     now = clock.now()
@@ -74,16 +93,12 @@ def test_readyz_reports_backlog_and_failures(
         queue_message(session, volunteer=volunteer, body="Hi", kind="notice", idempotency_key="a")
         outbox.add(session, job="workers.outbox.noop", payload={}, dedupe_key="k1")
         for minutes_ago, status in ((5, MessageStatus.FAILED), (90, MessageStatus.UNDELIVERED)):
+            ago = now - timedelta(minutes=minutes_ago)
+            session.add(message(community, Direction.OUTBOUND, status, updated_at=ago))
+        for seconds_ago in (40, 7):  # texts deferred under surge, not answered yet
+            ago = now - timedelta(seconds=seconds_ago)
             session.add(
-                Message(
-                    community_id=community.id,
-                    direction=Direction.OUTBOUND,
-                    kind="notice",
-                    from_address="+12025550100",
-                    to_address="+12025550123",
-                    status=status,
-                    updated_at=now - timedelta(minutes=minutes_ago),
-                )
+                message(community, Direction.INBOUND, MessageStatus.RECEIVED, created_at=ago)
             )
     bulk = Queue("bulk", connection=redis)
     bulk.enqueue("tests.service.test_readyz_metrics.explode")
@@ -96,4 +111,6 @@ def test_readyz_reports_backlog_and_failures(
     assert metrics["failed_jobs"] == 1
     assert metrics["outbox_pending"] == 1
     assert metrics["messages_waiting"] == 1
+    assert metrics["texts_to_answer"] == 2
+    assert 40.0 <= metrics["oldest_text_to_answer_seconds"] < 40.0 + 60  # the older one
     assert metrics["send_failures_last_hour"] == 1  # the older failure is outside the hour
