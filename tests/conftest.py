@@ -10,15 +10,15 @@ import os
 import secrets
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import settings
+from hypothesis import settings as hypothesis_settings
 from redis import Redis
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,14 +40,16 @@ from workers import runtime as worker_runtime
 # (``derandomize``), so a clean clone's run is the same every time: a random example that
 # fails there fails again when replayed, and a change cannot be refused by an unlucky draw
 # that the change did not cause. Everywhere else the draws are random, and find new cases.
-settings.register_profile("ci", derandomize=True, database=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-" + "x" * 16
 COMMUNITY_NUMBER = "+12025550100"
 WHATSAPP_NUMBER = "+12025550199"
 PUBLIC_BASE_URL = "https://handsup.example.org"
+
+T = TypeVar("T")
 
 
 def pytest_report_header() -> list[str]:
@@ -336,6 +338,15 @@ def count_messages(session: Session, **filters: Any) -> int:
     for name, value in filters.items():
         query = query.where(getattr(Message, name) == value)
     return int(session.scalar(query) or 0)
+
+
+def not_none(values: Iterable[T | None]) -> list[T]:
+    """The values of a nullable column that the test's rows all fill, each checked."""
+    checked: list[T] = []
+    for value in values:
+        assert value is not None
+        checked.append(value)
+    return checked
 
 
 def new_sid() -> str:

@@ -37,7 +37,7 @@ from service.models import (
 )
 from service.redis_conn import free_port
 from service.sending.queue import queue_message
-from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, wait_until
+from tests.conftest import ACCOUNT_SID, COMMUNITY_NUMBER, not_none, wait_until
 from tests.fakes.twilio_server import FakeTwilio
 from tests.test_processes import (
     process_env,
@@ -303,4 +303,4 @@ def test_finding_1_with_the_real_processes(
             stored = session.scalars(
                 select(Message.twilio_sid).where(Message.from_address == CAROL)
             ).all()
-        assert sorted(stored) == [start_sid, stop_sid]
+        assert sorted(not_none(stored)) == [start_sid, stop_sid]

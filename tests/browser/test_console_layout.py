@@ -209,7 +209,7 @@ def page_urls(app: Flask, ids: dict[str, int]) -> dict[str, str]:
                 continue
             if endpoint in NOT_PAGES or re.search(r"\.(csv|zip)$", rule.rule):
                 continue
-            args = {name: ids[name] for name in rule.arguments}
+            args: dict[str, Any] = {name: ids[name] for name in rule.arguments}  # url_for: **Any
             urls[endpoint.removeprefix("console.")] = url_for(endpoint, **args)
     return urls
 

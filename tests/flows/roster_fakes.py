@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from flows.commitments import CommitmentView
 from flows.donations import (
@@ -107,34 +108,38 @@ class FakeShell:
         for effect in effects:
             match effect:
                 case ClaimShift(shift_id=shift_id):
-                    view = shifts.get(shift_id)
-                    if view is None:
+                    shift_view = shifts.get(shift_id)
+                    if shift_view is None:
                         out.append(ClaimResult("closed"))
-                    elif view.spots_left == 0:
-                        out.append(ClaimResult("waitlisted", facts(view), 1))
+                    elif shift_view.spots_left == 0:
+                        out.append(ClaimResult("waitlisted", facts(shift_view), 1))
                     else:
-                        out.append(ClaimResult("confirmed", facts(view)))
+                        out.append(ClaimResult("confirmed", facts(shift_view)))
                 case DropAssignment(assignment_id=assignment_id):
                     item = items.get(assignment_id)
-                    found = item is not None and item.kind == "shift"
                     out.append(
-                        DropResult("dropped", facts(item)) if found else DropResult("not_found")
+                        DropResult("dropped", facts(item))
+                        if item is not None and item.kind == "shift"
+                        else DropResult("not_found")
                     )
                 case PledgeNeed(cycle_need_id=need_id, quantity=quantity, weekly=weekly):
-                    view = needs.get(need_id)
-                    if view is None:
+                    need_view = needs.get(need_id)
+                    if need_view is None:
                         out.append(PledgeResult("closed"))
-                    elif view.missing == 0:
-                        out.append(PledgeResult("full", pledge_facts(view)))
+                    elif need_view.missing == 0:
+                        out.append(PledgeResult("full", pledge_facts(need_view)))
                     else:
-                        outcome = "pledged" if quantity <= view.missing else "capped"
-                        granted = min(quantity, view.missing)
-                        out.append(PledgeResult(outcome, pledge_facts(view), granted, weekly))
+                        pledged: Literal["pledged", "capped"] = (
+                            "pledged" if quantity <= need_view.missing else "capped"
+                        )
+                        granted = min(quantity, need_view.missing)
+                        out.append(PledgeResult(pledged, pledge_facts(need_view), granted, weekly))
                 case DropPledge(pledge_id=pledge_id):
                     item = items.get(pledge_id)
-                    found = item is not None and item.kind == "pledge"
                     out.append(
-                        DropResult("dropped", facts(item)) if found else DropResult("not_found")
+                        DropResult("dropped", facts(item))
+                        if item is not None and item.kind == "pledge"
+                        else DropResult("not_found")
                     )
                 case MarkDone():
                     out.append(
@@ -143,12 +148,12 @@ class FakeShell:
                         else DoneResult("nothing_today")
                     )
                 case AnswerStanding(yes=yes):
-                    view = next(iter(needs.values()), None)
-                    if view is None:
+                    standing_view = next(iter(needs.values()), None)
+                    if standing_view is None:
                         out.append(StandingResult("gone"))
                     else:
-                        outcome = "pledged" if yes else "skipped"
-                        out.append(StandingResult(outcome, pledge_facts(view), 4))
+                        answered: Literal["pledged", "skipped"] = "pledged" if yes else "skipped"
+                        out.append(StandingResult(answered, pledge_facts(standing_view), 4))
                 case ConfirmAssignment(assignment_id=assignment_id):
                     item = items.get(assignment_id)
                     out.append(

@@ -720,12 +720,8 @@ def _context(language: str = "en") -> Context:
 def _result_id(value: Any) -> str:
     if not hasattr(value, "outcome"):
         return ""
-    return (
-        type(value).__name__
-        + "-"
-        + value.outcome
-        + ("-weekly" if getattr(value, "weekly", 0) else "")
-    )
+    outcome: str = value.outcome
+    return type(value).__name__ + "-" + outcome + ("-weekly" if getattr(value, "weekly", 0) else "")
 
 
 @pytest.mark.parametrize(("result", "expected"), RESULTS, ids=_result_id)

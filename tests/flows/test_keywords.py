@@ -481,8 +481,9 @@ def test_vocabularies_are_normalised_and_do_not_overlap() -> None:
     for (a, first), (b, second) in itertools.combinations(sets.items(), 2):
         assert not first & second, f"{a} and {b} share {first & second}"
     # every keyword vocabulary, shift and donation ones included: one meaning per phrase
-    every = {"stop": STOP_WORDS, **{intent.value: words for intent, words in PLAIN_KEYWORDS}}
-    every |= {f"{intent.value} n": words for intent, words, _ in ARGUMENT_KEYWORDS}
+    # the intents are StrEnum members typed as str: str() is their value
+    every = {"stop": STOP_WORDS, **{str(intent): words for intent, words in PLAIN_KEYWORDS}}
+    every |= {f"{intent} n": words for intent, words, _ in ARGUMENT_KEYWORDS}
     for name, vocabulary in every.items():
         for phrase in vocabulary:
             assert tokens(" ".join(phrase)) == phrase, f"{name}: {phrase} is not normalised"

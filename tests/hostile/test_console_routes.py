@@ -280,6 +280,7 @@ class Walker:
         self.checked += 1
         where = (method, url[:200], sorted(data or {})[:8], response.status_code)
         assert response.status_code < 500, where
+        assert response.mimetype is not None
         binary = response.mimetype == "application/zip" or response.mimetype.startswith("image/")
         body = "" if binary else response.get_data(as_text=True)  # the favicon is an image
         leaked = [s for s in SENTINELS if s in body]

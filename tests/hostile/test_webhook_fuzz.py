@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 from service.models import Direction, Message, MessageStatus, Volunteer
 from tests.conftest import AUTH_TOKEN, COMMUNITY_NUMBER, PUBLIC_BASE_URL, WHATSAPP_NUMBER, SmsHelper
@@ -83,7 +84,9 @@ def _no_half_records(db: Session) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(form=forms)
-def test_fuzzed_signed_webhooks_never_500(sms: SmsHelper, db: Session, form: dict[str, str]):
+def test_fuzzed_signed_webhooks_never_500(
+    sms: SmsHelper, db: Session, form: dict[str, str]
+) -> None:
     response = sms.client.post(INBOUND, data=form, headers={"X-Twilio-Signature": _sign(form)})
     assert response.status_code in (200, 400, 413), (response.status_code, form)
     if response.status_code == 200:
@@ -97,7 +100,7 @@ def test_fuzzed_signed_webhooks_never_500(sms: SmsHelper, db: Session, form: dic
 @given(form=forms, header=st.one_of(st.none(), any_text))
 def test_fuzzed_unsigned_webhooks_are_403_and_store_nothing(
     client: FlaskClient, db: Session, form: dict[str, str], header: str | None
-):
+) -> None:
     # A header cannot carry line breaks (the test client refuses them, as servers do).
     clean = None if header is None else "".join(c for c in header if c not in "\r\n")
     headers = {} if clean is None else {"X-Twilio-Signature": clean}
@@ -106,21 +109,21 @@ def test_fuzzed_unsigned_webhooks_are_403_and_store_nothing(
     assert db.scalar(select(func.count()).select_from(Message)) == 0
 
 
-def test_a_huge_body_is_413_and_stores_nothing(sms: SmsHelper, db: Session):
+def test_a_huge_body_is_413_and_stores_nothing(sms: SmsHelper, db: Session) -> None:
     form = sms.form(ANA, "x" * 200_000)
     response = sms.client.post(INBOUND, data=form, headers={"X-Twilio-Signature": _sign(form)})
     assert response.status_code == 413
     assert db.scalar(select(func.count()).select_from(Message)) == 0
 
 
-def test_a_missing_message_sid_is_400_and_stores_nothing(sms: SmsHelper, db: Session):
+def test_a_missing_message_sid_is_400_and_stores_nothing(sms: SmsHelper, db: Session) -> None:
     form = sms.form(ANA, "JOIN")
     del form["MessageSid"]
     assert sms.post(INBOUND, form).status == 400
     assert db.scalar(select(func.count()).select_from(Message)) == 0
 
 
-def test_media_messages_are_stored_with_their_count(sms: SmsHelper, db: Session):
+def test_media_messages_are_stored_with_their_count(sms: SmsHelper, db: Session) -> None:
     sid = "MM" + "6" * 32
     form = sms.form(
         ANA, "", sid=sid, NumMedia="2", MediaUrl0=media_url(sid), MediaUrl1=media_url(sid)
@@ -140,7 +143,9 @@ def _nothing_stored(db: Session) -> None:
     assert db.scalar(select(func.count()).select_from(Volunteer)) == 0
 
 
-def _attack(client: FlaskClient, method: str, url: str, form: dict[str, str], sig: str | None):
+def _attack(
+    client: FlaskClient, method: str, url: str, form: dict[str, str], sig: str | None
+) -> TestResponse:
     headers = {} if sig is None else {"X-Twilio-Signature": sig}
     if method == "GET":
         return client.get(url, query_string=form, headers=headers)
@@ -163,7 +168,8 @@ def _attack(client: FlaskClient, method: str, url: str, form: dict[str, str], si
 def test_signature_attacks_are_refused(sms: SmsHelper, db: Session, attack: str) -> None:
     form = sms.form(ANA, "JOIN")
     signature = _sign(form)
-    method, url, sent, sig = "POST", INBOUND, dict(form), signature
+    method, url, sent = "POST", INBOUND, dict(form)
+    sig: str | None = signature
     if attack == "changed parameter":
         sent["Body"] = "STOP"
     elif attack == "added parameter":
@@ -189,7 +195,7 @@ def test_signature_attacks_are_refused(sms: SmsHelper, db: Session, attack: str)
     _nothing_stored(db)
 
 
-def test_a_replayed_request_is_answered_once_and_stored_once(sms: SmsHelper, db: Session):
+def test_a_replayed_request_is_answered_once_and_stored_once(sms: SmsHelper, db: Session) -> None:
     form = sms.form(ANA, "JOIN")
     first = sms.post(INBOUND, form)
     replay = sms.post(INBOUND, form)  # a captured request sent again, signature and all

@@ -34,7 +34,7 @@ from service.models import (
 )
 from service.rosters import callouts
 from service.rosters import shifts as rosters
-from tests.conftest import SmsHelper, count_messages
+from tests.conftest import SmsHelper, count_messages, not_none
 from tests.fakes.twilio_server import FakeTwilio
 from workers import dispatch
 from workers import outbox as outbox_jobs
@@ -201,7 +201,7 @@ def test_start_asks_qualified_volunteers_least_recently_asked_first(
     messages = db.scalars(
         select(Message).where(Message.kind == "callout", Message.id.not_in(history))
     ).all()
-    assert sorted(m.volunteer_id for m in messages) == sorted(p.id for p in expected)
+    assert sorted(not_none(m.volunteer_id for m in messages)) == sorted(p.id for p in expected)
     for message in messages:
         assert message.callout_id == callout.id
         assert message.status == MessageStatus.PENDING

@@ -23,6 +23,7 @@ from service.models import (
     Coordinator,
     Membership,
     Message,
+    MessageKind,
     Role,
     Volunteer,
 )
@@ -769,7 +770,11 @@ def test_messages_lists_the_gate_decisions_with_numbers_masked(
 
     for volunteer in fresh(db).scalars(select(Volunteer).order_by(Volunteer.id)):
         queue_message(
-            db, volunteer=volunteer, body="Hi", kind="notice", idempotency_key=volunteer.phone
+            db,
+            volunteer=volunteer,
+            body="Hi",
+            kind=MessageKind.NOTICE,
+            idempotency_key=volunteer.phone,
         )
     db.commit()
     result = cli("messages", "--community", "riverside")

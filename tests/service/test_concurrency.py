@@ -36,7 +36,7 @@ from service.models import (
 )
 from service.rosters import callouts
 from service.rosters import shifts as rosters
-from tests.conftest import SmsHelper
+from tests.conftest import SmsHelper, not_none
 
 T = TypeVar("T")
 pytestmark = pytest.mark.usefixtures("separate_processes")
@@ -211,7 +211,9 @@ def test_twenty_concurrent_menu_replies_from_one_phone_book_one_place(
     replied_to = db.scalars(
         select(Message.reply_to_id).where(Message.direction == Direction.OUTBOUND)
     ).all()
-    assert sorted(replied_to) == sorted(m.id for m in inbound)  # one reply each, none twice
+    assert sorted(not_none(replied_to)) == sorted(
+        m.id for m in inbound
+    )  # one reply each, none twice
 
 
 def test_twenty_concurrent_pause_and_resume_leave_a_consistent_status(

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session, sessionmaker
 
+from flows import conversation
 from flows.engine import VolunteerStatus
 from service.conversations import deferred, inbound
 from service.conversations.surge import (
@@ -426,7 +427,7 @@ def test_a_text_whose_step_fails_is_set_aside_for_coordinators_and_later_texts_g
 ) -> None:
     assert sms.send(ANA, "JOIN") == []
     assert sms.send(ANA, "Ana") == []
-    real_step = inbound.conversation.step
+    real_step = conversation.step
     calls: list[str] = []
 
     def failing_first(context: Any, state: Any, text: str) -> Any:
@@ -435,7 +436,7 @@ def test_a_text_whose_step_fails_is_set_aside_for_coordinators_and_later_texts_g
             raise RuntimeError("a bug in a flow")
         return real_step(context, state, text)
 
-    monkeypatch.setattr(inbound.conversation, "step", failing_first)
+    monkeypatch.setattr(conversation, "step", failing_first)
     assert deferred.answer_waiting(session_factory, _now(), settle=timedelta(0)) == 1
     first, second = inbound_rows(db, ANA)
     assert (first.status, first.attention) == (MessageStatus.PROCESSED, inbound.UNANSWERABLE)
@@ -596,7 +597,9 @@ def test_the_waiting_texts_are_found_through_their_own_indexes_on_postgres(
         {"id": first.id},
     )
     db.execute(sql("ANALYZE messages"))
-    later = db.scalar(select(func.max(Message.id))) + 1  # ANA's next text, after the backlog
+    newest = db.scalar(select(func.max(Message.id)))
+    assert newest is not None
+    later = newest + 1  # ANA's next text, after the backlog
     earlier = select(inbound.WAITING_BEFORE).params(
         inbound.waiting_parameters(first.community_id, ANA, later)
     )

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flows.donations import DonationQuestion
 from flows.engine import VolunteerStatus
 from service import clock
 from service.conversations.questions import ask_question
@@ -109,7 +110,7 @@ def test_concurrent_pledges_never_exceed_the_target(
     ends_at = db.get_one(Cycle, db.get_one(CycleNeed, cycle_need_id).cycle_id).ends_at
     if via == "gap":
         for person in volunteers:
-            ask_question(person, "gap", cycle_need_id, ends_at)  # as a gap ask does
+            ask_question(person, DonationQuestion.GAP, cycle_need_id, ends_at)  # as a gap ask does
     phones = [person.phone for person in volunteers]
     db.commit()
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flows import conversation
 from flows.engine import VolunteerStatus
-from service.conversations import inbound
 from service.models import ConversationSession, Direction, Message, MessageStatus, Volunteer
 from tests.conftest import (
     COMMUNITY_NUMBER,
@@ -170,7 +170,7 @@ def test_a_failed_step_keeps_the_text_and_its_retry_processes_it(
         raise RuntimeError("a bug in a flow")
 
     with monkeypatch.context() as patch:
-        patch.setattr(inbound.conversation, "step", broken)
+        patch.setattr(conversation, "step", broken)
         with pytest.raises(RuntimeError, match="a bug in a flow"):
             sms.post("/twilio/inbound", form)
     db.expire_all()

@@ -111,7 +111,7 @@ def behind_a_held_batch(
     return stores, release
 
 
-def stored_ids(db: Session) -> dict[str, int]:
+def stored_ids(db: Session) -> dict[str | None, int]:
     db.expire_all()
     return {sid: id_ for id_, sid in db.execute(select(Message.id, Message.twilio_sid))}
 

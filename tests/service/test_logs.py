@@ -11,6 +11,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -19,12 +20,14 @@ from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import clock, errors, logs
+from service.config import Settings
 from service.db import unit_of_work
-from service.models import Community, Volunteer
+from service.models import Community, MessageKind, Volunteer
 from service.sending import outbox
 from service.sending.queue import queue_message
 from service.volunteers.phones import mask
 from tests.conftest import SmsHelper
+from tests.fakes.twilio_server import FakeTwilio
 from workers.senders import SendRequest, TwilioSender
 from workers.worker import HandsUpWorker
 
@@ -44,7 +47,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
-def test_json_lines_mask_numbers_in_messages_arguments_and_extras(captured: io.StringIO):
+def test_json_lines_mask_numbers_in_messages_arguments_and_extras(captured: io.StringIO) -> None:
     log = logging.getLogger("handsup.test")
     log.warning("texted %s at whatsapp:%s", PHONE, PHONE, extra={"to": PHONE, "count": 3})
     try:
@@ -60,7 +63,7 @@ def test_json_lines_mask_numbers_in_messages_arguments_and_extras(captured: io.S
     assert PHONE not in captured.getvalue()
 
 
-def test_one_line_per_request_with_a_request_id(app: Flask, captured: io.StringIO):
+def test_one_line_per_request_with_a_request_id(app: Flask, captured: io.StringIO) -> None:
     client = app.test_client()
     first = client.get("/healthz")
     given = client.get("/healthz", headers={"X-Request-ID": "router-abc-12345"})
@@ -76,8 +79,8 @@ def test_one_line_per_request_with_a_request_id(app: Flask, captured: io.StringI
 
 
 def test_a_conversation_leaves_no_full_number_in_the_logs(
-    sms: SmsHelper, captured: io.StringIO, fake_twilio: Any
-):
+    sms: SmsHelper, captured: io.StringIO, fake_twilio: FakeTwilio
+) -> None:
     sms.join(PHONE)
     sms.send(PHONE, "SHIFTS")
     sms.send(PHONE, "what is this")
@@ -93,8 +96,8 @@ def test_one_line_per_job(
     redis: Redis,
     captured: io.StringIO,
     worker: Any,
-    fake_twilio: Any,
-):
+    fake_twilio: FakeTwilio,
+) -> None:
     with unit_of_work(session_factory) as session:
         volunteer = Volunteer(
             community_id=community.id, phone=PHONE, name="Ana", consent_at=clock.now()
@@ -102,7 +105,11 @@ def test_one_line_per_job(
         session.add(volunteer)
         session.flush()
         queue_message(
-            session, volunteer=volunteer, body="Hello", kind="notice", idempotency_key="log:1"
+            session,
+            volunteer=volunteer,
+            body="Hello",
+            kind=MessageKind.NOTICE,
+            idempotency_key="log:1",
         )
     assert outbox.enqueue_due(session_factory, redis)
     HandsUpWorker(list(outbox.QUEUES), connection=redis).work(burst=True)
@@ -135,7 +142,7 @@ class _FakeSentry(BaseHTTPRequestHandler):
         pass
 
 
-def test_sentry_gets_errors_without_phone_numbers(settings: Any, tmp_path: Any):
+def test_sentry_gets_errors_without_phone_numbers(settings: Settings, tmp_path: Path) -> None:
     import sentry_sdk
 
     from service.app import create_app
@@ -164,11 +171,13 @@ def test_sentry_gets_errors_without_phone_numbers(settings: Any, tmp_path: Any):
         app.extensions["handsup"].engine.dispose()
 
 
-def test_sentry_is_off_without_a_dsn(settings: Any):
+def test_sentry_is_off_without_a_dsn(settings: Settings) -> None:
     assert errors.init_sentry(settings) is False
 
 
-def test_a_twilio_send_writes_none_of_the_sdks_lines(captured: io.StringIO, settings: Any):
+def test_a_twilio_send_writes_none_of_the_sdks_lines(
+    captured: io.StringIO, settings: Settings
+) -> None:
     """The SDK logs six INFO lines per API request; under a surge 96 send threads spent a sixth
     of the worker's time on them. The send job's own line is what a coordinator reads."""
     sent = TwilioSender(settings).send(SendRequest(to=PHONE, body="Hi", from_="+12025550100"))

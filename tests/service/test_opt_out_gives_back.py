@@ -32,6 +32,7 @@ from service.models import (
     CycleNeed,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     Pledge,
     PledgeStatus,
@@ -199,7 +200,7 @@ def test_a_carrier_opt_out_on_a_status_callback_gives_back_too(
     with unit_of_work(session_factory) as session:
         ana = session.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
         message = queue_message(
-            session, volunteer=ana, body="Reminder", kind="notice", idempotency_key="r1"
+            session, volunteer=ana, body="Reminder", kind=MessageKind.NOTICE, idempotency_key="r1"
         )
         message.twilio_sid, message.status = SID, MessageStatus.QUEUED
 
@@ -224,7 +225,7 @@ def test_a_carrier_opt_out_on_a_send_gives_back_too(
     with unit_of_work(session_factory) as session:
         ana = session.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
         message_id = queue_message(
-            session, volunteer=ana, body="Reminder", kind="notice", idempotency_key="r1"
+            session, volunteer=ana, body="Reminder", kind=MessageKind.NOTICE, idempotency_key="r1"
         ).id
     fake_twilio.fail_next(status=400, code=21610, message="Attempt to send to unsubscribed")
 
@@ -312,8 +313,12 @@ def test_an_opt_out_forgets_the_question_we_last_asked(
     db: Session, community: Community, monday: datetime
 ) -> None:
     """After START, a YES must not answer a reminder sent before the opt-out."""
-    ana = Volunteer(community_id=community.id, phone=ANA, status=VolunteerStatus.ACTIVE)
-    ana.pending_question = {"kind": "reminder", "id": 1, "until": local(9, 9).isoformat()}
+    ana = Volunteer(
+        community_id=community.id,
+        phone=ANA,
+        status=VolunteerStatus.ACTIVE,
+        pending_question={"kind": "reminder", "id": 1, "until": local(9, 9).isoformat()},
+    )
     db.add(ana)
     db.flush()
     assert not opt_out(ana, "sms", monday)  # nothing to give back

@@ -19,6 +19,7 @@ from service.models import (
     Community,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     Suppression,
     Volunteer,
@@ -83,7 +84,7 @@ def test_forget_erases_the_volunteer_and_keeps_the_counts(
     ana = _volunteer(db, ANA)
     assert ana is not None
     ana_id = ana.id
-    messages_before = db.scalar(select(func.count()).select_from(Message))
+    messages_before = db.execute(select(func.count()).select_from(Message)).scalar_one()
 
     assert "Reply YES to erase" in sms.send(ANA, "FORGET")[0]
     done = sms.send(ANA, "YES")
@@ -98,7 +99,8 @@ def test_forget_erases_the_volunteer_and_keeps_the_counts(
     assert _mentions(db, ANA) == 0
     hers = db.scalars(select(Message).where(Message.volunteer_id == ana_id)).all()
     assert hers and all(m.body == "" for m in hers if m.direction == Direction.INBOUND)
-    assert db.scalar(select(func.count()).select_from(Message)) >= messages_before + 2
+    messages_after = db.execute(select(func.count()).select_from(Message)).scalar_one()
+    assert messages_after >= messages_before + 2
     # her place went to Ben, who was told; her assignment row stays, dropped
     assignment = db.scalars(select(Assignment).where(Assignment.volunteer_id == ana_id)).one()
     assert assignment.status == AssignmentStatus.DROPPED
@@ -124,7 +126,7 @@ def test_waiting_texts_to_a_forgotten_volunteer_are_never_sent(
             session,
             volunteer=ana,
             body="Reminder for Ana",
-            kind="reminder",
+            kind=MessageKind.REMINDER,
             idempotency_key="r1",
             available_at=clock.now() + timedelta(hours=1),
         ).id

@@ -16,7 +16,7 @@ from service import clock
 from service.app import create_app
 from service.config import Settings
 from service.db import unit_of_work
-from service.models import Community, Direction, Message, MessageStatus, Volunteer
+from service.models import Community, Direction, Message, MessageKind, MessageStatus, Volunteer
 from service.sending import outbox
 from service.sending.queue import queue_message
 from workers.worker import HandsUpWorker
@@ -90,7 +90,9 @@ def test_readyz_reports_backlog_and_failures(
         volunteer = Volunteer(community_id=community.id, phone="+12025550123", consent_at=now)
         session.add(volunteer)
         session.flush()
-        queue_message(session, volunteer=volunteer, body="Hi", kind="notice", idempotency_key="a")
+        queue_message(
+            session, volunteer=volunteer, body="Hi", kind=MessageKind.NOTICE, idempotency_key="a"
+        )
         outbox.add(session, job="workers.outbox.noop", payload={}, dedupe_key="k1")
         for minutes_ago, status in ((5, MessageStatus.FAILED), (90, MessageStatus.UNDELIVERED)):
             ago = now - timedelta(minutes=minutes_ago)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.models import Community, Direction, Message, Volunteer
+from service.models import Community, Direction, Message, MessageKind, Volunteer
 from service.sending.queue import queue_message
 from tests.conftest import SmsHelper
 
@@ -69,5 +69,7 @@ def test_an_outbound_text_with_a_flag_on_the_boundary_is_queued_as_three_segment
     db.expire_all()
     ana = db.scalars(select(Volunteer).where(Volunteer.phone == ANA)).one()
     body = "a" * 65 + "\U0001f1fa\U0001f1f8" + "b" * 65  # 🇺🇸 at units 66-69
-    message = queue_message(db, volunteer=ana, body=body, kind="notice", idempotency_key="flag")
+    message = queue_message(
+        db, volunteer=ana, body=body, kind=MessageKind.NOTICE, idempotency_key="flag"
+    )
     assert (message.encoding, message.segments) == ("UCS-2", 3)

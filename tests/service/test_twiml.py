@@ -12,7 +12,7 @@ from service.web.twilio_webhooks import twiml
 # What a reply can hold: any character XML 1.0 allows (catalog texts, names, numbers, emoji).
 XML_TEXT = st.text(
     st.characters(
-        blacklist_categories=("Cs",),
+        blacklist_categories=["Cs"],
         blacklist_characters=[chr(c) for c in range(32) if chr(c) not in "\t\n\r"],
     )
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from flows.engine import VolunteerStatus
@@ -400,7 +401,7 @@ def test_export_then_import_round_trips(db: Session, community: Community) -> No
     )
     add_volunteer(db, community, "+12025550112", "Lopez, Ana", language="es")
     exported = export_to_string(db, community)
-    db.execute(Volunteer.__table__.delete())
+    db.execute(cast(Table, Volunteer.__table__).delete())
     db.commit()
 
     report = run_import(db, community, exported)

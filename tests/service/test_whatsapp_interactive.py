@@ -8,12 +8,12 @@ the approved template goes, and without synced templates the numbered text does.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner, Result
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.engine import VolunteerStatus
@@ -138,7 +138,8 @@ def test_sync_finds_templates_an_interrupted_run_created(
     community: Community,
 ) -> None:
     sync(settings, database_url, db, fake_twilio)
-    db.execute(WhatsAppContent.__table__.delete().where(WhatsAppContent.language == "hi"))
+    contents = cast(Table, WhatsAppContent.__table__)
+    db.execute(contents.delete().where(WhatsAppContent.language == "hi"))
     db.commit()  # as if the run had stopped after creating them at Twilio
     again = sync(settings, database_url, db, fake_twilio)
     assert f"0 created, {len(PURPOSES)} found at Twilio" in again.output

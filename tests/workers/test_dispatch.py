@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.engine import VolunteerStatus
 from service import clock
 from service.db import unit_of_work
-from service.models import Community, Message, MessageStatus, OutboxItem, Volunteer
+from service.models import Community, Message, MessageKind, MessageStatus, OutboxItem, Volunteer
 from service.sending import dispatcher, outbox
 from service.sending.broadcasts import queue_broadcast
 from service.sending.queue import queue_message
@@ -46,7 +46,11 @@ def queue_one(factory: sessionmaker[Session], volunteer_id: int, key: str = "k1"
     with unit_of_work(factory) as session:
         volunteer = session.get_one(Volunteer, volunteer_id)
         message = queue_message(
-            session, volunteer=volunteer, body="Shift at 9am", kind="notice", idempotency_key=key
+            session,
+            volunteer=volunteer,
+            body="Shift at 9am",
+            kind=MessageKind.NOTICE,
+            idempotency_key=key,
         )
         return message.id
 
@@ -276,7 +280,7 @@ def test_non_urgent_texts_wait_for_quiet_hours_unless_too_late(
                 session,
                 volunteer=session.get_one(Volunteer, volunteer_id),
                 body="Shift at 7",
-                kind="notice",
+                kind=MessageKind.NOTICE,
                 idempotency_key="k-early",
                 send_before=night + timedelta(hours=8),
             )
@@ -310,7 +314,11 @@ def test_a_job_also_sends_rows_handed_to_later_jobs_of_its_priority_which_then_s
     with unit_of_work(session_factory) as session:
         volunteer = session.get_one(Volunteer, add_volunteer(session_factory, community, BEN))
         reminder = queue_message(
-            session, volunteer=volunteer, body="Tomorrow 9am", kind="reminder", idempotency_key="r"
+            session,
+            volunteer=volunteer,
+            body="Tomorrow 9am",
+            kind=MessageKind.REMINDER,
+            idempotency_key="r",
         ).id
         handed_over = [*notices[:3], reminder]  # the fourth notice is not handed over yet
         session.execute(

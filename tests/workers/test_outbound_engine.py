@@ -26,6 +26,7 @@ from service.models import (
     Community,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     Priority,
     Volunteer,
@@ -74,7 +75,7 @@ def queue(
             session,
             volunteer=session.get_one(Volunteer, volunteer_id),
             body=body,
-            kind=kind,
+            kind=MessageKind(kind),
             idempotency_key=f"{kind}:{volunteer_id}:{body}:{clock.now().isoformat()}",
             **kw,
         )

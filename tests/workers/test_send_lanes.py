@@ -253,6 +253,7 @@ def test_a_batch_twilio_accepted_is_recorded_without_loading_its_rows_again(
         assert message.status == MessageStatus.QUEUED
         assert message.twilio_sid == by_to[message.to_address]
         assert message.attempts == 1 and message.lease_until is None
+        assert message.claimed_at is not None and message.decision is not None
         assert message.sent_at is not None and message.sent_at >= message.claimed_at
         assert message.from_address == COMMUNITY_NUMBER and message.channel_id is not None
         assert message.decision.startswith("sent")

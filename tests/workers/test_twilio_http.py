@@ -141,7 +141,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[Seen]]]:
-    seen: ClassVar[list[Seen]] = []  # each server gets a subclass with a list of its own
+    seen: list[Seen] = []  # each server gets a subclass with a list of its own
     handler = type("OwnRecorder", (Recorder,), {"seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -18,7 +18,7 @@ def test_the_command_channel_is_polled_often(redis: Redis) -> None:
         assert worker.pubsub_thread is not None
         assert worker.pubsub_thread.sleep_time == PUBSUB_POLL <= 1.0  # RQ: 60
     finally:
-        worker.unsubscribe()
+        worker.unsubscribe()  # type: ignore[no-untyped-call]  # rq's Worker is unannotated
 
 
 def test_unsubscribing_right_after_subscribing_returns_within_seconds(redis: Redis) -> None:
@@ -26,6 +26,6 @@ def test_unsubscribing_right_after_subscribing_returns_within_seconds(redis: Red
     for _ in range(5):  # a burst worker subscribes and unsubscribes once per round
         worker.subscribe()
         started = time.monotonic()
-        worker.unsubscribe()
+        worker.unsubscribe()  # type: ignore[no-untyped-call]  # rq's Worker is unannotated
         assert time.monotonic() - started < 10 * PUBSUB_POLL  # was up to 60 s
         assert worker.pubsub_thread is not None and not worker.pubsub_thread.is_alive()

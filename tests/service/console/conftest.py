@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -45,13 +45,13 @@ class ConsoleClient:
         )
 
     def get(self, path: str, **kwargs: object) -> TestResponse:
-        self.last = self.client.get(path, **kwargs)  # type: ignore[arg-type]
+        self.last = self.client.get(path, **kwargs)
         return self.last
 
     def post(
         self,
         path: str,
-        data: dict[str, object] | None = None,
+        data: Mapping[str, object] | None = None,
         *,
         csrf: bool = True,
         **kwargs: object,
@@ -59,7 +59,7 @@ class ConsoleClient:
         form = dict(data or {})
         if csrf and "csrf_token" not in form:
             form["csrf_token"] = self.csrf_token()
-        self.last = self.client.post(path, data=form, **kwargs)  # type: ignore[arg-type]
+        self.last = self.client.post(path, data=form, **kwargs)
         return self.last
 
     def text(self, path: str) -> str:

@@ -9,9 +9,10 @@ import pyotp
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.communities.accounts import reset_two_factor, set_password
+from service.config import Settings
 from service.models import AuditEvent, Community, Coordinator, Role
 from service.web.console import ratelimit
 from tests.service.console.conftest import PASSWORD, ConsoleClient, MakeCoordinator
@@ -19,10 +20,13 @@ from tests.service.console.conftest import PASSWORD, ConsoleClient, MakeCoordina
 ConsoleFor = Callable[[], ConsoleClient]
 
 
-def test_sign_in_and_out(console_for: ConsoleFor, make_coordinator: MakeCoordinator, community):
+def test_sign_in_and_out(
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     browser = console_for()
     assert browser.get("/console/").status_code == 302  # signed out: to the login page
+    assert browser.last is not None
     assert "/console/login" in browser.last.headers["Location"]
     signed_in = browser.login("ANA@example.org ")  # emails are case- and space-insensitive
     assert signed_in.status_code == 302
@@ -33,8 +37,8 @@ def test_sign_in_and_out(console_for: ConsoleFor, make_coordinator: MakeCoordina
 
 
 def test_wrong_password_is_refused_with_one_message(
-    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community
-):
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     wrong = console_for().login("ana@example.org", "not the password")
     unknown = console_for().login("nobody@example.org", "not the password")
@@ -43,7 +47,9 @@ def test_wrong_password_is_refused_with_one_message(
     assert text in wrong.get_data(as_text=True) and text in unknown.get_data(as_text=True)
 
 
-def test_session_cookie_flags(console_for: ConsoleFor, make_coordinator, community, app: Flask):
+def test_session_cookie_flags(
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community, app: Flask
+) -> None:
     make_coordinator(community, "ana@example.org")
     response = console_for().login("ana@example.org")
     cookie = response.headers["Set-Cookie"]
@@ -52,7 +58,7 @@ def test_session_cookie_flags(console_for: ConsoleFor, make_coordinator, communi
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
-def test_cookies_are_secure_in_production(settings) -> None:
+def test_cookies_are_secure_in_production(settings: Settings) -> None:
     from service.app import create_app
     from service.config import Environment
 
@@ -65,7 +71,7 @@ def test_cookies_are_secure_in_production(settings) -> None:
         app.extensions["handsup"].engine.dispose()
 
 
-def test_forms_without_a_csrf_token_are_rejected(console: ConsoleClient):
+def test_forms_without_a_csrf_token_are_rejected(console: ConsoleClient) -> None:
     missing = console.post("/console/logout", csrf=False)
     assert missing.status_code == 400
     assert "This form has expired" in missing.get_data(as_text=True)
@@ -76,14 +82,16 @@ def test_forms_without_a_csrf_token_are_rejected(console: ConsoleClient):
     assert login.status_code == 400
 
 
-def test_a_token_from_another_session_is_rejected(console: ConsoleClient, console_for: ConsoleFor):
+def test_a_token_from_another_session_is_rejected(
+    console: ConsoleClient, console_for: ConsoleFor
+) -> None:
     stranger_token = console_for().csrf_token()
     assert console.post("/console/logout", {"csrf_token": stranger_token}).status_code == 400
 
 
 def test_login_is_throttled_per_account_and_address(
-    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community
-):
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     for _attempt in range(ratelimit.PAIR.count):
         browser = console_for()
@@ -95,8 +103,8 @@ def test_login_is_throttled_per_account_and_address(
 
 
 def test_login_is_throttled_per_address(
-    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community
-):
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     for attempt in range(ratelimit.IP_LIMIT):
         response = console_for().login(f"user{attempt}@example.org", "guess", ip="192.0.2.7")
@@ -106,8 +114,8 @@ def test_login_is_throttled_per_address(
 
 
 def test_a_success_clears_the_account_count(
-    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community
-):
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     for _ in range(ratelimit.ACCOUNT_LIMIT - 1):
         console_for().login("ana@example.org", "guess")
@@ -129,7 +137,9 @@ def _enrol(browser: ConsoleClient) -> str:
     return secret
 
 
-def test_totp_enrolment_and_sign_in(console: ConsoleClient, console_for: ConsoleFor, db: Session):
+def test_totp_enrolment_and_sign_in(
+    console: ConsoleClient, console_for: ConsoleFor, db: Session
+) -> None:
     secret = _enrol(console)
     coordinator = db.scalars(select(Coordinator)).one()
     assert coordinator.totp_secret == secret and coordinator.totp_enabled_at is not None
@@ -149,7 +159,7 @@ def test_totp_enrolment_and_sign_in(console: ConsoleClient, console_for: Console
     assert replay.post("/console/login/code", {"code": code}).status_code == 401  # used once
 
 
-def test_totp_codes_are_throttled(console: ConsoleClient, console_for: ConsoleFor):
+def test_totp_codes_are_throttled(console: ConsoleClient, console_for: ConsoleFor) -> None:
     _enrol(console)
     browser = console_for()
     browser.login("coord@example.org")
@@ -159,8 +169,8 @@ def test_totp_codes_are_throttled(console: ConsoleClient, console_for: ConsoleFo
 
 
 def test_a_community_can_require_two_factor(
-    console: ConsoleClient, session_factory, community: Community
-):
+    console: ConsoleClient, session_factory: sessionmaker[Session], community: Community
+) -> None:
     with session_factory.begin() as session:
         session.get_one(Community, community.id).require_totp = True
     forced = console.get("/console/")
@@ -171,7 +181,9 @@ def test_a_community_can_require_two_factor(
     assert console.get("/console/").status_code == 200
 
 
-def test_password_reset_signs_out_every_session(console: ConsoleClient, session_factory):
+def test_password_reset_signs_out_every_session(
+    console: ConsoleClient, session_factory: sessionmaker[Session]
+) -> None:
     assert console.get("/console/").status_code == 200
     with session_factory.begin() as session:
         coordinator = session.scalars(select(Coordinator)).one()
@@ -182,8 +194,8 @@ def test_password_reset_signs_out_every_session(console: ConsoleClient, session_
 
 
 def test_reset_two_factor_lets_a_coordinator_enrol_again(
-    console: ConsoleClient, console_for: ConsoleFor, session_factory
-):
+    console: ConsoleClient, console_for: ConsoleFor, session_factory: sessionmaker[Session]
+) -> None:
     _enrol(console)
     with session_factory.begin() as session:
         reset_two_factor(session.scalars(select(Coordinator)).one())
@@ -191,7 +203,9 @@ def test_reset_two_factor_lets_a_coordinator_enrol_again(
     assert browser.login("coord@example.org").headers["Location"].endswith("/console/")
 
 
-def test_login_is_a_fresh_session(console_for: ConsoleFor, make_coordinator, community):
+def test_login_is_a_fresh_session(
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     """Session fixation: nothing planted in the cookie before sign-in survives it."""
     make_coordinator(community, "ana@example.org")
     browser = console_for()
@@ -205,8 +219,8 @@ def test_login_is_a_fresh_session(console_for: ConsoleFor, make_coordinator, com
 
 
 def test_next_only_leads_back_into_the_console(
-    console_for: ConsoleFor, make_coordinator, community
-):
+    console_for: ConsoleFor, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     make_coordinator(community, "ana@example.org")
     for target, expected in (
         ("/console/account/two-factor", "/console/account/two-factor"),
@@ -220,7 +234,7 @@ def test_next_only_leads_back_into_the_console(
         assert response.headers["Location"].endswith(expected), target
 
 
-def test_viewers_cannot_change_anything(viewer_console: ConsoleClient):
+def test_viewers_cannot_change_anything(viewer_console: ConsoleClient) -> None:
     assert viewer_console.get("/console/").status_code == 200
     assert "viewer" in viewer_console.text("/console/")
     assert viewer_console.post("/console/logout").status_code == 302  # their own session: ok
@@ -231,7 +245,7 @@ def test_switching_between_communities(
     make_coordinator: MakeCoordinator,
     community: Community,
     other_community: Community,
-):
+) -> None:
     make_coordinator(community, "ana@example.org", Role.COORDINATOR)
     make_coordinator(other_community, "ana@example.org", Role.VIEWER, password=PASSWORD)
     browser = console_for()
@@ -245,18 +259,20 @@ def test_switching_between_communities(
 
 def test_switching_to_a_community_you_do_not_coordinate_is_404(
     console: ConsoleClient, other_community: Community
-):
+) -> None:
     assert console.post("/console/switch", {"community_id": other_community.id}).status_code == 404
     assert console.post("/console/switch", {"community_id": "x"}).status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/console/login", "/console/login/code"])
-def test_public_pages_render_signed_out(console_for: ConsoleFor, path: str):
+def test_public_pages_render_signed_out(console_for: ConsoleFor, path: str) -> None:
     response = console_for().get(path)
     assert response.status_code in (200, 302)
 
 
-def test_the_address_throttle_sees_the_client_behind_a_proxy(settings, make_coordinator, community):
+def test_the_address_throttle_sees_the_client_behind_a_proxy(
+    settings: Settings, make_coordinator: MakeCoordinator, community: Community
+) -> None:
     """With HANDSUP_PROXY_HOPS=1 the throttle counts X-Forwarded-For, not the router."""
     from service.app import create_app
 
@@ -284,7 +300,7 @@ def test_the_address_throttle_sees_the_client_behind_a_proxy(settings, make_coor
         proxied.extensions["handsup"].engine.dispose()
 
 
-def test_the_navigation_marks_the_current_area(console: ConsoleClient):
+def test_the_navigation_marks_the_current_area(console: ConsoleClient) -> None:
     assert 'aria-current="page">Dashboard<' in console.text("/console/")
     new_shift = console.text("/console/shifts/new")
     assert 'aria-current="page">Shifts<' in new_shift

@@ -379,8 +379,8 @@ def test_language_and_roster_segments(
     assert sent == [PHONES[1]]
     db.commit()
     # Only the filter the radio button names counts.
-    page = console.post("/console/broadcasts/preview", form("Hi", "everyone", language="es"))
-    assert '<dd class="recipients">4</dd>' in page.get_data(as_text=True)
+    preview = console.post("/console/broadcasts/preview", form("Hi", "everyone", language="es"))
+    assert '<dd class="recipients">4</dd>' in preview.get_data(as_text=True)
 
 
 def test_each_preview_carries_a_fresh_one_time_key(

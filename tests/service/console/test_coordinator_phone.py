@@ -109,9 +109,9 @@ def test_console_registers_a_phone_texts_a_code_and_verifies_it(
     for action in ("registered coordinator phone", "verified coordinator phone", "texted command"):
         assert action in log
     # the SMS command is in the log beside the console actions, with the account and command
-    texted = console.text("/console/audit?action=texted+command")
-    assert "1 event" in texted and "coord@example.org" in texted and "help" in texted
-    assert "message:" in texted and "sms" in texted
+    commands = console.text("/console/audit?action=texted+command")
+    assert "1 event" in commands and "coord@example.org" in commands and "help" in commands
+    assert "message:" in commands and "sms" in commands
 
 
 def test_console_refuses_bad_phones_and_throttles_codes(

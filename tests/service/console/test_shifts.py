@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,6 +34,7 @@ from tests.conftest import SmsHelper
 from tests.service.console.conftest import ConsoleClient, MakeCoordinator
 
 ZONE = ZoneInfo("America/New_York")
+T = TypeVar("T")
 ANA, BEN, CHI, DEV = (f"+1202555013{i}" for i in range(1, 5))
 
 
@@ -64,7 +65,7 @@ def add_shift(
         return shift.id
 
 
-def read(factory: sessionmaker[Session], query: Callable[[Session], Any]) -> Any:
+def read(factory: sessionmaker[Session], query: Callable[[Session], T]) -> T:
     with factory() as session:
         return query(session)
 

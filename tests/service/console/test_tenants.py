@@ -9,6 +9,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask, url_for
@@ -165,7 +166,8 @@ def build(app: Flask, endpoint: str, ids: dict[str, int]) -> str:
         "name them after what they identify and seed one in ids_in_community"
     )
     with app.test_request_context():
-        return url_for(endpoint, **{name: ids[name] for name in rule.arguments})
+        values: dict[str, Any] = {name: ids[name] for name in rule.arguments}  # url_for: **Any
+        return url_for(endpoint, **values)
 
 
 def test_every_console_route_is_closed_to_another_community(
@@ -174,7 +176,7 @@ def test_every_console_route_is_closed_to_another_community(
     other_community: Community,
     make_coordinator: MakeCoordinator,
     console_for: Callable[[], ConsoleClient],
-):
+) -> None:
     make_coordinator(other_community, "owner-b@example.org", Role.OWNER)
     stranger = console_for()
     assert stranger.login("owner-b@example.org").status_code == 302
@@ -208,7 +210,7 @@ def test_the_walked_urls_are_real_pages_for_their_own_community(
     app: Flask,
     ids_in_community: dict[str, int],
     console_for: Callable[[], ConsoleClient],
-):
+) -> None:
     owner = console_for()
     assert owner.login("owner-a@example.org").status_code == 302
     checked = 0
