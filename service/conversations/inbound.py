@@ -797,8 +797,8 @@ def _lock_volunteer(
     """The volunteer row for ``phone``, locked for this transaction (created when new), and
     whether this text must wait: an earlier text of the same sender is still waiting
     (``received``), or, for an answer ``in_request``, a worker's reply or farewell to them is
-    not sent yet (the TwiML answer would reach them before it). A worker's own replies queue behind
-    the earlier ones and go in order.
+    not sent yet (the TwiML answer would reach them before it). A worker's own replies queue
+    behind the earlier ones and go in order.
 
     The waiting check is a column of the locking statement, evaluated after the lock wait, so
     it sees a text another transaction deferred while holding the lock. The conversation row
@@ -831,13 +831,15 @@ def _lock_volunteer(
         return found[0], bool(found[1])
     # A new volunteer's first text may have been deferred before the row existed, and an
     # erased one's farewell may be unsent.
-    return volunteer, bool(session.scalar(select(NEW_SENDER_BEHIND[in_request]), params))
+    behind = NEW_SENDER_BEHIND_IN_REQUEST if in_request else WAITING_BEFORE
+    return volunteer, bool(session.scalar(select(behind), params))
 
 
 # The statements below are built once, with their values bound per text
 # (``waiting_parameters``): building them for every text cost a twentieth of a step.
 _COMMUNITY = bindparam("community_id", type_=Integer())
 _PHONE = bindparam("phone", type_=String())
+_WHATSAPP_PHONE = bindparam("whatsapp_phone", type_=String())  # the phone as WhatsApp's sender
 
 # EXISTS: a text of the phone to this community stored before the message and not yet
 # processed (deferred, or left by a failed step). Served by ``ix_messages_waiting``.
@@ -846,7 +848,7 @@ WAITING_BEFORE = (
     .where(
         is_waiting(),
         Message.community_id == _COMMUNITY,
-        Message.from_address.in_((_PHONE, bindparam("whatsapp_phone", type_=String()))),
+        Message.from_address.in_((_PHONE, _WHATSAPP_PHONE)),
         Message.id < bindparam("message_id", type_=Integer()),
     )
     .exists()
@@ -872,13 +874,14 @@ FAREWELL_UNSENT = (
     .where(
         is_unsent_farewell(),
         Message.community_id == _COMMUNITY,
-        Message.to_address.in_((_PHONE, bindparam("whatsapp_phone", type_=String()))),
+        Message.to_address.in_((_PHONE, _WHATSAPP_PHONE)),
     )
     .exists()
 )
 # In the request, a text also waits behind what a worker has still to send them.
 BEHIND_IN_REQUEST = or_(WAITING_BEFORE, UNSENT_REPLY_EXISTS, FAREWELL_UNSENT)
-NEW_SENDER_BEHIND = {True: or_(WAITING_BEFORE, FAREWELL_UNSENT), False: WAITING_BEFORE}
+# ... and a new sender's (no row, no unsent reply): an erased number's farewell may be unsent.
+NEW_SENDER_BEHIND_IN_REQUEST = or_(WAITING_BEFORE, FAREWELL_UNSENT)
 
 
 def _lock_volunteer_statement(behind: ColumnElement[bool]) -> Select[Volunteer, bool]:
